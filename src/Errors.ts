@@ -1,0 +1,115 @@
+/**
+ * Typed errors of effect-river. Every failure a caller can act on is a tagged error with a
+ * readable `message`; none of them is thrown.
+ *
+ * Input errors (`InvalidArgs`, `InvalidOptions`) are raised before any SQL is sent, so a rejected
+ * call never writes anything.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import type { SqlError } from "effect/sql/SqlError"
+
+/**
+ * Job arguments did not pass the job kind's `Schema`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgs extends Schema.TaggedError<InvalidArgs>()("InvalidArgs", {
+  /** The job kind whose args were rejected. */
+  kind: Schema.String,
+  /** The schema's description of every issue, with the path of each offending field. */
+  issues: Schema.String
+}) {
+  override get message(): string {
+    return `invalid args for job kind "${this.kind}": ${this.issues}`
+  }
+}
+
+/**
+ * An option, name or identifier broke a rule. `field` names the option (for example
+ * `priority`, `queue`, `tags[2]`, `schema`), `rule` states what it must satisfy.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  field: Schema.String,
+  rule: Schema.String,
+  /** A short rendering of the rejected value. */
+  value: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `invalid ${this.field}: ${this.rule}${this.value === undefined ? "" : ` (got ${this.value})`}`
+  }
+}
+
+/**
+ * No job with this id exists (it may have been deleted by the cleaner).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
+  id: Schema.BigInt
+}) {
+  override get message(): string {
+    return `job ${this.id} not found`
+  }
+}
+
+/**
+ * The operation is not allowed on a job in state `running` (delete, retry). Cancel it first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobRunning extends Schema.TaggedError<JobRunning>()("JobRunning", {
+  id: Schema.BigInt,
+  operation: Schema.String
+}) {
+  override get message(): string {
+    return `job ${this.id} is running: cannot ${this.operation} a running job`
+  }
+}
+
+/**
+ * A migration could not be planned or applied. Nothing was changed by the failing step: each
+ * version runs in its own transaction, and planning errors are raised before any SQL.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MigrationError extends Schema.TaggedError<MigrationError>()("MigrationError", {
+  reason: Schema.Literals(["UnknownVersion", "DatabaseAhead", "Failed", "InvalidTarget"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `migration error (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * The database failed a statement. `retryable` is true for failures that may succeed when the
+ * same statement is sent again (lost connection, deadlock, serialization failure, lock timeout).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  operation: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.Unknown
+}) {
+  override get message(): string {
+    const cause = this.cause as { message?: unknown } | undefined
+    return `database error in ${this.operation}: ${typeof cause?.message === "string" ? cause.message : String(this.cause)}`
+  }
+
+  /** Wraps a driver `SqlError`, keeping its retryability. */
+  static fromSqlError(operation: string) {
+    return (error: SqlError): DatabaseError =>
+      new DatabaseError({ operation, retryable: error.isRetryable, cause: error })
+  }
+}
