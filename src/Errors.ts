@@ -103,8 +103,7 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   cause: Schema.Unknown
 }) {
   override get message(): string {
-    const cause = this.cause as { message?: unknown } | undefined
-    return `database error in ${this.operation}: ${typeof cause?.message === "string" ? cause.message : String(this.cause)}`
+    return `database error in ${this.operation}: ${describeCause(this.cause)}`
   }
 
   /** Wraps a driver `SqlError`, keeping its retryability. */
@@ -112,4 +111,28 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
     return (error: SqlError): DatabaseError =>
       new DatabaseError({ operation, retryable: error.isRetryable, cause: error })
   }
+}
+
+/**
+ * The most specific message in a cause chain: drivers wrap the server's message (and its SQLSTATE)
+ * in generic "query failed" errors.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const describeCause = (cause: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const c = current as { message?: unknown; code?: unknown; detail?: unknown; cause?: unknown }
+    if (typeof c.message === "string" && c.message !== "") {
+      const code = typeof c.code === "string" ? ` [${c.code}]` : ""
+      const detail = typeof c.detail === "string" ? ` (${c.detail})` : ""
+      messages.push(`${c.message}${code}${detail}`)
+    }
+    current = c.cause
+  }
+  if (messages.length === 0) return String(cause)
+  const last = messages[messages.length - 1]!
+  return messages.length === 1 || last === messages[0] ? last : `${last} (${messages[0]})`
 }

@@ -1,0 +1,328 @@
+/**
+ * The client: insert jobs and manage them (get, list, retry, delete). A layer over any
+ * `SqlClient`, so every operation joins the caller's `sql.withTransaction` when there is one:
+ * a job inserted in a transaction that rolls back never existed, and its notification is never
+ * sent.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Client } from "effect-river"
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* Client.Client
+ *   const { job } = yield* client.insert(SendEmail, { to: "a@example.com", subject: "hi" })
+ *   const again = yield* client.get(job.id)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Result, Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql/SqlError"
+import { DatabaseError, type InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
+import * as InsertOptions from "./InsertOptions.ts"
+import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
+import { makeInsertNotifier } from "./internal/insertNotifier.ts"
+import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
+import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
+import type { JobRow } from "./Job.ts"
+import type * as JobKind from "./JobKind.ts"
+
+export type { ListParams, ListResult } from "./internal/jobList.ts"
+
+/**
+ * Result of an insert.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InsertResult {
+  readonly job: JobRow
+  /** True when a unique job already existed and was returned instead of inserting a new one. */
+  readonly skippedAsDuplicate: boolean
+}
+
+/**
+ * Client configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  /**
+   * Schema holding River's tables (`^[a-zA-Z_][a-zA-Z0-9_]*$`, at most 46 characters). Omit it
+   * to use the connection's `search_path`.
+   */
+  readonly schema?: string | undefined
+  /**
+   * Client ID recorded in `attempted_by`. Defaults to River's format:
+   * `<hostname>_<UTC start time>`.
+   */
+  readonly id?: string | undefined
+  /** Default insert options, below each job kind's defaults. */
+  readonly defaults?: InsertOptions.InsertOptions | undefined
+  /**
+   * At most one insert notification per queue per this window; an insert inside the window
+   * gets one trailing notification at its end instead (River sends none).
+   * @default "100 millis"
+   */
+  readonly insertNotifyCooldown?: Duration.Input | undefined
+}
+
+/**
+ * The client service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Client extends Context.Service<Client, {
+  /** Schema of River's tables, or `undefined` for the search path. */
+  readonly schema: string | undefined
+  /** This client's ID (River's `attempted_by` entries). */
+  readonly id: string
+  /**
+   * Inserts one job. Args are encoded with the kind's schema and options validated before any
+   * SQL; an available job's queue gets River's insert notification in the same transaction.
+   */
+  readonly insert: <A, I>(
+    kind: JobKind.JobKind<A, I>,
+    args: NoInfer<A>,
+    options?: InsertOptions.InsertOptions
+  ) => Effect.Effect<InsertResult, InvalidArgs | InvalidOptions | DatabaseError>
+  /**
+   * Inserts many jobs, of any kinds, with one statement. Results are in input order. Any
+   * invalid request fails the whole call before SQL (the error names its index).
+   */
+  readonly insertMany: (
+    requests: ReadonlyArray<JobKind.InsertRequest>
+  ) => Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError>
+  /** Loads one job. */
+  readonly get: (id: bigint) => Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError>
+  /** Lists jobs with filters, ordering and cursor pagination (default 100, at most 10,000 per page). */
+  readonly list: (params?: ListParams) => Effect.Effect<ListResult, InvalidOptions | DatabaseError>
+  /**
+   * Makes a job available again now, as River does: any state but `running`; clears
+   * `finalized_at`; keeps `attempt` and `errors`; raises `max_attempts` by one if none is left.
+   */
+  readonly retry: (id: bigint) => Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError>
+  /** Deletes a job that is not running; returns the deleted row. */
+  readonly delete: (id: bigint) => Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError>
+}>()("effect-river/Client") {}
+
+/**
+ * River's default client ID: hostname (dots replaced, at most 60 characters) and UTC time.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultClientId = (hostname: string, nowMillis: number): string => {
+  const host = hostname.replaceAll(".", "_").slice(0, 60)
+  const iso = new Date(nowMillis).toISOString() // 2024-05-06T07:08:09.123Z
+  const stamp = `${iso.slice(0, 4)}_${iso.slice(5, 7)}_${iso.slice(8, 10)}T${iso.slice(11, 13)}_${iso.slice(14, 16)}_${
+    iso.slice(17, 19)
+  }_${iso.slice(20, 23)}000`
+  return `${host}_${stamp}`
+}
+
+const toBigIntId = (id: unknown): bigint | undefined => {
+  if (typeof id === "bigint") return id
+  if (typeof id === "number" && Number.isSafeInteger(id)) return BigInt(id)
+  return undefined
+}
+
+const idError = (id: unknown) =>
+  new InvalidOptions({ field: "id", rule: "must be a bigint (or a safe integer number)", value: show(id) })
+
+/**
+ * Builds a client from a `SqlClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
+  const schema = yield* validateSchema(options.schema)
+  if (options.defaults !== undefined) {
+    const problem = InsertOptions.validate(options.defaults, "defaults.")
+    if (problem !== undefined) return yield* problem
+  }
+  if (options.id !== undefined && (typeof options.id !== "string" || options.id.length === 0 || options.id.length > 100)) {
+    return yield* new InvalidOptions({ field: "id", rule: "must be 1 to 100 characters", value: show(options.id) })
+  }
+  const sql = yield* SqlClient.SqlClient
+  const scope = yield* Scope.Scope
+  const { hostname } = yield* Effect.promise(() => import("node:os"))
+  const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
+  const q = makeJobSql(schema, schemaPrefix(schema))
+  const clientDefaults = options.defaults
+  const notifier = makeInsertNotifier({
+    sql,
+    scope,
+    schema,
+    cooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.insertNotifyCooldown ?? "100 millis"))
+  })
+
+  const dbError = (operation: string) => (error: SqlError) => DatabaseError.fromSqlError(operation)(error)
+
+  // Per kind, the merge of kind and client defaults (validated once).
+  const kindDefaults = new WeakMap<JobKind.JobKind<any, any>, InsertOptions.ResolvedInsert>()
+  const resolvedFor = (
+    kind: JobKind.JobKind<any, any>,
+    insertOptions: InsertOptions.InsertOptions | undefined
+  ): InsertOptions.ResolvedInsert => {
+    if (insertOptions === undefined) {
+      let cached = kindDefaults.get(kind)
+      if (cached === undefined) {
+        cached = InsertOptions.resolve(InsertOptions.merge(kind.options, clientDefaults))
+        kindDefaults.set(kind, cached)
+      }
+      return cached
+    }
+    return InsertOptions.resolve(InsertOptions.merge(insertOptions, kind.options, clientDefaults))
+  }
+
+  const insertMany = (
+    requests: ReadonlyArray<JobKind.InsertRequest>
+  ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> => {
+      const n = requests.length
+      if (n === 0) return Effect.succeed([] as ReadonlyArray<InsertResult>)
+      const args = new Array<string>(n)
+      const kinds = new Array<string>(n)
+      const maxAttempts = new Array<number>(n)
+      const metadata = new Array<string>(n)
+      const priorities = new Array<number>(n)
+      const queues = new Array<string>(n)
+      const scheduled = new Array<Date | undefined>(n)
+      const states = new Array<string>(n)
+      const tags = new Array<string>(n)
+      const prefix = (i: number) => (n === 1 ? "" : `[${i}].`)
+      for (let i = 0; i < n; i++) {
+        const request = requests[i]!
+        const kind = request.jobKind
+        if (kind.problem !== undefined) return Effect.fail(kind.problem)
+        if (request.options !== undefined) {
+          const problem = InsertOptions.validate(request.options, prefix(i))
+          if (problem !== undefined) return Effect.fail(problem)
+        }
+        const encoded = kind.encode(request.args)
+        if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+        const resolved = resolvedFor(kind, request.options)
+        args[i] = encoded.success
+        kinds[i] = kind.kind
+        maxAttempts[i] = resolved.maxAttempts
+        metadata[i] = resolved.metadataJson
+        priorities[i] = resolved.priority
+        queues[i] = resolved.queue
+        scheduled[i] = resolved.scheduledAt
+        states[i] = resolved.state
+        tags[i] = resolved.tags.join(",")
+      }
+      return Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
+        const now = new Date(nowMillis)
+        const scheduledAt = new Array<Date>(n)
+        const availableQueues = new Set<string>()
+        for (let i = 0; i < n; i++) {
+          scheduledAt[i] = scheduled[i] ?? now
+          if (states[i] === "available") availableQueues.add(queues[i]!)
+        }
+        const plan = notifier.plan(availableQueues, nowMillis)
+        return sql.unsafe<RawJobRow & { readonly notified: bigint }>(q.jobInsertMany, [
+          args,
+          now,
+          kinds,
+          maxAttempts,
+          metadata,
+          priorities,
+          queues,
+          scheduledAt,
+          states,
+          tags,
+          plan.payloads
+        ]).pipe(
+          Effect.mapError(dbError("insert")),
+          Effect.tap(() => plan.suppressed.length === 0 ? Effect.void : sql.afterCommit(notifier.trailing(plan.suppressed))),
+          Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
+        )
+      })
+    })
+
+  const get = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      return sql.unsafe<RawJobRow>(q.jobGetById, [id]).pipe(
+        Effect.mapError(dbError("get")),
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
+        )
+      )
+    })
+
+  const retry = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        sql.unsafe<RawJobRow & { readonly changed: boolean }>(q.jobRetry, [id, new Date(now)]).pipe(
+          Effect.mapError(dbError("retry")),
+          Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
+            const row = rows[0]
+            if (row === undefined) return Effect.fail(new JobNotFound({ id }))
+            if (!row.changed && row.state === "running") return Effect.fail(new JobRunning({ id, operation: "retry" }))
+            return Effect.succeed(decodeJobRow(row))
+          })
+        ))
+    })
+
+  const del = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      return sql.unsafe<RawJobRow & { readonly deleted: boolean }>(q.jobDelete, [id]).pipe(
+        Effect.mapError(dbError("delete")),
+        Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
+          const row = rows[0]
+          if (row === undefined) return Effect.fail(new JobNotFound({ id }))
+          if (!row.deleted) return Effect.fail(new JobRunning({ id, operation: "delete" }))
+          return Effect.succeed(decodeJobRow(row))
+        })
+      )
+    })
+
+  const list = (params: ListParams = {}): Effect.Effect<ListResult, InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<ListResult, InvalidOptions | DatabaseError> => {
+      const built = buildListQuery(q, params)
+      if (Result.isFailure(built)) return Effect.fail(built.failure)
+      const { limit, text, values, toResult } = built.success
+      return sql.unsafe<RawJobRow & { readonly order_us: bigint | null }>(text, values).pipe(
+        Effect.mapError(dbError("list")),
+        Effect.map((rows) => toResult(rows, limit))
+      )
+    })
+
+  return Client.of({
+    schema,
+    id,
+    insert: (kind, args, insertOptions) =>
+      Effect.map(
+        insertMany([{ jobKind: kind, args, options: insertOptions }]),
+        (results) => results[0]!
+      ),
+    insertMany,
+    get,
+    list,
+    retry,
+    delete: del
+  })
+})
+
+/**
+ * The client as a layer over a `SqlClient` (for example `PgClient.layer`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ClientOptions = {}): Layer.Layer<Client, InvalidOptions, SqlClient.SqlClient> =>
+  Layer.effect(Client, make(options))

@@ -1,0 +1,175 @@
+/**
+ * A job kind: its River kind name, the `Schema` of its args, and its default insert options.
+ * Defined once and shared by services that only insert jobs and by the workers that run them.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobKind } from "effect-river"
+ *
+ * export const SendEmail = JobKind.make("send_email", {
+ *   args: Schema.Struct({ to: Schema.String, subject: Schema.String }),
+ *   options: { queue: "email", maxAttempts: 5 }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result, Schema } from "effect"
+import { InvalidArgs, InvalidOptions } from "./Errors.ts"
+import { show } from "./internal/identifiers.ts"
+import * as InsertOptions from "./InsertOptions.ts"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId = "~effect-river/JobKind" as const
+
+/**
+ * River's kind name rule, plus the table's length limit (1–127 characters).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const KIND_PATTERN = /^\w[\w\-[\]<>/.·:+]+$/u
+
+/**
+ * An args schema usable for jobs: no services needed to encode or decode.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ArgsSchema<A, I> = Schema.Codec<A, I, never, never>
+
+/**
+ * A job kind.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JobKind<in out A, in out I = A> {
+  readonly [TypeId]: typeof TypeId
+  /** The kind name stored in `river_job.kind`. */
+  readonly kind: string
+  /** The args schema: the `Type` side is what workers see, the `Encoded` side is the stored JSON. */
+  readonly args: ArgsSchema<A, I>
+  /** Default insert options for this kind (between the insert call's and the client's). */
+  readonly options: InsertOptions.InsertOptions
+  /** Builds an insert request for `Client.insertMany`. */
+  readonly of: (args: A, options?: InsertOptions.InsertOptions) => InsertRequest
+  /** @internal encodes args to JSON text, or describes why it cannot. */
+  readonly encode: (args: unknown) => Result.Result<string, InvalidArgs>
+  /** @internal decodes stored args. */
+  readonly decode: (json: unknown) => Result.Result<A, InvalidArgs>
+  /** @internal the reason the kind name or default options are invalid, if they are. */
+  readonly problem: InvalidOptions | undefined
+}
+
+/**
+ * Args type of a job kind.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Args<K> = K extends JobKind<infer A, infer _I> ? A : never
+
+/**
+ * One job to insert: a kind, its args and per-insert options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InsertRequest {
+  readonly jobKind: JobKind<any, any>
+  readonly args: unknown
+  readonly options: InsertOptions.InsertOptions | undefined
+}
+
+/**
+ * Defines a job kind.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S extends Schema.Codec<any, any, never, never>>(
+  kind: string,
+  definition: {
+    readonly args: S
+    readonly options?: InsertOptions.InsertOptions | undefined
+  }
+): JobKind<S["Type"], S["Encoded"]> => {
+  const encodeResult = Schema.encodeUnknownResult(definition.args)
+  const decodeResult = Schema.decodeUnknownResult(definition.args)
+  const options = definition.options ?? {}
+  const problem = kindProblem(kind) ?? InsertOptions.validate(options, "kind options.")
+  const self: JobKind<S["Type"], S["Encoded"]> = {
+    [TypeId]: TypeId,
+    kind,
+    args: definition.args,
+    options,
+    problem,
+    of: (args, insertOptions) => ({ jobKind: self, args, options: insertOptions }),
+    encode: (args) => {
+      const encoded = encodeResult(args, { errors: "all" })
+      if (Result.isFailure(encoded)) {
+        return Result.fail(new InvalidArgs({ kind, issues: encoded.failure.message }))
+      }
+      let json: string | undefined
+      try {
+        json = JSON.stringify(encoded.success)
+      } catch (cause) {
+        return Result.fail(
+          new InvalidArgs({
+            kind,
+            issues: `the encoded args are not JSON (${String(cause)}); use a schema that encodes to JSON, ` +
+              "e.g. Schema.BigIntFromString instead of Schema.BigInt"
+          })
+        )
+      }
+      if (json === undefined || json[0] !== "{") {
+        return Result.fail(new InvalidArgs({ kind, issues: `args must encode to a JSON object, got ${show(encoded.success)}` }))
+      }
+      return Result.succeed(json)
+    },
+    decode: (json) => {
+      const decoded = decodeResult(json, { errors: "all" })
+      return Result.isFailure(decoded)
+        ? Result.fail(new InvalidArgs({ kind, issues: decoded.failure.message }))
+        : Result.succeed(decoded.success)
+    }
+  }
+  return self
+}
+
+const kindProblem = (kind: unknown): InvalidOptions | undefined => {
+  if (typeof kind !== "string" || kind.length === 0 || kind.length > 127 || !KIND_PATTERN.test(kind)) {
+    return new InvalidOptions({
+      field: "kind",
+      rule: "must be 2 to 127 characters: a word character, then word characters or any of - [ ] < > / . · : +",
+      value: show(kind)
+    })
+  }
+  return undefined
+}
+
+/**
+ * Encodes args for a kind as an Effect (used by the client before any SQL).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeArgs = <A, I>(jobKind: JobKind<A, I>, args: unknown): Effect.Effect<string, InvalidArgs | InvalidOptions> => {
+  if (jobKind.problem !== undefined) return Effect.fail(jobKind.problem)
+  const encoded = jobKind.encode(args)
+  return Result.isSuccess(encoded) ? Effect.succeed(encoded.success) : Effect.fail(encoded.failure)
+}
+
+/**
+ * True if the value is a job kind.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isJobKind = (u: unknown): u is JobKind<unknown, unknown> =>
+  typeof u === "object" && u !== null && TypeId in u

@@ -1,0 +1,96 @@
+/**
+ * Rate limit for River's insert notifications, with a trailing edge.
+ *
+ * River sends at most one `river_insert` NOTIFY per queue per cooldown and drops the rest, so a
+ * job inserted just after a notification may wait for the next poll. Here an insert inside the
+ * window is answered by one trailing notification at the window's end, sent after the insert
+ * commits (rolled-back inserts schedule nothing).
+ *
+ * @internal
+ */
+import { Clock, Effect, type Scope } from "effect"
+import type { SqlClient } from "effect/sql"
+import { channelSql, insertPayload } from "./sql/job.ts"
+
+interface QueueState {
+  last: number
+  trailing: boolean
+}
+
+export interface InsertNotifier {
+  /** Decides which queues get a notification in the insert statement itself. */
+  readonly plan: (
+    queues: ReadonlySet<string>,
+    now: number
+  ) => { readonly payloads: ReadonlyArray<string>; readonly suppressed: ReadonlyArray<string> }
+  /** Schedules trailing notifications for suppressed queues (run after commit). */
+  readonly trailing: (queues: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Marks queues as just notified by someone else's statement (e.g. the scheduler). */
+  readonly sent: (queues: Iterable<string>, now: number) => void
+}
+
+const NONE: ReadonlyArray<string> = []
+
+export const makeInsertNotifier = (options: {
+  readonly sql: SqlClient.SqlClient
+  readonly scope: Scope.Scope
+  readonly schema: string | undefined
+  readonly cooldownMillis: number
+}): InsertNotifier => {
+  const { cooldownMillis, scope, sql } = options
+  const states = new Map<string, QueueState>()
+  const notifySql = `SELECT pg_notify(${channelSql(options.schema, "river_insert")}, $1)`
+
+  const plan = (queues: ReadonlySet<string>, now: number) => {
+    if (queues.size === 0) return { payloads: NONE, suppressed: NONE }
+    let payloads: Array<string> | undefined
+    let suppressed: Array<string> | undefined
+    for (const queue of queues) {
+      const state = states.get(queue)
+      if (state === undefined || now - state.last >= cooldownMillis || now < state.last) {
+        if (state === undefined) states.set(queue, { last: now, trailing: false })
+        else state.last = now
+        ;(payloads ??= []).push(insertPayload(queue))
+      } else {
+        ;(suppressed ??= []).push(queue)
+      }
+    }
+    return { payloads: payloads ?? NONE, suppressed: suppressed ?? NONE }
+  }
+
+  const sendTrailing = (queue: string, state: QueueState) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const wait = state.last + cooldownMillis - now
+      if (wait > 0) yield* Effect.sleep(wait)
+      state.last = yield* Clock.currentTimeMillis
+      yield* sql.unsafe(notifySql, [insertPayload(queue)])
+    }).pipe(
+      Effect.ignore,
+      Effect.ensuring(Effect.sync(() => {
+        state.trailing = false
+      }))
+    )
+
+  const trailing = (queues: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      const fibers: Array<Effect.Effect<unknown>> = []
+      for (const queue of queues) {
+        const state = states.get(queue)
+        if (state === undefined || state.trailing) continue
+        state.trailing = true
+        fibers.push(Effect.forkIn(sendTrailing(queue, state), scope))
+      }
+      return fibers.length === 0 ? Effect.void : Effect.asVoid(Effect.all(fibers))
+    })
+
+  const sent = (queues: Iterable<string>, now: number) => {
+    for (const queue of queues) {
+      const state = states.get(queue)
+      if (state === undefined) states.set(queue, { last: now, trailing: false })
+      else state.last = now
+    }
+  }
+
+  return { plan, trailing, sent }
+}

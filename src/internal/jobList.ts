@@ -1,0 +1,167 @@
+/**
+ * Job listing: filter validation, keyset pagination and the cursor format.
+ *
+ * Cursors carry the last row's id and its sort value in integer microseconds, so timestamps keep
+ * PostgreSQL's full precision (a JS `Date` would cut them to milliseconds and skip rows).
+ *
+ * @internal
+ */
+import { Result } from "effect"
+import { InvalidOptions } from "../Errors.ts"
+import { type JobRow, type JobState, JobStates } from "../Job.ts"
+import { show } from "./identifiers.ts"
+import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
+
+/**
+ * Filters, order and page of a job listing. Every filter is optional; filters combine with AND,
+ * values inside one filter with OR.
+ */
+export interface ListParams {
+  /** Only these states (default: all eight). */
+  readonly states?: ReadonlyArray<JobState> | undefined
+  readonly kinds?: ReadonlyArray<string> | undefined
+  readonly queues?: ReadonlyArray<string> | undefined
+  readonly priorities?: ReadonlyArray<number> | undefined
+  readonly ids?: ReadonlyArray<bigint> | undefined
+  /** Jobs having at least one of these tags. */
+  readonly tagsAny?: ReadonlyArray<string> | undefined
+  /** Jobs having all of these tags. */
+  readonly tagsAll?: ReadonlyArray<string> | undefined
+  /** Jobs whose metadata contains this JSON object (`@>`). */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Sort key; ties are broken by id. `finalizedAt` lists only finalized jobs.
+   * @default "id"
+   */
+  readonly orderBy?: "id" | "scheduledAt" | "finalizedAt" | undefined
+  /** @default "asc" */
+  readonly order?: "asc" | "desc" | undefined
+  /**
+   * Page size, 1 to 10,000.
+   * @default 100
+   */
+  readonly limit?: number | undefined
+  /** Continue after this cursor (`next` of the previous page). Needs the same `orderBy`. */
+  readonly after?: string | undefined
+}
+
+/** One page of jobs. */
+export interface ListResult {
+  readonly jobs: ReadonlyArray<JobRow>
+  /** Cursor for the next page; absent on the last page. */
+  readonly next: string | undefined
+}
+
+const ORDER_COLUMNS = { id: "id", scheduledAt: "scheduled_at", finalizedAt: "finalized_at" } as const
+
+interface CursorData {
+  readonly o: keyof typeof ORDER_COLUMNS
+  readonly id: string
+  readonly v: string | null
+}
+
+const encodeCursor = (data: CursorData): string => Buffer.from(JSON.stringify(data)).toString("base64url")
+
+const decodeCursor = (cursor: string): CursorData | undefined => {
+  try {
+    const data = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Partial<CursorData>
+    if (
+      typeof data === "object" && data !== null && typeof data.o === "string" && data.o in ORDER_COLUMNS &&
+      typeof data.id === "string" && /^-?\d+$/.test(data.id) &&
+      (data.v === null || (typeof data.v === "string" && /^-?\d+$/.test(data.v)))
+    ) return data as CursorData
+  } catch {
+    // fall through
+  }
+  return undefined
+}
+
+const fail = (field: string, rule: string, value?: unknown) =>
+  Result.fail(
+    new InvalidOptions(value === undefined ? { field, rule } : { field, rule, value: show(value) })
+  )
+
+const checkArray = <A>(
+  field: string,
+  value: ReadonlyArray<A> | undefined,
+  ok: (a: unknown) => boolean,
+  rule: string
+): InvalidOptions | undefined => {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value)) return new InvalidOptions({ field, rule: "must be an array", value: show(value) })
+  for (let i = 0; i < value.length; i++) {
+    if (!ok(value[i])) return new InvalidOptions({ field: `${field}[${i}]`, rule, value: show(value[i]) })
+  }
+  return undefined
+}
+
+export const buildListQuery = (q: JobSql, params: ListParams) => {
+  const orderBy = params.orderBy ?? "id"
+  if (!(orderBy in ORDER_COLUMNS)) return fail("orderBy", "must be one of id, scheduledAt, finalizedAt", orderBy)
+  const order = params.order ?? "asc"
+  if (order !== "asc" && order !== "desc") return fail("order", "must be asc or desc", order)
+  const limit = params.limit ?? 100
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    return fail("limit", "must be an integer from 1 to 10,000", limit)
+  }
+  const problem = checkArray("states", params.states, (s) => (JobStates as ReadonlyArray<unknown>).includes(s), `must be one of ${JobStates.join(", ")}`) ??
+    checkArray("kinds", params.kinds, (s) => typeof s === "string", "must be a string") ??
+    checkArray("queues", params.queues, (s) => typeof s === "string", "must be a string") ??
+    checkArray("priorities", params.priorities, (p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 4, "must be an integer from 1 to 4") ??
+    checkArray("ids", params.ids, (id) => typeof id === "bigint", "must be a bigint") ??
+    checkArray("tagsAny", params.tagsAny, (s) => typeof s === "string", "must be a string") ??
+    checkArray("tagsAll", params.tagsAll, (s) => typeof s === "string", "must be a string")
+  if (problem !== undefined) return Result.fail(problem)
+  if (params.metadata !== undefined && (typeof params.metadata !== "object" || params.metadata === null || Array.isArray(params.metadata))) {
+    return fail("metadata", "must be a JSON object", params.metadata)
+  }
+
+  const column = ORDER_COLUMNS[orderBy]
+  const values: Array<unknown> = []
+  const where: Array<string> = []
+  const bind = (value: unknown) => {
+    values.push(value)
+    return `$${values.length}`
+  }
+  if (params.states !== undefined) where.push(`state::text = ANY(${bind(params.states)}::text[])`)
+  if (params.kinds !== undefined) where.push(`kind = ANY(${bind(params.kinds)}::text[])`)
+  if (params.queues !== undefined) where.push(`queue = ANY(${bind(params.queues)}::text[])`)
+  if (params.priorities !== undefined) where.push(`priority = ANY(${bind(params.priorities)}::smallint[])`)
+  if (params.ids !== undefined) where.push(`id = ANY(${bind(params.ids)}::bigint[])`)
+  if (params.tagsAny !== undefined) where.push(`tags && ${bind(params.tagsAny)}::varchar(255)[]`)
+  if (params.tagsAll !== undefined) where.push(`tags @> ${bind(params.tagsAll)}::varchar(255)[]`)
+  if (params.metadata !== undefined) where.push(`metadata @> ${bind(JSON.stringify(params.metadata))}::jsonb`)
+  if (orderBy === "finalizedAt") where.push("finalized_at IS NOT NULL")
+  const cmp = order === "asc" ? ">" : "<"
+  if (params.after !== undefined) {
+    const cursor = typeof params.after === "string" ? decodeCursor(params.after) : undefined
+    if (cursor === undefined) return fail("after", "must be a cursor returned by list", params.after)
+    if (cursor.o !== orderBy) {
+      return fail("after", `cursor was made for orderBy "${cursor.o}", not "${orderBy}"`)
+    }
+    const id = bind(BigInt(cursor.id))
+    if (orderBy === "id" || cursor.v === null) {
+      where.push(`id ${cmp} ${id}::bigint`)
+    } else {
+      const at = `('epoch'::timestamptz + (${bind(cursor.v)}::text || ' microseconds')::interval)`
+      where.push(`(${column} ${cmp} ${at} OR (${column} = ${at} AND id ${cmp} ${id}::bigint))`)
+    }
+  }
+  const direction = order === "asc" ? "ASC" : "DESC"
+  const text = `${q.jobListSelect(column)}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${
+    orderBy === "id" ? "" : `${column} ${direction}, `
+  }id ${direction} LIMIT ${limit + 1}`
+
+  const toResult = (rows: ReadonlyArray<RawJobRow & { readonly order_us: bigint | null }>, pageSize: number): ListResult => {
+    const hasMore = rows.length > pageSize
+    const page = hasMore ? rows.slice(0, pageSize) : rows
+    const last = page[page.length - 1]
+    return {
+      jobs: page.map(decodeJobRow),
+      next: hasMore && last !== undefined
+        ? encodeCursor({ o: orderBy, id: String(last.id), v: last.order_us === null ? null : String(last.order_us) })
+        : undefined
+    }
+  }
+  return Result.succeed({ limit, text, values, toResult })
+}

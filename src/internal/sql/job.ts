@@ -1,0 +1,155 @@
+/**
+ * SQL for `river_job`, one function per statement, table then verb (River's naming). Text is
+ * built once per schema (identifiers are validated before they get here); every value is a bound
+ * parameter. Timestamps always come from the caller (the Clock), never from `now()`.
+ *
+ * @internal
+ */
+import type { AttemptError, JobRow, JobState } from "../../Job.ts"
+import { statesFromBitmask } from "../../Job.ts"
+
+/** The row columns, optionally qualified by a table alias. `unique_states` is sent as text. */
+export const jobColumns = (alias = ""): string => {
+  const a = alias === "" ? "" : `${alias}.`
+  return [
+    "id",
+    "state",
+    "attempt",
+    "max_attempts",
+    "attempted_at",
+    "attempted_by",
+    "created_at",
+    "finalized_at",
+    "scheduled_at",
+    "priority",
+    "args",
+    "errors",
+    "kind",
+    "metadata",
+    "queue",
+    "tags",
+    "unique_key"
+  ].map((c) => `${a}${c}`).join(", ") + `, ${a}unique_states::text AS unique_states`
+}
+
+/** A raw row as the driver returns it for {@link jobColumns}. */
+export interface RawJobRow {
+  readonly id: bigint
+  readonly state: JobState
+  readonly attempt: number
+  readonly max_attempts: number
+  readonly attempted_at: Date | null
+  readonly attempted_by: ReadonlyArray<string> | null
+  readonly created_at: Date
+  readonly finalized_at: Date | null
+  readonly scheduled_at: Date
+  readonly priority: number
+  readonly args: unknown
+  readonly errors: ReadonlyArray<AttemptError> | null
+  readonly kind: string
+  readonly metadata: Record<string, unknown>
+  readonly queue: string
+  readonly tags: ReadonlyArray<string>
+  readonly unique_key: Uint8Array | null
+  readonly unique_states: string | null
+}
+
+const EMPTY: ReadonlyArray<never> = []
+
+export const decodeJobRow = (raw: RawJobRow): JobRow => ({
+  id: raw.id,
+  state: raw.state,
+  attempt: raw.attempt,
+  maxAttempts: raw.max_attempts,
+  attemptedAt: raw.attempted_at,
+  attemptedBy: raw.attempted_by ?? EMPTY,
+  createdAt: raw.created_at,
+  finalizedAt: raw.finalized_at,
+  scheduledAt: raw.scheduled_at,
+  priority: raw.priority,
+  args: raw.args,
+  errors: raw.errors ?? EMPTY,
+  kind: raw.kind,
+  metadata: raw.metadata,
+  queue: raw.queue,
+  tags: raw.tags,
+  uniqueKey: raw.unique_key,
+  uniqueStates: raw.unique_states === null ? null : statesFromBitmask(raw.unique_states)
+})
+
+/** Channel name expression: `'<schema>.<topic>'`, or `current_schema() || '.<topic>'`. */
+export const channelSql = (schema: string | undefined, topic: string): string =>
+  schema === undefined ? `current_schema() || '.${topic}'` : `'${schema}.${topic}'`
+
+/** `{"queue": "<name>"}`, River's insert-notification payload, built in SQL from a column. */
+export const insertPayloadSql = (column: string): string => `'{"queue": ' || to_json(${column})::text || '}'`
+
+/** River's insert-notification payload built in JS (same bytes as {@link insertPayloadSql}). */
+export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
+
+/**
+ * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
+ */
+export const makeJobSql = (schema: string | undefined, p: string) => {
+  const insertChannel = channelSql(schema, "river_insert")
+  return {
+    /**
+     * Inserts many jobs with one statement (parallel arrays, unnested in lockstep), and sends the
+     * given insert notifications in the same statement, hence the same transaction.
+     * $1 args jsonb[], $2 created_at, $3 kind text[], $4 max_attempts smallint[],
+     * $5 metadata jsonb[], $6 priority smallint[], $7 queue text[], $8 scheduled_at timestamptz[],
+     * $9 state text[], $10 tags (comma-joined) text[], $11 notification payloads text[].
+     */
+    jobInsertMany: `WITH inserted AS (
+  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
+    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
+    string_to_array(unnest($10::text[]), ',')::varchar(255)[]
+  RETURNING ${jobColumns()}
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
+)
+SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
+
+    jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
+
+    /**
+     * River's retry: any state but `running` becomes `available` now, `finalized_at` cleared,
+     * `max_attempts` raised by one if no attempt is left; a no-op for a job already available
+     * and due. Sends the queue's insert notification when it changed something.
+     * $1 id, $2 now.
+     */
+    jobRetry: `WITH cur AS (
+  SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1 FOR UPDATE
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET state = 'available', scheduled_at = $2::timestamptz, finalized_at = NULL,
+    max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN j.attempt + 1 ELSE j.max_attempts END
+  FROM cur
+  WHERE j.id = cur.id AND cur.state <> 'running'
+    AND NOT (cur.state = 'available' AND cur.scheduled_at <= $2::timestamptz)
+  RETURNING ${jobColumns("j")}
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, ${insertPayloadSql("queue")})) AS n FROM updated
+)
+SELECT true AS changed, updated.*, (SELECT n FROM notified) AS notified FROM updated
+UNION ALL
+SELECT false AS changed, cur.*, 0 AS notified FROM cur WHERE NOT EXISTS (SELECT 1 FROM updated)`,
+
+    /** Deletes a job unless it is running; returns the row as it was, and whether it was deleted. $1 id. */
+    jobDelete: `WITH cur AS (
+  SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1 FOR UPDATE
+), deleted AS (
+  DELETE FROM ${p}river_job AS j USING cur WHERE j.id = cur.id AND cur.state <> 'running' RETURNING j.id
+)
+SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
+
+    /** Prefix for list queries; the caller appends WHERE / ORDER BY / LIMIT. */
+    jobListSelect: (orderColumn: string) =>
+      `SELECT ${jobColumns()}, ${
+        orderColumn === "id" ? "NULL::bigint" : `(extract(epoch FROM ${orderColumn}) * 1000000)::bigint`
+      } AS order_us FROM ${p}river_job`
+  }
+}
+
+export type JobSql = ReturnType<typeof makeJobSql>
