@@ -1,0 +1,57 @@
+/**
+ * The `effect-river` command line. Dispatches on the first argument to one of `commands`;
+ * to add a subcommand, implement `Command` (src/internal/cli/command.ts) and list it here.
+ *
+ * Failures are printed as one line on stderr (`effect-river: <message>`) and exit with code 1.
+ *
+ * @since 0.1.0
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Console, Effect } from "effect"
+import { CliError, type Command } from "./internal/cli/command.ts"
+import { migrate } from "./internal/cli/migrate.ts"
+
+const commands: ReadonlyArray<Command> = [migrate]
+
+const help = `Usage: effect-river <command> [options]
+
+River's PostgreSQL job queue for Effect.
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
+
+Run effect-river <command> --help for a command's options.`
+
+/** Runs the command line given as `args` (without `node` and the script). */
+const main = (args: ReadonlyArray<string>): Effect.Effect<void, { readonly message: string }> => {
+  const [name, ...rest] = args
+  if (name === "--help" || name === "-h" || name === "help") return Console.log(help)
+  if (name === undefined) return Effect.andThen(Console.error(help), Effect.fail(new CliError({ message: "no command given" })))
+  const command = commands.find((c) => c.name === name)
+  return command === undefined
+    ? Effect.fail(new CliError({ message: `unknown command "${name}"; run effect-river --help` }))
+    : command.run(rest)
+}
+
+/** The error's message followed by those of its causes (e.g. the driver's reason for a failed connection), on one line. */
+const describe = (error: { readonly message: string }): string => {
+  let text = error.message
+  let cause: unknown = (error as { readonly cause?: unknown }).cause
+  for (let depth = 0; depth < 4 && typeof cause === "object" && cause !== null; depth++) {
+    const message = (cause as { readonly message?: unknown }).message
+    if (typeof message === "string" && message !== "" && !text.includes(message)) text += `: ${message}`
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return text.replace(/\s*\n\s*/g, " ")
+}
+
+/** Prints a failure as one line (a defect with its trace) and keeps the program failed, so it exits 1. */
+const report = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.catchCause(effect, (cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const error = Cause.findErrorOption(cause)
+    const line = error._tag === "Some" ? describe(error.value) : `unexpected error\n${Cause.pretty(cause)}`
+    return Effect.andThen(Console.error(`effect-river: ${line}`), Effect.failCause(cause))
+  })
+
+NodeRuntime.runMain(report(main(process.argv.slice(2))), { disableErrorReporting: true })

@@ -1,0 +1,49 @@
+/**
+ * effect-river: River's PostgreSQL job queue as an Effect v4 runtime.
+ *
+ * Each module is exported as a namespace: `import { Client, JobKind } from "effect-river"`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Insert and manage jobs.
+ *
+ * @since 0.1.0
+ */
+export * as Client from "./Client.ts"
+
+/**
+ * Typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+
+/**
+ * Insert options, their rules and precedence.
+ *
+ * @since 0.1.0
+ */
+export * as InsertOptions from "./InsertOptions.ts"
+
+/**
+ * Job rows and states.
+ *
+ * @since 0.1.0
+ */
+export * as Job from "./Job.ts"
+
+/**
+ * Job kinds: name, args schema, default options.
+ *
+ * @since 0.1.0
+ */
+export * as JobKind from "./JobKind.ts"
+
+/**
+ * River's schema migrations (line `main`, versions 1–7).
+ *
+ * @since 0.1.0
+ */
+export * as Migrator from "./Migrator.ts"
