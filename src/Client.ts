@@ -69,6 +69,17 @@ export interface ClientOptions {
    * @default "100 millis"
    */
   readonly insertNotifyCooldown?: Duration.Input | undefined
+  /**
+   * River's unknown-kind check: when set (the runner sets it to its workers' kinds), inserting a
+   * kind outside the set fails with `InvalidOptions` (field `kind`). Insert-only clients leave it
+   * unset.
+   */
+  readonly knownKinds?: ReadonlySet<string> | undefined
+  /**
+   * Called after an insert commits with the queues that got available jobs. The runner uses it
+   * in poll-only mode to wake its own producers.
+   */
+  readonly afterInsert?: ((queues: ReadonlyArray<string>) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -156,6 +167,8 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
   const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
   const q = makeJobSql(schema, schemaPrefix(schema))
   const clientDefaults = options.defaults
+  const knownKinds = options.knownKinds
+  const afterInsert = options.afterInsert
   const notifier = makeInsertNotifier({
     sql,
     scope,
@@ -202,6 +215,15 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
         const request = requests[i]!
         const kind = request.jobKind
         if (kind.problem !== undefined) return Effect.fail(kind.problem)
+        if (knownKinds !== undefined && !knownKinds.has(kind.kind)) {
+          return Effect.fail(
+            new InvalidOptions({
+              field: "kind",
+              rule: "has no worker in this runner (River's unknown-kind check); register a worker or insert through an insert-only client",
+              value: show(kind.kind)
+            })
+          )
+        }
         if (request.options !== undefined) {
           const problem = InsertOptions.validate(request.options, prefix(i))
           if (problem !== undefined) return Effect.fail(problem)
@@ -243,6 +265,11 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
         ]).pipe(
           Effect.mapError(dbError("insert")),
           Effect.tap(() => plan.suppressed.length === 0 ? Effect.void : sql.afterCommit(notifier.trailing(plan.suppressed))),
+          Effect.tap(() =>
+            afterInsert === undefined || availableQueues.size === 0
+              ? Effect.void
+              : sql.afterCommit(afterInsert([...availableQueues]))
+          ),
           Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
         )
       })

@@ -144,6 +144,92 @@ SELECT false AS changed, cur.*, 0 AS notified FROM cur WHERE NOT EXISTS (SELECT 
 )
 SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
 
+    /**
+     * River's fetch: locks up to $2 available, due jobs of queue $1 (priority, scheduled_at, id;
+     * SKIP LOCKED, so concurrent fetchers never share a row) and marks them running: attempt + 1,
+     * attempted_at = $3, client id $4 appended to attempted_by (kept to the last 100).
+     */
+    jobGetAvailable: `WITH locked AS (
+  SELECT id FROM ${p}river_job
+  WHERE state = 'available' AND queue = $1::text AND scheduled_at <= $3::timestamptz
+  ORDER BY priority ASC, scheduled_at ASC, id ASC
+  LIMIT $2::int
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE ${p}river_job AS j
+SET state = 'running', attempt = j.attempt + 1, attempted_at = $3::timestamptz,
+  attempted_by = array_append(
+    CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
+      THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
+      ELSE j.attempted_by END,
+    $4::text)
+FROM locked WHERE j.id = locked.id
+RETURNING ${jobColumns("j")}`,
+
+    /**
+     * River's batched "set state if still running", one row per job (parallel arrays):
+     * a job that left `running` meanwhile only gets its metadata merged. A job carrying
+     * `cancel_attempted_at` whose target is not final (retryable, scheduled, or available — River
+     * misses available) is cancelled instead, at $13.
+     * $1 id, $2 state, $3/$4 attempt flag/value, $5/$6 errors flag/element, $7/$8 finalized_at
+     * flag/value, $9/$10 metadata flag/update, $11/$12 scheduled_at flag/value, $13 now.
+     */
+    jobSetStateIfRunningMany: `WITH job_input AS (
+  SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
+    unnest($3::boolean[]) AS attempt_do_update, unnest($4::smallint[]) AS attempt,
+    unnest($5::boolean[]) AS errors_do_update, unnest($6::jsonb[]) AS error,
+    unnest($7::boolean[]) AS finalized_at_do_update, unnest($8::timestamptz[]) AS finalized_at,
+    unnest($9::boolean[]) AS metadata_do_merge, unnest($10::jsonb[]) AS metadata_updates,
+    unnest($11::boolean[]) AS scheduled_at_do_update, unnest($12::timestamptz[]) AS scheduled_at
+), job_to_update AS (
+  SELECT ji.*, j.state = 'running' AS is_running,
+    (ji.state IN ('available', 'retryable', 'scheduled') AND j.metadata ? 'cancel_attempted_at') AS should_cancel
+  FROM job_input ji JOIN ${p}river_job j ON j.id = ji.id
+  WHERE j.state = 'running' OR ji.metadata_do_merge
+  ORDER BY j.id
+  FOR UPDATE OF j
+), updated AS (
+  UPDATE ${p}river_job AS j SET
+    state = CASE WHEN NOT u.is_running THEN j.state
+      WHEN u.should_cancel THEN 'cancelled'::${p}river_job_state
+      ELSE u.state::${p}river_job_state END,
+    finalized_at = CASE WHEN NOT u.is_running THEN j.finalized_at
+      WHEN u.should_cancel THEN $13::timestamptz
+      WHEN u.finalized_at_do_update THEN u.finalized_at
+      ELSE j.finalized_at END,
+    attempt = CASE WHEN u.is_running AND NOT u.should_cancel AND u.attempt_do_update THEN u.attempt ELSE j.attempt END,
+    scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
+      THEN u.scheduled_at ELSE j.scheduled_at END,
+    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error) ELSE j.errors END,
+    metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
+  FROM job_to_update u WHERE j.id = u.id
+  RETURNING ${jobColumns("j")}
+)
+SELECT * FROM updated
+UNION ALL
+SELECT ${jobColumns()} FROM ${p}river_job
+WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`,
+
+    /**
+     * River's scheduler: makes retryable/scheduled jobs due by $1 (now + 5 s) available, at most
+     * $2 of them, and notifies the queues of those due by $3 (now + 5 ms), in one statement.
+     */
+    jobSchedule: `WITH due AS (
+  SELECT id FROM ${p}river_job
+  WHERE state IN ('retryable', 'scheduled') AND scheduled_at <= $1::timestamptz
+  ORDER BY priority ASC, scheduled_at ASC, id ASC
+  LIMIT $2::int
+  FOR UPDATE
+), updated AS (
+  UPDATE ${p}river_job AS j SET state = 'available' FROM due WHERE j.id = due.id
+  RETURNING j.queue, j.scheduled_at
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, ${insertPayloadSql("queue")})) AS n
+  FROM (SELECT DISTINCT queue FROM updated WHERE scheduled_at <= $3::timestamptz) AS q
+)
+SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
+  coalesce((SELECT array_agg(DISTINCT queue) FROM updated), '{}') AS queues`,
+
     /** Prefix for list queries; the caller appends WHERE / ORDER BY / LIMIT. */
     jobListSelect: (orderColumn: string) =>
       `SELECT ${jobColumns()}, ${

@@ -1,0 +1,428 @@
+/**
+ * The runner: fetches jobs from its queues and runs them with their workers.
+ *
+ * `Runner.layer` is scoped: building it starts the producers (one per queue), the batch
+ * completer, the LISTEN connection for insert notifications and the scheduler; closing its scope
+ * is a graceful stop (stop fetching, let running jobs finish for up to `softStopTimeout`,
+ * interrupt the rest — they go back to `available` with the attempt given back — and write
+ * every outcome).
+ *
+ * @example
+ * ```ts
+ * import { PgClient } from "@effect/sql-pg"
+ * import { Effect, Layer, Redacted } from "effect"
+ * import { Runner } from "effect-river"
+ *
+ * const RunnerLive = Runner.layer({
+ *   queues: { default: { maxWorkers: 100 }, email: { maxWorkers: 10 } },
+ *   workers: [SendEmailWorker, ResizeWorker]
+ * }).pipe(Layer.provide([MailerLive, PgClient.layer({ url: Redacted.make(url) })]))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Client from "./Client.ts"
+import { DatabaseError, InvalidOptions } from "./Errors.ts"
+import type * as InsertOptions from "./InsertOptions.ts"
+import { queueProblem } from "./InsertOptions.ts"
+import type { JobEvent } from "./JobEvent.ts"
+import * as Completer from "./internal/completer.ts"
+import type { ExecutorConfig, InterruptReason } from "./internal/executor.ts"
+import { show, validateSchema } from "./internal/identifiers.ts"
+import { listen } from "./internal/notifier.ts"
+import * as Producer from "./internal/producer.ts"
+import * as Scheduler from "./internal/scheduler.ts"
+import { channelSql, makeJobSql } from "./internal/sql/job.ts"
+import { schemaPrefix } from "./internal/identifiers.ts"
+import type * as Worker from "./Worker.ts"
+
+/**
+ * Per-queue settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface QueueOptions {
+  /** Jobs of this queue running at once in this runner, 1 to 10,000. */
+  readonly maxWorkers: number
+  /** Overrides the runner's `fetchCooldown` for this queue. */
+  readonly fetchCooldown?: Duration.Input | undefined
+  /** Overrides the runner's `fetchPollInterval` for this queue. */
+  readonly fetchPollInterval?: Duration.Input | undefined
+}
+
+/**
+ * Runner configuration. Defaults are River's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
+  /** Queues to work, by name. */
+  readonly queues: Readonly<Record<string, QueueOptions>>
+  /** One worker per job kind. */
+  readonly workers: W
+  /** Schema of River's tables; omitted = the connection's search path. */
+  readonly schema?: string | undefined
+  /** Client ID (`attempted_by`); default River's `<hostname>_<start time>`. */
+  readonly id?: string | undefined
+  /**
+   * Minimum time between two fetches of one queue (leading-edge debounce). 0 disables the
+   * debounce (the testing setup uses it under `TestClock`).
+   * @default "100 millis"
+   */
+  readonly fetchCooldown?: Duration.Input | undefined
+  /**
+   * Fetch at least this often even without notifications (fallback for lost notifications and
+   * the only trigger in poll-only mode). Must be ≥ `fetchCooldown`.
+   * @default "1 second"
+   */
+  readonly fetchPollInterval?: Duration.Input | undefined
+  /**
+   * Limit for one attempt; `"none"` for no limit. A worker's own `timeout` wins.
+   * @default "1 minute"
+   */
+  readonly jobTimeout?: Duration.Input | "none" | undefined
+  /** Retry policy for workers without their own; default River's `(errors + 1)^4` s ± 10 %. */
+  readonly retryPolicy?: Worker.RetryPolicy | undefined
+  /**
+   * On stop, how long running jobs may finish before they are interrupted; `"none"` waits for
+   * them without limit (River's default). Interrupted jobs return to `available`.
+   * @default "30 seconds"
+   */
+  readonly softStopTimeout?: Duration.Input | "none" | undefined
+  /**
+   * How long the completer waits to batch outcomes before writing them (it writes at once when
+   * 100 are pending). 0 writes whenever anything is pending.
+   * @default "50 millis"
+   */
+  readonly completerFlushInterval?: Duration.Input | undefined
+  /**
+   * How often `retryable`/`scheduled` jobs due soon are made `available`.
+   * @default "5 seconds"
+   */
+  readonly schedulerInterval?: Duration.Input | undefined
+  /**
+   * Never LISTEN (for example behind a transaction-pooling PgBouncer): fetch by polling only.
+   * Forced when the `SqlClient` is not a `PgClient`.
+   * @default false
+   */
+  readonly pollOnly?: boolean | undefined
+  /**
+   * Events kept per subscriber; a slower subscriber loses the oldest (the runner never waits
+   * for subscribers).
+   * @default 1000
+   */
+  readonly eventBuffer?: number | undefined
+  /** Default insert options of the runner's `Client` (below each kind's defaults). */
+  readonly insertDefaults?: InsertOptions.InsertOptions | undefined
+}
+
+/**
+ * The runner service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Runner extends Context.Service<Runner, {
+  /** Client ID, recorded in `attempted_by` of the jobs this runner fetches. */
+  readonly id: string
+  readonly schema: string | undefined
+  readonly queues: ReadonlyArray<string>
+  /** True when the runner does not LISTEN (poll-only mode). */
+  readonly pollOnly: boolean
+  /**
+   * Subscribes to job events; the subscription starts when this effect returns (no event
+   * published after that is missed, within the buffer) and ends with the scope.
+   */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<JobEvent>, never, Scope.Scope>
+  /** Job events as a stream (subscribes when the stream starts). */
+  readonly events: Stream.Stream<JobEvent>
+  /** Ids of the jobs running in this runner now. */
+  readonly running: Effect.Effect<ReadonlyArray<bigint>>
+  /** Asks every producer to fetch now (subject to the cooldown). */
+  readonly fetchNow: Effect.Effect<void>
+}>()("effect-river/Runner") {}
+
+const DEFAULTS = {
+  fetchCooldown: "100 millis",
+  fetchPollInterval: "1 second",
+  jobTimeout: "1 minute",
+  softStopTimeout: "30 seconds",
+  completerFlushInterval: "50 millis",
+  schedulerInterval: "5 seconds"
+} as const
+
+const duration = (
+  field: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Input,
+  min: number
+): Duration.Duration | InvalidOptions => {
+  const decoded = Duration.fromInput(input ?? fallback)
+  if (Option.isNone(decoded) || !(Duration.toMillis(decoded.value) >= min)) {
+    return new InvalidOptions({ field, rule: `must be a duration of at least ${min} ms`, value: show(input) })
+  }
+  return decoded.value
+}
+
+interface ValidatedQueue {
+  readonly name: string
+  readonly maxWorkers: number
+  readonly fetchCooldown: Duration.Duration
+  readonly fetchPollInterval: Duration.Duration
+}
+
+const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>) =>
+  Effect.gen(function*() {
+    const fail = (e: InvalidOptions) => Effect.fail(e)
+    const check = <A>(value: A | InvalidOptions): Effect.Effect<A, InvalidOptions> =>
+      value instanceof InvalidOptions ? fail(value) : Effect.succeed(value)
+    const fetchCooldown = yield* check(duration("fetchCooldown", options.fetchCooldown, DEFAULTS.fetchCooldown, 0))
+    const fetchPollInterval = yield* check(
+      duration("fetchPollInterval", options.fetchPollInterval, DEFAULTS.fetchPollInterval, 1)
+    )
+    const jobTimeout = options.jobTimeout === "none"
+      ? "none" as const
+      : yield* check(duration("jobTimeout", options.jobTimeout, DEFAULTS.jobTimeout, 1))
+    const softStopTimeout = options.softStopTimeout === "none"
+      ? "none" as const
+      : yield* check(duration("softStopTimeout", options.softStopTimeout, DEFAULTS.softStopTimeout, 0))
+    const completerFlushInterval = yield* check(
+      duration("completerFlushInterval", options.completerFlushInterval, DEFAULTS.completerFlushInterval, 0)
+    )
+    const schedulerInterval = yield* check(
+      duration("schedulerInterval", options.schedulerInterval, DEFAULTS.schedulerInterval, 1)
+    )
+    const eventBuffer = options.eventBuffer ?? 1000
+    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
+      return yield* fail(new InvalidOptions({ field: "eventBuffer", rule: "must be a positive integer", value: show(eventBuffer) }))
+    }
+    if (typeof options.queues !== "object" || options.queues === null) {
+      return yield* fail(new InvalidOptions({ field: "queues", rule: "must be an object of queue name to options" }))
+    }
+    const queues: Array<ValidatedQueue> = []
+    for (const [name, queue] of Object.entries(options.queues)) {
+      const problem = queueProblem(name)
+      if (problem !== undefined) {
+        return yield* fail(new InvalidOptions({ field: `queues.${name}`, rule: `queue name ${problem}`, value: show(name) }))
+      }
+      const maxWorkers = queue?.maxWorkers
+      if (!Number.isInteger(maxWorkers) || maxWorkers < 1 || maxWorkers > 10_000) {
+        return yield* fail(
+          new InvalidOptions({ field: `queues.${name}.maxWorkers`, rule: "must be an integer from 1 to 10,000", value: show(maxWorkers) })
+        )
+      }
+      const cooldown = yield* check(duration(`queues.${name}.fetchCooldown`, queue.fetchCooldown, fetchCooldown, 0))
+      const poll = yield* check(duration(`queues.${name}.fetchPollInterval`, queue.fetchPollInterval, fetchPollInterval, 1))
+      if (Duration.toMillis(poll) < Duration.toMillis(cooldown)) {
+        return yield* fail(
+          new InvalidOptions({ field: `queues.${name}.fetchPollInterval`, rule: "must be at least the fetch cooldown" })
+        )
+      }
+      queues.push({ name, maxWorkers, fetchCooldown: cooldown, fetchPollInterval: poll })
+    }
+    if (!Array.isArray(options.workers)) {
+      return yield* fail(new InvalidOptions({ field: "workers", rule: "must be an array of workers" }))
+    }
+    const workers = new Map<string, Worker.Any>()
+    for (const worker of options.workers) {
+      if (worker.jobKind.problem !== undefined) return yield* fail(worker.jobKind.problem)
+      if (worker.problem !== undefined) return yield* fail(worker.problem)
+      if (workers.has(worker.jobKind.kind)) {
+        return yield* fail(
+          new InvalidOptions({ field: "workers", rule: "must have one worker per kind", value: show(worker.jobKind.kind) })
+        )
+      }
+      workers.set(worker.jobKind.kind, worker)
+    }
+    if (queues.length > 0 && workers.size === 0) {
+      return yield* fail(new InvalidOptions({ field: "workers", rule: "must not be empty when queues are configured" }))
+    }
+    return {
+      queues,
+      workers,
+      jobTimeout,
+      softStopTimeout,
+      completerFlushInterval,
+      schedulerInterval,
+      eventBuffer
+    }
+  })
+
+/**
+ * Builds a runner in the current scope. Prefer {@link layer}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const W extends ReadonlyArray<Worker.Any>>(
+  options: RunnerOptions<W>
+): Effect.Effect<
+  { readonly runner: Runner["Service"]; readonly client: Client.Client["Service"] },
+  InvalidOptions | DatabaseError,
+  SqlClient.SqlClient | Scope.Scope | Worker.Requirements<W[number]>
+> =>
+  Effect.gen(function*() {
+    const config = yield* validate(options)
+    const schema = yield* validateSchema(options.schema)
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    const pollOnly = options.pollOnly === true || Option.isNone(pg)
+    const q = makeJobSql(schema, schemaPrefix(schema))
+    const events = yield* PubSub.sliding<JobEvent>(config.eventBuffer)
+    const producers = new Map<string, Producer.Producer>()
+    const triggerQueues = (queues: Iterable<string>) =>
+      Effect.sync(() => {
+        for (const queue of queues) producers.get(queue)?.triggerUnsafe()
+      })
+
+    const client = yield* Client.make({
+      schema,
+      id: options.id,
+      defaults: options.insertDefaults,
+      knownKinds: new Set(config.workers.keys()),
+      afterInsert: pollOnly ? triggerQueues : undefined
+    })
+
+    const completer = yield* Completer.make({
+      sql,
+      q,
+      flushInterval: config.completerFlushInterval,
+      onCompleted: (job, completion, completedAt) =>
+        PubSub.publish(events, {
+          kind: completion.kind,
+          job,
+          error: completion.error?.error,
+          stats: {
+            queueWait: Duration.millis(
+              Math.max(0, (completion.job.attemptedAt?.getTime() ?? completion.startedAt) - completion.job.scheduledAt.getTime())
+            ),
+            run: Duration.millis(Math.max(0, completion.finishedAt - completion.startedAt)),
+            complete: Duration.millis(Math.max(0, completedAt - completion.finishedAt))
+          }
+        }).pipe(Effect.asVoid)
+    })
+
+    const interruptReasons = new Map<bigint, InterruptReason>()
+    const executor: ExecutorConfig = {
+      workers: config.workers,
+      jobTimeout: config.jobTimeout,
+      retryPolicy: options.retryPolicy,
+      interruptReasons
+    }
+
+    // Producers live in a scope of their own, closed by the graceful stop below.
+    const producerScope = yield* Scope.make()
+    for (const queue of config.queues) {
+      const producer = yield* Producer.make({
+        queue: queue.name,
+        maxWorkers: queue.maxWorkers,
+        fetchCooldown: queue.fetchCooldown,
+        fetchPollInterval: queue.fetchPollInterval,
+        clientId: client.id,
+        sql,
+        q,
+        executor,
+        completer
+      }).pipe(Scope.provide(producerScope))
+      producers.set(queue.name, producer)
+    }
+
+    const stop = Effect.gen(function*() {
+      const all = [...producers.values()]
+      yield* Effect.forEach(all, (p) => p.stop, { discard: true, concurrency: "unbounded" })
+      const idle = Effect.forEach(all, (p) => p.awaitIdle, { discard: true, concurrency: "unbounded" })
+      if (config.softStopTimeout === "none") {
+        yield* idle
+      } else {
+        const finished = yield* Effect.timeoutOption(idle, config.softStopTimeout)
+        if (Option.isNone(finished)) {
+          yield* Effect.forEach(all, (p) => p.interruptAll("shutdown"), { discard: true, concurrency: "unbounded" })
+        }
+      }
+      yield* Scope.close(producerScope, { _tag: "Success", value: undefined } as never)
+      yield* completer.close
+    }).pipe(Effect.uninterruptible)
+    // Registered after the completer and the event hub, so it runs before they close.
+    yield* Effect.addFinalizer(() => stop)
+
+    if (!pollOnly && producers.size > 0) {
+      yield* listen({
+        pg: (pg as Option.Some<PgClient.PgClient>).value,
+        channel: yield* resolveChannel(sql, schema, "river_insert"),
+        onPayload: (payload) => {
+          const queue = parseQueue(payload)
+          return queue === undefined ? Effect.void : triggerQueues([queue])
+        },
+        onReconnect: triggerQueues(producers.keys())
+      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN river_insert")))
+    }
+
+    if (producers.size > 0) {
+      yield* Effect.forkScoped(Scheduler.loop({
+        sql,
+        q,
+        interval: config.schedulerInterval,
+        onScheduled: triggerQueues
+      }))
+    }
+
+    const runner = Runner.of({
+      id: client.id,
+      schema,
+      queues: [...producers.keys()],
+      pollOnly,
+      subscribe: PubSub.subscribe(events),
+      events: Stream.fromPubSub(events),
+      running: Effect.map(
+        Effect.forEach([...producers.values()], (p) => p.running),
+        (ids) => ids.flat()
+      ),
+      fetchNow: triggerQueues(producers.keys())
+    })
+    return { runner, client }
+  })
+
+/**
+ * The runner and its `Client` as a layer. Needs a `SqlClient` (a `PgClient` to LISTEN) and the
+ * services of its workers.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <const W extends ReadonlyArray<Worker.Any>>(
+  options: RunnerOptions<W>
+): Layer.Layer<
+  Runner | Client.Client,
+  InvalidOptions | DatabaseError,
+  SqlClient.SqlClient | Worker.Requirements<W[number]>
+> =>
+  Layer.effectContext(
+    Effect.map(make(options), ({ client, runner }) =>
+      Context.make(Runner, runner).pipe(Context.add(Client.Client, client)))
+  )
+
+/** River's channel name: `<schema>.<topic>`, the schema being the configured or current one. */
+const resolveChannel = (sql: SqlClient.SqlClient, schema: string | undefined, topic: string) =>
+  schema !== undefined
+    ? Effect.succeed(`${schema}.${topic}`)
+    : sql.unsafe<{ channel: string }>(`SELECT ${channelSql(undefined, topic)} AS channel`).pipe(
+      Effect.map((rows) => rows[0]!.channel),
+      Effect.orDie
+    )
+
+/** The queue of an insert notification (parsed as JSON: River's payload spacing varies). */
+const parseQueue = (payload: string): string | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(payload)
+    return typeof parsed === "object" && parsed !== null && typeof (parsed as { queue?: unknown }).queue === "string"
+      ? (parsed as { queue: string }).queue
+      : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * The executor: runs one fetched job through its worker and turns the `Exit` into an outcome
+ * (a {@link Completion} for the completer).
+ *
+ * Order of decisions, River's §5.1 adapted to Effect:
+ * 1. the job was cancelled remotely and the run did not succeed → cancelled;
+ * 2. success → completed;
+ * 3. interrupted by the runner's stop (and nothing else went wrong) → interrupted: available
+ *    again at once, attempt − 1, no error;
+ * 4. `JobCancel` → cancelled; `JobSnooze` → snoozed (attempt − 1);
+ * 5. anything else (failure, defect, thrown exception, timeout, undecodable args, unknown kind) →
+ *    discarded when no attempt is left, else retried at the policy's time (`available` when that
+ *    is within 5 s, `retryable` otherwise).
+ *
+ * @internal
+ */
+import { Cause, Clock, Data, Duration, Effect, Exit, Option, Result } from "effect"
+import type { AttemptError, JobRow } from "../Job.ts"
+import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"
+import type { Completion } from "./completer.ts"
+import { nextRetryAt } from "./retry.ts"
+
+/** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
+export const AVAILABLE_WITHIN_MILLIS = 5_000
+
+/** A fetched job whose kind has no worker in this runner. */
+export class UnknownJobKind extends Data.TaggedError("UnknownJobKind")<{ readonly kind: string }> {
+  override get message(): string {
+    return `job kind is not registered in the client's Workers bundle: ${this.kind}`
+  }
+}
+
+/** A job interrupted by something other than the runner (for example its own code). */
+class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
+  override get message(): string {
+    return "job interrupted"
+  }
+}
+
+/** Why the runner interrupted a job fiber. */
+export type InterruptReason = "remote-cancel" | "shutdown"
+
+export interface ExecutorConfig {
+  readonly workers: ReadonlyMap<string, Worker<any, any, any, any>>
+  readonly jobTimeout: Duration.Duration | "none"
+  readonly retryPolicy: RetryPolicy | undefined
+  /** Reasons recorded before the runner interrupts a job's fiber. */
+  readonly interruptReasons: Map<bigint, InterruptReason>
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
+
+/** A readable message for a failure value. */
+export const describeFailure = (error: unknown): string => {
+  if (isRecord(error)) {
+    const tag = typeof error._tag === "string" ? error._tag : undefined
+    const message = typeof error.message === "string" ? error.message : undefined
+    if (message !== undefined && message !== "") {
+      return tag === undefined || message.startsWith(tag) || message.startsWith("job ") ? message : `${tag}: ${message}`
+    }
+    if (tag !== undefined) return tag
+    try {
+      return JSON.stringify(error)
+    } catch {
+      return String(error)
+    }
+  }
+  return String(error)
+}
+
+/** Builds the effect that runs the worker for one row (decoding, timeout included). */
+const workFor = (config: ExecutorConfig, row: JobRow): Effect.Effect<unknown, unknown, any> => {
+  const worker = config.workers.get(row.kind)
+  if (worker === undefined) return Effect.fail(new UnknownJobKind({ kind: row.kind }))
+  const decoded = worker.jobKind.decode(row.args)
+  if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+  const job = { ...row, args: decoded.success, encodedArgs: row.args }
+  const work = Effect.suspend(() => worker.work(job))
+  const timeout = worker.timeout ?? config.jobTimeout
+  if (timeout === "none") return work
+  return Effect.timeoutOrElse(work, {
+    duration: timeout,
+    orElse: () => Effect.fail(new JobTimeout({ after: timeout }))
+  })
+}
+
+/** A job ran past its timeout. */
+export class JobTimeout extends Data.TaggedError("JobTimeout")<{ readonly after: Duration.Duration }> {
+  override get message(): string {
+    return `job timed out after ${Duration.format(this.after)}`
+  }
+}
+
+const attemptError = (row: JobRow, error: string, trace: string): AttemptError => ({
+  at: (row.attemptedAt ?? new Date(0)).toISOString(),
+  attempt: row.attempt,
+  error,
+  trace
+})
+
+/**
+ * Runs the job and hands its outcome to `complete`. The worker runs interruptibly; deciding and
+ * handing over the outcome does not, so an interrupted job still gets one.
+ */
+export const execute = (
+  config: ExecutorConfig,
+  row: JobRow,
+  complete: (completion: Completion) => Effect.Effect<void>
+): Effect.Effect<void, never, any> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const startedAt = yield* Clock.currentTimeMillis
+      const exit = yield* Effect.exit(restore(workFor(config, row)))
+      const finishedAt = yield* Clock.currentTimeMillis
+      yield* complete(yield* outcome(config, row, exit, startedAt, finishedAt))
+    })
+  )
+
+const outcome = (
+  config: ExecutorConfig,
+  row: JobRow,
+  exit: Exit.Exit<unknown, unknown>,
+  startedAt: number,
+  now: number
+): Effect.Effect<Completion> => {
+  const base = { id: row.id, job: row, startedAt, finishedAt: now }
+  const reason = config.interruptReasons.get(row.id)
+  config.interruptReasons.delete(row.id)
+  if (Exit.isSuccess(exit)) {
+    return Effect.succeed({ ...base, kind: "completed", state: "completed", finalizedAt: new Date(now) })
+  }
+  const cause = exit.cause
+  if (reason === "remote-cancel") {
+    return Effect.succeed({
+      ...base,
+      kind: "cancelled",
+      state: "cancelled",
+      finalizedAt: new Date(now),
+      error: attemptError(row, "JobCancelError: job cancelled remotely", "")
+    })
+  }
+  if (Cause.hasInterruptsOnly(cause)) {
+    if (reason === "shutdown") {
+      return Effect.succeed({
+        ...base,
+        kind: "interrupted",
+        state: "available",
+        attempt: Math.max(row.attempt - 1, 0),
+        scheduledAt: new Date(now)
+      })
+    }
+    return failed(config, row, base, new UnexpectedInterrupt(), "job interrupted", "", now)
+  }
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error)) {
+    const e = error.value
+    if (e instanceof JobCancel) {
+      return Effect.succeed({
+        ...base,
+        kind: "cancelled",
+        state: "cancelled",
+        finalizedAt: new Date(now),
+        error: attemptError(row, e.message, "")
+      })
+    }
+    if (e instanceof JobSnooze) {
+      if (!(e.millis >= 0) || !Number.isFinite(e.millis)) {
+        return failed(config, row, base, e, `JobSnooze: the delay must be a finite duration >= 0 (got ${e.millis} ms)`, "", now)
+      }
+      const snoozes = typeof row.metadata.snoozes === "number" ? row.metadata.snoozes : 0
+      return Effect.succeed({
+        ...base,
+        kind: "snoozed",
+        state: e.millis <= AVAILABLE_WITHIN_MILLIS ? "available" : "scheduled",
+        attempt: Math.max(row.attempt - 1, 0),
+        scheduledAt: new Date(now + e.millis),
+        metadata: { snoozes: snoozes + 1 }
+      })
+    }
+    return failed(config, row, base, e, describeFailure(e), "", now)
+  }
+  const defect = Cause.findDefect(cause)
+  if (Result.isSuccess(defect)) {
+    const d = defect.success
+    const message = d instanceof Error ? `${d.name === "Error" ? "" : `${d.name}: `}${d.message}` : describeFailure(d)
+    const trace = d instanceof Error && typeof d.stack === "string" ? d.stack : Cause.pretty(cause)
+    return failed(config, row, base, d, message, trace, now)
+  }
+  return failed(config, row, base, new UnexpectedInterrupt(), "job interrupted", Cause.pretty(cause), now)
+}
+
+const failed = (
+  config: ExecutorConfig,
+  row: JobRow,
+  base: Pick<Completion, "id" | "job" | "startedAt" | "finishedAt">,
+  error: unknown,
+  message: string,
+  trace: string,
+  now: number
+): Effect.Effect<Completion> => {
+  const attemptErr = attemptError(row, message, trace)
+  const discard: Completion = { ...base, kind: "failed", state: "discarded", finalizedAt: new Date(now), error: attemptErr }
+  if (row.attempt >= row.maxAttempts) return Effect.succeed(discard)
+  const policy = config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy
+  return nextRetryAt(policy, row, error, now).pipe(
+    // A policy that throws or answers a time in the past falls back to River's default (River
+    // logs a warning and does the same).
+    Effect.flatMap((next) =>
+      next !== undefined && !(Number.isFinite(next) && next >= now)
+        ? nextRetryAt(undefined, row, error, now)
+        : Effect.succeed(next)
+    ),
+    Effect.catchDefect(() => nextRetryAt(undefined, row, error, now)),
+    Effect.map((next): Completion =>
+      next === undefined ? discard : {
+        ...base,
+        kind: "failed",
+        state: next - now <= AVAILABLE_WITHIN_MILLIS ? "available" : "retryable",
+        scheduledAt: new Date(next),
+        error: attemptErr
+      }
+    )
+  )
+}

@@ -1,0 +1,162 @@
+/**
+ * A producer: fetches and runs the jobs of one queue.
+ *
+ * Fetch triggers (all debounced, River §3.3/§3.6): start, a poll every `fetchPollInterval`
+ * (+ up to 10 % jitter, at least 10 ms), an insert notification for the queue, a job finishing
+ * while the last fetch filled every slot, a resume, a reconnect. The debounce is leading-edge:
+ * a trigger after a quiet period fetches at once; triggers within `fetchCooldown` of the last
+ * fetch give one more fetch at the end of the cooldown.
+ *
+ * Each fetch asks for exactly the free slots (`maxWorkers` − running), never more. Every job
+ * runs in its own fiber in a `FiberMap` keyed by job id, so one job can be interrupted by id.
+ * A fetch, once sent, is never interrupted: rows it marked `running` always get a fiber.
+ *
+ * @internal
+ */
+import { Cause, Clock, Duration, Effect, Fiber, FiberMap, Queue, Random, type Scope } from "effect"
+import type { SqlClient } from "effect/sql"
+import type { JobRow } from "../Job.ts"
+import type { Completer } from "./completer.ts"
+import { execute, type ExecutorConfig, type InterruptReason } from "./executor.ts"
+import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
+
+export interface ProducerConfig {
+  readonly queue: string
+  readonly maxWorkers: number
+  readonly fetchCooldown: Duration.Duration
+  readonly fetchPollInterval: Duration.Duration
+  readonly clientId: string
+  readonly sql: SqlClient.SqlClient
+  readonly q: JobSql
+  readonly executor: ExecutorConfig
+  readonly completer: Completer
+  /** Called when a fetched job starts (for metrics and tests). */
+  readonly onFetched?: ((rows: ReadonlyArray<JobRow>) => Effect.Effect<void>) | undefined
+}
+
+export interface Producer {
+  readonly queue: string
+  /** Asks for a fetch (debounced). */
+  readonly trigger: Effect.Effect<void>
+  readonly triggerUnsafe: () => void
+  /** Stops or restarts fetching (running jobs are unaffected). */
+  readonly setPaused: (paused: boolean) => Effect.Effect<void>
+  readonly isPaused: () => boolean
+  /** Ids of the jobs running now. */
+  readonly running: Effect.Effect<ReadonlyArray<bigint>>
+  readonly hasJob: (id: bigint) => boolean
+  /** Interrupts one running job, recording why; true if it was running here. */
+  readonly interrupt: (id: bigint, reason: InterruptReason) => Effect.Effect<boolean>
+  /** Stops fetching for good (waits for an in-flight fetch). */
+  readonly stop: Effect.Effect<void>
+  /** Waits until no job runs. */
+  readonly awaitIdle: Effect.Effect<void>
+  /** Interrupts every running job (runner stop). */
+  readonly interruptAll: (reason: InterruptReason) => Effect.Effect<void>
+}
+
+export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
+  const { completer, executor, q, queue, sql } = config
+  const cooldownMillis = Duration.toMillis(config.fetchCooldown)
+  const pollMillis = Duration.toMillis(config.fetchPollInterval)
+  const jitterMillis = Math.max(pollMillis * 0.1, 10)
+  const jobs = yield* FiberMap.make<bigint, void, never>()
+  const wake = yield* Queue.sliding<void>(1)
+  /** Ids of running jobs (their fibers are in `jobs`). */
+  const runningIds = new Set<bigint>()
+  let fetchWhenSlotFrees = false
+  let paused = false
+  let stopped = false
+  let lastFetchAt = Number.NEGATIVE_INFINITY
+
+  const triggerUnsafe = () => {
+    Queue.offerUnsafe(wake, undefined)
+  }
+  const trigger = Effect.sync(triggerUnsafe)
+
+  const jobDone = (id: bigint) => Effect.sync(() => {
+    runningIds.delete(id)
+    if (fetchWhenSlotFrees && !stopped) {
+      fetchWhenSlotFrees = false
+      triggerUnsafe()
+    }
+  })
+
+  const runJob = (row: JobRow) =>
+    execute(executor, row, completer.enqueue).pipe(Effect.ensuring(jobDone(row.id)))
+
+  const fetchOnce = Effect.gen(function*() {
+    const limit = config.maxWorkers - runningIds.size
+    if (limit <= 0) {
+      fetchWhenSlotFrees = true
+      return
+    }
+    const now = yield* Clock.currentTimeMillis
+    lastFetchAt = now
+    const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, limit, new Date(now), config.clientId])
+    if (raw.length === 0) return
+    const rows = raw.map(decodeJobRow)
+    for (const row of rows) runningIds.add(row.id)
+    // Set before the jobs start: a job may finish before this fiber runs again.
+    if (rows.length === limit) fetchWhenSlotFrees = true
+    for (const row of rows) yield* FiberMap.run(jobs, row.id, runJob(row))
+    if (config.onFetched !== undefined) yield* config.onFetched(rows)
+  }).pipe(
+    Effect.uninterruptible,
+    Effect.catchCause((cause) =>
+      Effect.logWarning(`effect-river: fetch for queue ${queue} failed`, Cause.pretty(cause))
+    )
+  )
+
+  const pollDelay = Effect.map(Random.next, (r) => pollMillis + r * jitterMillis)
+
+  const loop = Effect.gen(function*() {
+    // Start: one fetch at once.
+    triggerUnsafe()
+    while (!stopped) {
+      const delay = yield* pollDelay
+      yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(delay))
+      if (stopped) break
+      const since = (yield* Clock.currentTimeMillis) - lastFetchAt
+      if (since < cooldownMillis) yield* Effect.sleep(cooldownMillis - since)
+      // Triggers that arrived during the cooldown are served by this fetch.
+      yield* Queue.poll(wake)
+      if (paused || stopped) continue
+      yield* fetchOnce
+    }
+  })
+
+  const loopFiber = yield* Effect.forkScoped(loop)
+
+  const producer: Producer = {
+    queue,
+    trigger,
+    triggerUnsafe,
+    setPaused: (value) =>
+      Effect.sync(() => {
+        const wasPaused = paused
+        paused = value
+        if (wasPaused && !value) triggerUnsafe()
+      }),
+    isPaused: () => paused,
+    running: Effect.sync(() => [...runningIds]),
+    hasJob: (id) => runningIds.has(id),
+    interrupt: (id, reason) =>
+      Effect.suspend(() => {
+        if (!runningIds.has(id)) return Effect.succeed(false)
+        executor.interruptReasons.set(id, reason)
+        return Effect.as(FiberMap.remove(jobs, id), true)
+      }),
+    stop: Effect.suspend(() => {
+      stopped = true
+      return Fiber.interrupt(loopFiber)
+    }),
+    awaitIdle: FiberMap.awaitEmpty(jobs),
+    interruptAll: (reason) =>
+      Effect.suspend(() => {
+        for (const id of runningIds) executor.interruptReasons.set(id, reason)
+        return FiberMap.clear(jobs)
+      })
+  }
+  return producer
+}) as (config: ProducerConfig) => Effect.Effect<Producer, never, Scope.Scope>

@@ -1,0 +1,49 @@
+/**
+ * The job scheduler (River §8.3): every `interval` (5 s), makes `retryable` and `scheduled` jobs
+ * due within the next `interval` `available`, in batches, and notifies their queues in the same
+ * statement. `scheduled_at` is kept, so fetches still wait until each job is due.
+ *
+ * @internal
+ */
+import { Cause, Clock, Duration, Effect } from "effect"
+import type { SqlClient } from "effect/sql"
+import type { JobSql } from "./sql/job.ts"
+
+export interface SchedulerConfig {
+  readonly sql: SqlClient.SqlClient
+  readonly q: JobSql
+  readonly interval: Duration.Duration
+  readonly batchSize?: number | undefined
+  /** Called with the queues that got jobs (local producers fetch at once). */
+  readonly onScheduled: (queues: ReadonlyArray<string>) => Effect.Effect<void>
+}
+
+/** One pass: promotes due jobs batch by batch; returns how many. */
+export const runOnce = (config: SchedulerConfig) =>
+  Effect.gen(function*() {
+    const limit = config.batchSize ?? 10_000
+    const intervalMillis = Duration.toMillis(config.interval)
+    let total = 0
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      const [row] = yield* config.sql.unsafe<{ scheduled: number; notified: number; queues: ReadonlyArray<string> }>(
+        config.q.jobSchedule,
+        [new Date(now + intervalMillis), limit, new Date(now + 5)]
+      )
+      const scheduled = row?.scheduled ?? 0
+      total += scheduled
+      if (row !== undefined && row.queues.length > 0) yield* config.onScheduled(row.queues)
+      if (scheduled < limit) return total
+    }
+  })
+
+/** The loop, for a scoped fiber. A failing pass is logged and retried at the next interval. */
+export const loop = (config: SchedulerConfig) =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* runOnce(config).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("effect-river: scheduler pass failed", Cause.pretty(cause)))
+      )
+      yield* Effect.sleep(config.interval)
+    }
+  })
