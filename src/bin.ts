@@ -9,9 +9,10 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect } from "effect"
 import { CliError, type Command } from "./internal/cli/command.ts"
+import { demoCommand } from "./internal/cli/demo.ts"
 import { migrate } from "./internal/cli/migrate.ts"
 
-const commands: ReadonlyArray<Command> = [migrate]
+const commands: ReadonlyArray<Command> = [migrate, demoCommand]
 
 const help = `Usage: effect-river <command> [options]
 

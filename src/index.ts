@@ -47,3 +47,31 @@ export * as JobKind from "./JobKind.ts"
  * @since 0.1.0
  */
 export * as Migrator from "./Migrator.ts"
+
+/**
+ * Job outcome events.
+ *
+ * @since 0.1.0
+ */
+export * as JobEvent from "./JobEvent.ts"
+
+/**
+ * The runner: producers, executor, completer, scheduler.
+ *
+ * @since 0.1.0
+ */
+export * as Runner from "./Runner.ts"
+
+/**
+ * Workers, and the `JobCancel` / `JobSnooze` failures.
+ *
+ * @since 0.1.0
+ */
+export * as Worker from "./Worker.ts"
+
+/**
+ * The two failures a worker returns to steer its job: cancel for good, or run again later.
+ *
+ * @since 0.1.0
+ */
+export { JobCancel, JobSnooze } from "./Worker.ts"

@@ -366,6 +366,89 @@ describe("Runner", () => {
         assert.strictEqual(kept.length, 2, "the slow subscriber kept only the newest events")
       }))
 
+    it.effect("stopping mid-stream loses no outcome and runs no job twice", () =>
+      Effect.gen(function*() {
+        const runs = new Map<bigint, number>()
+        const worker = Worker.make(Task, (job) => Effect.sync(() => void runs.set(job.id, (runs.get(job.id) ?? 0) + 1)))
+        const schema = yield* migratedSchema("drain")
+        const client = yield* Client.make({ schema })
+        for (let b = 0; b < 2; b++) {
+          yield* client.insertMany(Array.from({ length: 5_000 }, (_, i) => Task.of({ name: `${b}-${i}` })))
+        }
+        yield* Effect.scoped(Effect.gen(function*() {
+          const { events } = yield* startRunner({
+            schema,
+            queues: { default: { maxWorkers: 500 } },
+            workers: [worker],
+            completerFlushInterval: "1 hour"
+          })
+          yield* takeEvents(events, 1_000)
+        }))
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql.unsafe<{ id: bigint; state: string }>(`SELECT id, state::text FROM "${schema}".river_job`)
+        assert.strictEqual(rows.filter((r) => r.state === "running").length, 0, "no job left running")
+        const completed = rows.filter((r) => r.state === "completed")
+        assert.isAtLeast(completed.length, 1_000)
+        for (const row of completed) assert.strictEqual(runs.get(row.id), 1)
+        for (const count of runs.values()) assert.strictEqual(count, 1)
+        for (const row of rows) if (row.state === "available") assert.isUndefined(runs.get(row.id))
+      }), { timeout: 120_000 })
+
+    it.effect("re-LISTENs after losing its connection, then fetches what it missed", () =>
+      Effect.gen(function*() {
+        const worker = Worker.make(Task, () => Effect.void)
+        const { client, events, schema } = yield* startRunner({ queues: { default: { maxWorkers: 2 } }, workers: [worker] })
+        const sql = yield* SqlClient.SqlClient
+        const listeners = Effect.map(
+          sql.unsafe<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
+            [`LISTEN "${schema}.river_insert"`]
+          ),
+          (rows) => rows.map((r) => r.pid)
+        )
+        const [before] = yield* listeners
+        assert.isDefined(before)
+        yield* sql.unsafe(`SELECT pg_terminate_backend($1)`, [before])
+        // Inserted while nobody listens: its notification is lost.
+        const { job } = yield* client.insert(Task, { name: "missed" })
+        let moved = 0
+        while (true) {
+          const now = yield* listeners
+          if (now.length > 0 && !now.includes(before!)) break
+          yield* TestClock.adjust("100 millis")
+          moved += 100
+          yield* TestClock.withLive(Effect.sleep("20 millis"))
+          if (moved > 5_000) return yield* Effect.die(new Error("no new LISTEN"))
+        }
+        const event = yield* awaitEvent(events, (e) => e.job.id === job.id)
+        assert.strictEqual(event.kind, "completed")
+        assert.isBelow(moved, 1_000, "picked up by the reconnect fetch, not by the 1 s poll")
+        // and notifications work again
+        const second = yield* client.insert(Task, { name: "after" })
+        assert.strictEqual((yield* awaitEvent(events, (e) => e.job.id === second.job.id)).kind, "completed")
+      }))
+
+    it.effect("poll-only mode: other clients' jobs are found by polling; its own client wakes it at once", () =>
+      Effect.gen(function*() {
+        const worker = Worker.make(Task, () => Effect.void)
+        const { client, events, runner, schema } = yield* startRunner({
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          pollOnly: true
+        })
+        assert.isTrue(runner.pollOnly)
+        yield* TestClock.withLive(Effect.sleep("100 millis")) // let the start fetch pass
+        const other = yield* Client.make({ schema })
+        const { job } = yield* other.insert(Task, { name: "elsewhere" })
+        yield* TestClock.withLive(Effect.sleep("100 millis"))
+        assert.strictEqual((yield* other.get(job.id)).state, "available", "no LISTEN: waits for the poll")
+        const { event, moved } = yield* advanceUntilEvent(events, (e) => e.job.id === job.id, { stepMillis: 250 })
+        assert.strictEqual(event.kind, "completed")
+        assert.isAtLeast(moved, 1_000)
+        const own = yield* client.insert(Task, { name: "own" })
+        assert.strictEqual((yield* awaitEvent(events, (e) => e.job.id === own.job.id)).kind, "completed")
+      }))
+
     it.effect("invalid runner options are typed errors", () =>
       Effect.gen(function*() {
         const worker = Worker.make(Task, () => Effect.void)

@@ -1,0 +1,373 @@
+/**
+ * `effect-river demo`: the runtime at work on a tiny online shop, in a few seconds.
+ *
+ * Every scenario below is a job kind, its worker and the jobs it inserts; together they show the
+ * ways an attempt can end:
+ *
+ * - `demo_send_confirmation` succeeds;
+ * - `demo_charge_card` fails on its first attempt and succeeds when retried a second later;
+ * - `demo_generate_invoice` snoozes once (no attempt used), then succeeds;
+ * - `demo_ship_order` cancels itself with `JobCancel`.
+ *
+ * The demo migrates its own schema (`effect_river_demo`), empties it, starts a runner, inserts the
+ * jobs, prints each outcome as the runner publishes it and the job counts by state (refreshed in
+ * place on a terminal), stops the runner gracefully once every job is final, and prints a summary
+ * per kind. Without `--database-url` / `DATABASE_URL` it runs on an embedded PostgreSQL kept in
+ * `./.demo-pg`, so the second run starts much faster than the first.
+ *
+ * To add a scenario, define a job kind and its worker and append a {@link Scenario} to
+ * `scenarios`: its `start` runs while the runner works, so it can also act on its jobs later
+ * (cancel one from the client, wait for something, insert more).
+ *
+ * @internal
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Console, Data, Duration, Effect, Exit, Redacted, Schema, Scope, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { resolve } from "node:path"
+import type * as Client from "../../Client.ts"
+import type { JobRow, JobState } from "../../Job.ts"
+import type { JobEvent } from "../../JobEvent.ts"
+import * as JobKind from "../../JobKind.ts"
+import * as Migrator from "../../Migrator.ts"
+import * as Runner from "../../Runner.ts"
+import * as Worker from "../../Worker.ts"
+import { JobCancel, JobSnooze } from "../../Worker.ts"
+import { startEmbeddedPostgres } from "../embeddedPostgres.ts"
+import { CliError, type Command, parseOptions } from "./command.ts"
+
+/** The demo's own schema: it never touches River's tables elsewhere in the database. */
+const SCHEMA = "effect_river_demo"
+/** Where the embedded PostgreSQL keeps its data between runs (git-ignored). */
+const DATA_DIR = ".demo-pg"
+/** The demo fails if its jobs are not all final by then. */
+const DEADLINE = Duration.seconds(45)
+
+// ---------------------------------------------------------------------------------------------
+// Job kinds and workers
+// ---------------------------------------------------------------------------------------------
+
+const OrderArgs = Schema.Struct({ orderId: Schema.Int })
+
+const SendConfirmation = JobKind.make("demo_send_confirmation", { args: OrderArgs })
+const ChargeCard = JobKind.make("demo_charge_card", { args: OrderArgs })
+const GenerateInvoice = JobKind.make("demo_generate_invoice", { args: OrderArgs })
+const ShipOrder = JobKind.make("demo_ship_order", { args: OrderArgs })
+
+/** Sending an email takes a moment, then succeeds. */
+const sendConfirmation = Worker.make(SendConfirmation, () => Effect.sleep("300 millis"))
+
+/** A worker's own error: any failure other than `JobCancel` / `JobSnooze` means "retry". */
+class PaymentGatewayBusy extends Data.TaggedError("PaymentGatewayBusy")<{ readonly orderId: number }> {
+  override get message(): string {
+    return `gateway busy while charging order ${this.orderId}`
+  }
+}
+
+/** The first attempt fails; the retry, one second later, succeeds. */
+const chargeCard = Worker.make(
+  ChargeCard,
+  (job) =>
+    Effect.gen(function*() {
+      if (job.attempt === 1) return yield* new PaymentGatewayBusy({ orderId: job.args.orderId })
+      yield* Effect.sleep("200 millis")
+    }),
+  // River's default backoff is (errors + 1)^4 seconds; one second keeps the demo short.
+  { retryPolicy: () => "1 second" }
+)
+
+/** Not ready on the first run: snoozes for a second (the attempt is given back), then succeeds. */
+const generateInvoice = Worker.make(GenerateInvoice, (job) =>
+  Effect.gen(function*() {
+    if (job.metadata.snoozes === undefined) return yield* JobSnooze.of("1 second")
+    yield* Effect.sleep("200 millis")
+  }))
+
+/** The order was withdrawn: cancels the job for good, whatever attempts remain. */
+const shipOrder = Worker.make(ShipOrder, (job) => JobCancel.of(`order ${job.args.orderId} was withdrawn by the customer`))
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+/** What a scenario can use while the runner works. */
+interface ScenarioContext {
+  readonly client: Client.Client["Service"]
+  readonly runner: Runner.Runner["Service"]
+  /** Prints a line in the demo's log. */
+  readonly note: (text: string) => Effect.Effect<void>
+}
+
+/** One thing the demo shows: a kind, its worker, its jobs and the outcome to expect. */
+interface Scenario {
+  /** The demo's workers need no services (`R = never`). */
+  readonly worker: Worker.Worker<any, any, unknown, never>
+  /** What the scenario shows, for the log. */
+  readonly shows: string
+  /** The final state every job of the kind must reach (the demo fails otherwise). */
+  readonly expected: JobState
+  /** Inserts the scenario's jobs; runs alongside the runner, so it may keep acting on them. */
+  readonly start: (context: ScenarioContext) => Effect.Effect<void, { readonly message: string }>
+}
+
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    worker: sendConfirmation,
+    shows: "three jobs that succeed",
+    expected: "completed",
+    start: ({ client }) => client.insertMany([1, 2, 3].map((orderId) => SendConfirmation.of({ orderId })))
+  },
+  {
+    worker: chargeCard,
+    shows: "a job that fails, then succeeds on its retry",
+    expected: "completed",
+    start: ({ client }) => client.insert(ChargeCard, { orderId: 1 })
+  },
+  {
+    worker: generateInvoice,
+    shows: "a job that snoozes for a second, then succeeds",
+    expected: "completed",
+    start: ({ client }) => client.insert(GenerateInvoice, { orderId: 1 })
+  },
+  {
+    worker: shipOrder,
+    shows: "a job that cancels itself",
+    expected: "cancelled",
+    start: ({ client }) => client.insert(ShipOrder, { orderId: 2 })
+  }
+]
+
+// ---------------------------------------------------------------------------------------------
+// Terminal output
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A log plus one live status line. On a terminal the status line is rewritten in place and log
+ * lines appear above it; otherwise the status is printed as a plain line whenever it changes.
+ */
+const makeScreen = (out: NodeJS.WriteStream) => {
+  const live = out.isTTY === true
+  const clear = "\r\x1b[2K"
+  let status = ""
+  return {
+    line: (text: string) =>
+      Effect.sync(() => {
+        out.write(live && status !== "" ? `${clear}${text}\n${status}` : `${text}\n`)
+      }),
+    status: (text: string) =>
+      Effect.sync(() => {
+        // Cut to the terminal's width: a wrapped line could not be rewritten in place.
+        const line = live && out.columns > 1 ? text.slice(0, out.columns - 1) : text
+        if (line === status) return
+        status = line
+        out.write(live ? `${clear}${line}` : `${line}\n`)
+      }),
+    /** Leaves the status line as it is and moves on. */
+    endStatus: Effect.sync(() => {
+      if (live && status !== "") out.write("\n")
+      status = ""
+    })
+  }
+}
+
+const seconds = (millis: number) => `${(millis / 1000).toFixed(1)} s`
+
+/** One log line per job event, e.g. `+1.2 s  demo_charge_card #4  failed (attempt 1): …`. */
+const describeEvent = (event: JobEvent, at: number): string => {
+  const job = event.job
+  const head = `+${seconds(at)}`.padStart(8) + `  ${job.kind} #${job.id}`.padEnd(30)
+  const inAbout = (date: Date) => seconds(Math.max(0, date.getTime() - Date.now()))
+  switch (event.kind) {
+    case "completed":
+      return `${head} completed (attempt ${job.attempt})`
+    case "failed":
+      return job.state === "discarded"
+        ? `${head} failed (attempt ${job.attempt}): ${event.error}; no attempt left, discarded`
+        : `${head} failed (attempt ${job.attempt}): ${event.error}; retry in ${inAbout(job.scheduledAt)}`
+    case "snoozed":
+      return `${head} snoozed; runs again in ${inAbout(job.scheduledAt)} (the attempt is given back)`
+    case "cancelled":
+      return `${head} cancelled: ${event.error}`
+    case "interrupted":
+      return `${head} interrupted by the stop; available again`
+  }
+}
+
+const STATES: ReadonlyArray<JobState> = ["available", "running", "retryable", "scheduled", "completed", "cancelled", "discarded"]
+const FINAL: ReadonlySet<string> = new Set(["completed", "cancelled", "discarded"])
+
+/** Job counts by state in the demo schema. */
+const countByState = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql.unsafe<{ state: string; n: number }>(
+    `SELECT state::text AS state, count(*)::int AS n FROM "${SCHEMA}".river_job GROUP BY state`
+  )
+  return new Map(rows.map((r) => [r.state, r.n]))
+})
+
+/** `jobs: running 3 · available 2 · completed 1` (states with jobs only). */
+const statusLine = (counts: ReadonlyMap<string, number>) => {
+  const present = STATES.filter((s) => (counts.get(s) ?? 0) > 0)
+  return `jobs: ${present.length === 0 ? "none yet" : present.map((s) => `${s} ${counts.get(s)}`).join(" · ")}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+// ---------------------------------------------------------------------------------------------
+
+/** One row per kind: outcome(s), attempts, snoozes and the errors recorded. */
+const summarize = (jobs: ReadonlyArray<JobRow>) => {
+  const header = ["kind", "jobs", "outcome", "attempts", "snoozes", "errors"]
+  const rows: Array<Array<string>> = []
+  const mismatches: Array<string> = []
+  for (const scenario of scenarios) {
+    const kind = scenario.worker.jobKind.kind
+    const ofKind = jobs.filter((j) => j.kind === kind)
+    const outcomes = distinct(ofKind.map((j) => j.state))
+    const wrong = ofKind.filter((j) => j.state !== scenario.expected)
+    if (ofKind.length === 0 || wrong.length > 0) {
+      mismatches.push(`${kind}: expected ${scenario.expected}, got ${outcomes.join(", ") || "no job"}`)
+    }
+    const errors = distinct(ofKind.flatMap((j) => j.errors.map((e) => `attempt ${e.attempt}: ${e.error}`)))
+    rows.push([
+      kind,
+      String(ofKind.length),
+      outcomes.join(", "),
+      distinct(ofKind.map((j) => String(j.attempt))).join(", "),
+      distinct(ofKind.map((j) => String(typeof j.metadata.snoozes === "number" ? j.metadata.snoozes : 0))).join(", "),
+      errors.length === 0 ? "-" : errors.join("; ")
+    ])
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const format = (cells: ReadonlyArray<string>) =>
+    "  " + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")
+  return { lines: [format(header), ...rows.map(format)], mismatches }
+}
+
+const distinct = <A>(xs: ReadonlyArray<A>): Array<A> => [...new Set(xs)]
+
+// ---------------------------------------------------------------------------------------------
+// The demo
+// ---------------------------------------------------------------------------------------------
+
+const demo = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const screen = makeScreen(process.stdout)
+
+  yield* Migrator.up({ schema: SCHEMA })
+  // A clean slate on every run (ids start at 1 again).
+  yield* sql.unsafe(`TRUNCATE "${SCHEMA}".river_job RESTART IDENTITY`)
+  yield* Console.log(`Schema ${SCHEMA} migrated and emptied.\n`)
+  for (const s of scenarios) yield* Console.log(`  ${s.worker.jobKind.kind.padEnd(24)}${s.shows}`)
+  yield* Console.log("")
+
+  // The runner lives in a scope of its own: closing it is the graceful stop.
+  const runnerScope = yield* Scope.make()
+  const { client, runner } = yield* Runner.make({
+    schema: SCHEMA,
+    queues: { default: { maxWorkers: 10 } },
+    workers: scenarios.map((s) => s.worker),
+    // Retries and snoozes due in a second are picked up by polling: poll often.
+    fetchPollInterval: "200 millis",
+    softStopTimeout: "5 seconds"
+  }).pipe(Scope.provide(runnerScope))
+  const startedAt = yield* Clock.currentTimeMillis
+  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+
+  // Print every outcome as the runner publishes it (after it is written to the database).
+  const subscription = yield* runner.subscribe.pipe(Scope.provide(runnerScope))
+  yield* Stream.fromSubscription(subscription).pipe(
+    Stream.runForEach((event) => Effect.flatMap(elapsed, (at) => screen.line(describeEvent(event, at)))),
+    Effect.forkIn(runnerScope)
+  )
+
+  // Start every scenario; they run alongside the runner.
+  const context: ScenarioContext = { client, runner, note: (text) => screen.line(`          ${text}`) }
+  const started = yield* Effect.forEach(scenarios, (s) => Effect.forkIn(s.start(context), runnerScope))
+
+  // Live progress until every scenario is done and every job is final.
+  const finished = Effect.gen(function*() {
+    while (true) {
+      const counts = yield* countByState
+      yield* screen.status(statusLine(counts))
+      const unfinished = [...counts].filter(([state]) => !FINAL.has(state)).reduce((n, [, c]) => n + c, 0)
+      if (unfinished === 0 && started.every((f) => f.pollUnsafe() !== undefined)) return
+      for (const fiber of started) {
+        const exit = fiber.pollUnsafe()
+        if (exit !== undefined && Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
+      }
+      yield* Effect.sleep("100 millis")
+    }
+  })
+  const done = yield* Effect.timeoutOption(finished, DEADLINE)
+  yield* screen.endStatus
+  if (done._tag === "None") {
+    return yield* new CliError({ message: `the demo's jobs were not all final after ${Duration.format(DEADLINE)}` })
+  }
+
+  yield* Console.log(`\nAll jobs final after ${seconds(yield* elapsed)}. Stopping the runner (graceful: no new fetch, running jobs finish)…`)
+  const stopAt = yield* Clock.currentTimeMillis
+  yield* Scope.close(runnerScope, Exit.void)
+  yield* Console.log(`Runner stopped in ${(yield* Clock.currentTimeMillis) - stopAt} ms.\n`)
+
+  const { jobs } = yield* client.list({ limit: 1_000 })
+  const summary = summarize(jobs)
+  yield* Console.log(`Summary (${jobs.length} jobs):`)
+  for (const line of summary.lines) yield* Console.log(line)
+  if (summary.mismatches.length > 0) {
+    return yield* new CliError({ message: `unexpected outcomes: ${summary.mismatches.join("; ")}` })
+  }
+  yield* Console.log("\nEvery outcome as expected.")
+})
+
+/** An embedded PostgreSQL in ./.demo-pg for the life of the scope; its URL. */
+const embeddedServer = Effect.acquireRelease(
+  Effect.gen(function*() {
+    const dir = resolve(DATA_DIR)
+    yield* Console.log(`No database URL given: starting an embedded PostgreSQL in ${dir} (the first run initialises it)…`)
+    return yield* Effect.tryPromise({
+      try: () => startEmbeddedPostgres({ dir, persistent: true }),
+      catch: (cause) =>
+        new CliError({
+          message: `cannot start the embedded PostgreSQL in ${dir} (${
+            cause instanceof Error ? cause.message : String(cause)
+          }); if an earlier demo was killed, stop its postgres process or remove ${DATA_DIR}`
+        })
+    })
+  }),
+  (server) =>
+    Effect.andThen(
+      Effect.promise(() => server.stop()),
+      Console.log("Embedded PostgreSQL stopped.")
+    )
+)
+
+const help = `Usage: effect-river demo [options]
+
+Runs a runner with four example workers (success, retry after a failure, snooze, cancel) on the
+schema ${SCHEMA}, shows their jobs' progress and prints a summary. Takes a few seconds.
+
+Options:
+  --database-url <url>   PostgreSQL URL (default: $DATABASE_URL; without one, an embedded
+                         PostgreSQL is started in ./${DATA_DIR} and kept between runs)
+  -h, --help             Show this help`
+
+/**
+ * `effect-river demo`.
+ *
+ * @internal
+ */
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "run example workers (success, retry, snooze, cancel) and show their jobs' progress",
+  run: Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
+    const options = yield* parseOptions(args, { "database-url": { type: "string" }, help: { type: "boolean", short: "h" } }, "demo")
+    if (options.help === true) return yield* Console.log(help)
+    const given = options["database-url"] ?? process.env.DATABASE_URL
+    yield* Effect.gen(function*() {
+      const url = given !== undefined && given.trim() !== "" ? given : (yield* embeddedServer).url
+      // The pool (and the runner inside `demo`) closes before the embedded server stops.
+      yield* demo.pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 5 })))
+    }).pipe(Effect.scoped)
+  })
+}
