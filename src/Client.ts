@@ -23,10 +23,12 @@ import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import { DatabaseError, type InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
 import * as InsertOptions from "./InsertOptions.ts"
+import { queueProblem } from "./InsertOptions.ts"
 import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
 import { makeInsertNotifier } from "./internal/insertNotifier.ts"
 import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
 import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
+import { makeQueueSql } from "./internal/sql/queue.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
 
@@ -80,6 +82,11 @@ export interface ClientOptions {
    * in poll-only mode to wake its own producers.
    */
   readonly afterInsert?: ((queues: ReadonlyArray<string>) => Effect.Effect<void>) | undefined
+  /**
+   * Called after a cancel of a running job commits. The runner uses it in poll-only mode to
+   * interrupt its own job at once (no notification reaches it).
+   */
+  readonly afterCancel?: ((id: bigint) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -120,6 +127,26 @@ export class Client extends Context.Service<Client, {
   readonly retry: (id: bigint) => Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError>
   /** Deletes a job that is not running; returns the deleted row. */
   readonly delete: (id: bigint) => Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError>
+  /**
+   * Cancels a job, as River does, and returns the updated row:
+   * - `available`, `scheduled`, `retryable`, `pending`: `cancelled` at once (no runner can
+   *   fetch it any more);
+   * - `running`: stays `running` with `metadata.cancel_attempted_at` set, and River's control
+   *   notification tells the runner that runs it to interrupt it (it then ends `cancelled`);
+   * - `cancelled`, `completed`, `discarded`: unchanged.
+   *
+   * Inside the caller's `sql.withTransaction`, the notification goes out on commit (and never
+   * on rollback).
+   */
+  readonly cancel: (id: bigint) => Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError>
+  /**
+   * Pauses a queue (or every queue with `"*"`): every runner stops fetching from it at once
+   * (running jobs continue). The pause is stored in `river_queue`, so it survives restarts;
+   * pausing a queue no runner has started yet makes runners start it paused. Idempotent.
+   */
+  readonly pauseQueue: (queue: string) => Effect.Effect<void, InvalidOptions | DatabaseError>
+  /** Resumes a paused queue (or every queue with `"*"`); a no-op for a queue that is not paused. */
+  readonly resumeQueue: (queue: string) => Effect.Effect<void, InvalidOptions | DatabaseError>
 }>()("effect-river/Client") {}
 
 /**
@@ -161,19 +188,30 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
   if (options.id !== undefined && (typeof options.id !== "string" || options.id.length === 0 || options.id.length > 100)) {
     return yield* new InvalidOptions({ field: "id", rule: "must be 1 to 100 characters", value: show(options.id) })
   }
+  const cooldown = Duration.fromInput(options.insertNotifyCooldown ?? "100 millis")
+  if (cooldown._tag === "None") {
+    return yield* new InvalidOptions({
+      field: "insertNotifyCooldown",
+      rule: "must be a duration",
+      value: show(options.insertNotifyCooldown)
+    })
+  }
+  const cooldownMillis = Duration.toMillis(cooldown.value)
   const sql = yield* SqlClient.SqlClient
   const scope = yield* Scope.Scope
   const { hostname } = yield* Effect.promise(() => import("node:os"))
   const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
   const q = makeJobSql(schema, schemaPrefix(schema))
+  const qq = makeQueueSql(schema, schemaPrefix(schema))
   const clientDefaults = options.defaults
   const knownKinds = options.knownKinds
   const afterInsert = options.afterInsert
+  const afterCancel = options.afterCancel
   const notifier = makeInsertNotifier({
     sql,
     scope,
     schema,
-    cooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.insertNotifyCooldown ?? "100 millis"))
+    cooldownMillis
   })
 
   const dbError = (operation: string) => (error: SqlError) => DatabaseError.fromSqlError(operation)(error)
@@ -318,6 +356,43 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
       )
     })
 
+  const cancel = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const at = new Date(now)
+        return sql.unsafe<RawJobRow>(q.jobCancel, [id, at, at.toISOString()]).pipe(
+          Effect.mapError(dbError("cancel")),
+          Effect.tap((rows) =>
+            afterCancel !== undefined && rows[0]?.state === "running" ? sql.afterCommit(afterCancel(id)) : Effect.void
+          ),
+          Effect.flatMap((rows) =>
+            rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
+          )
+        )
+      })
+    })
+
+  const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<void, InvalidOptions | DatabaseError> => {
+      const all = queue === "*"
+      if (!all) {
+        const problem = queueProblem(queue)
+        if (problem !== undefined) {
+          return Effect.fail(new InvalidOptions({ field: "queue", rule: `${problem}, or "*" for every queue`, value: show(queue) }))
+        }
+      }
+      const text = operation === "pause"
+        ? (all ? qq.queuePauseAll : qq.queuePause)
+        : (all ? qq.queueResumeAll : qq.queueResume)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        sql.unsafe(text, [queue, new Date(now)]).pipe(
+          Effect.mapError(dbError(`${operation}Queue`)),
+          Effect.asVoid
+        ))
+    })
+
   const list = (params: ListParams = {}): Effect.Effect<ListResult, InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<ListResult, InvalidOptions | DatabaseError> => {
       const built = buildListQuery(q, params)
@@ -341,7 +416,10 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     get,
     list,
     retry,
-    delete: del
+    delete: del,
+    cancel,
+    pauseQueue: queueControl("pause"),
+    resumeQueue: queueControl("resume")
   })
 })
 

@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Client from "./Client.ts"
 import { DatabaseError, InvalidOptions } from "./Errors.ts"
@@ -36,6 +36,7 @@ import { listen } from "./internal/notifier.ts"
 import * as Producer from "./internal/producer.ts"
 import * as Scheduler from "./internal/scheduler.ts"
 import { channelSql, makeJobSql } from "./internal/sql/job.ts"
+import { makeQueueSql } from "./internal/sql/queue.ts"
 import { schemaPrefix } from "./internal/identifiers.ts"
 import type * as Worker from "./Worker.ts"
 
@@ -112,6 +113,19 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    */
   readonly pollOnly?: boolean | undefined
   /**
+   * How often the runner asks the database whether any of its running jobs had a cancel
+   * requested (`metadata.cancel_attempted_at`), and interrupts those. This is how a cancel from
+   * another process reaches a poll-only runner, and a safety net for a lost notification
+   * otherwise (River has neither).
+   * @default "1 second" in poll-only mode, "5 seconds" otherwise
+   */
+  readonly cancelCheckInterval?: Duration.Input | undefined
+  /**
+   * Poll-only mode: how often queue pause states are read from `river_queue` (River: 2 s).
+   * @default "2 seconds"
+   */
+  readonly queuePollInterval?: Duration.Input | undefined
+  /**
    * Events kept per subscriber; a slower subscriber loses the oldest (the runner never waits
    * for subscribers).
    * @default 1000
@@ -119,6 +133,13 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
   readonly eventBuffer?: number | undefined
   /** Default insert options of the runner's `Client` (below each kind's defaults). */
   readonly insertDefaults?: InsertOptions.InsertOptions | undefined
+  /**
+   * The runner's `Client`: at most one insert notification per queue per this window (see
+   * `Client.ClientOptions.insertNotifyCooldown`). 0 notifies on every insert (the testing setup
+   * uses it under `TestClock`).
+   * @default "100 millis"
+   */
+  readonly insertNotifyCooldown?: Duration.Input | undefined
 }
 
 /**
@@ -197,6 +218,10 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
     const schedulerInterval = yield* check(
       duration("schedulerInterval", options.schedulerInterval, DEFAULTS.schedulerInterval, 1)
     )
+    const cancelCheckInterval = options.cancelCheckInterval === undefined
+      ? undefined
+      : yield* check(duration("cancelCheckInterval", options.cancelCheckInterval, "1 second", 1))
+    const queuePollInterval = yield* check(duration("queuePollInterval", options.queuePollInterval, "2 seconds", 1))
     const eventBuffer = options.eventBuffer ?? 1000
     if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
       return yield* fail(new InvalidOptions({ field: "eventBuffer", rule: "must be a positive integer", value: show(eventBuffer) }))
@@ -249,6 +274,8 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       softStopTimeout,
       completerFlushInterval,
       schedulerInterval,
+      cancelCheckInterval,
+      queuePollInterval,
       eventBuffer
     }
   })
@@ -273,6 +300,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
     const pollOnly = options.pollOnly === true || Option.isNone(pg)
     const q = makeJobSql(schema, schemaPrefix(schema))
+    const qq = makeQueueSql(schema, schemaPrefix(schema))
     const events = yield* PubSub.sliding<JobEvent>(config.eventBuffer)
     const producers = new Map<string, Producer.Producer>()
     const triggerQueues = (queues: Iterable<string>) =>
@@ -280,12 +308,22 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         for (const queue of queues) producers.get(queue)?.triggerUnsafe()
       })
 
+    /** Interrupts the given jobs if they run here (a cancel was requested). */
+    const cancelRunning = (ids: Iterable<bigint>) =>
+      Effect.forEach(
+        [...ids],
+        (id) => Effect.forEach([...producers.values()], (p) => p.hasJob(id) ? p.interrupt(id, "remote-cancel") : Effect.void),
+        { discard: true, concurrency: "unbounded" }
+      )
+
     const client = yield* Client.make({
       schema,
       id: options.id,
       defaults: options.insertDefaults,
+      insertNotifyCooldown: options.insertNotifyCooldown,
       knownKinds: new Set(config.workers.keys()),
-      afterInsert: pollOnly ? triggerQueues : undefined
+      afterInsert: pollOnly ? triggerQueues : undefined,
+      afterCancel: pollOnly ? (id) => cancelRunning([id]) : undefined
     })
 
     const completer = yield* Completer.make({
@@ -315,6 +353,16 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       interruptReasons
     }
 
+    // Each queue's row is created or refreshed, and its pause state read, before it fetches.
+    const now = yield* Clock.currentTimeMillis
+    const pausedAtStart = new Set<string>()
+    for (const queue of config.queues) {
+      const rows = yield* sql.unsafe<{ paused_at: Date | null }>(qq.queueCreateOrSetUpdatedAt, [queue.name, new Date(now)]).pipe(
+        Effect.mapError(DatabaseError.fromSqlError("Runner: queue start"))
+      )
+      if (rows[0]?.paused_at != null) pausedAtStart.add(queue.name)
+    }
+
     // Producers live in a scope of their own, closed by the graceful stop below.
     const producerScope = yield* Scope.make()
     for (const queue of config.queues) {
@@ -327,7 +375,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         sql,
         q,
         executor,
-        completer
+        completer,
+        paused: pausedAtStart.has(queue.name)
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)
     }
@@ -350,7 +399,65 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     // Registered after the completer and the event hub, so it runs before they close.
     yield* Effect.addFinalizer(() => stop)
 
+    /** Asks the database which of this runner's running jobs have a cancel requested. */
+    const cancelCheck = Effect.gen(function*() {
+      const running = (yield* Effect.forEach([...producers.values()], (p) => p.running)).flat()
+      if (running.length === 0) return
+      const rows = yield* sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [running])
+      yield* cancelRunning(rows.map((r) => r.id))
+    })
+
+    const setPaused = (queue: string, paused: boolean) =>
+      Effect.forEach(
+        [...producers.values()].filter((p) => queue === "*" || p.queue === queue),
+        (p) => p.setPaused(paused),
+        { discard: true }
+      )
+
+    const refreshPauseStates = Effect.gen(function*() {
+      const rows = yield* sql.unsafe<{ name: string; paused_at: Date | null }>(qq.queuePausedStates, [[...producers.keys()]])
+      const paused = new Set(rows.filter((r) => r.paused_at !== null).map((r) => r.name))
+      for (const producer of producers.values()) yield* producer.setPaused(paused.has(producer.queue))
+    })
+
+    const every = (interval: Duration.Duration, name: string, effect: Effect.Effect<void, unknown>) =>
+      Effect.forkScoped(
+        Effect.gen(function*() {
+          while (true) {
+            yield* Effect.sleep(interval)
+            yield* effect.pipe(Effect.catchCause((cause) => Effect.logWarning(`effect-river: ${name} failed`, Cause.pretty(cause))))
+          }
+        })
+      )
+
+    if (producers.size > 0) {
+      yield* every(
+        config.cancelCheckInterval ?? Duration.seconds(pollOnly ? 1 : 5),
+        "cancel check",
+        cancelCheck
+      )
+      if (pollOnly) yield* every(config.queuePollInterval, "queue pause poll", refreshPauseStates)
+    }
+
     if (!pollOnly && producers.size > 0) {
+      yield* listen({
+        pg: (pg as Option.Some<PgClient.PgClient>).value,
+        channel: yield* resolveChannel(sql, schema, "river_control"),
+        onPayload: (payload) => {
+          const control = parseControl(payload)
+          if (control === undefined) return Effect.void
+          switch (control.action) {
+            case "cancel":
+              return control.jobId === undefined ? Effect.void : cancelRunning([control.jobId])
+            case "pause":
+              return setPaused(control.queue, true)
+            case "resume":
+              return setPaused(control.queue, false)
+          }
+        },
+        // Notifications sent while disconnected are lost: re-read what they would have said.
+        onReconnect: Effect.andThen(refreshPauseStates, cancelCheck).pipe(Effect.ignore)
+      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN river_control")))
       yield* listen({
         pg: (pg as Option.Some<PgClient.PgClient>).value,
         channel: yield* resolveChannel(sql, schema, "river_insert"),
@@ -414,6 +521,32 @@ const resolveChannel = (sql: SqlClient.SqlClient, schema: string | undefined, to
       Effect.map((rows) => rows[0]!.channel),
       Effect.orDie
     )
+
+type Control =
+  | { readonly action: "cancel"; readonly jobId: bigint | undefined; readonly queue: string }
+  | { readonly action: "pause" | "resume"; readonly queue: string }
+
+/**
+ * A `river_control` payload. The job id is read from the text, not from `JSON.parse`, so ids
+ * beyond 2^53 keep their precision.
+ */
+export const parseControl = (payload: string): Control | undefined => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(payload)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined
+  const { action, queue } = parsed as { action?: unknown; queue?: unknown }
+  if (typeof queue !== "string") return undefined
+  if (action === "pause" || action === "resume") return { action, queue }
+  if (action === "cancel") {
+    const match = /"job_id"\s*:\s*(\d+)/.exec(payload)
+    return { action, queue, jobId: match === null ? undefined : BigInt(match[1]!) }
+  }
+  return undefined
+}
 
 /** The queue of an insert notification (parsed as JSON: River's payload spacing varies). */
 const parseQueue = (payload: string): string | undefined => {

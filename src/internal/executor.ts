@@ -68,14 +68,21 @@ export const describeFailure = (error: unknown): string => {
   return String(error)
 }
 
-/** Builds the effect that runs the worker for one row (decoding, timeout included). */
-const workFor = (config: ExecutorConfig, row: JobRow): Effect.Effect<unknown, unknown, any> => {
+/**
+ * Builds the effect that runs the worker for one row (decoding, timeout included). `onWorkExit`
+ * sees the worker's own exit as it ends, inside any timeout or interruption around it.
+ */
+const workFor = (
+  config: ExecutorConfig,
+  row: JobRow,
+  onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
   if (worker === undefined) return Effect.fail(new UnknownJobKind({ kind: row.kind }))
   const decoded = worker.jobKind.decode(row.args)
   if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
   const job = { ...row, args: decoded.success, encodedArgs: row.args }
-  const work = Effect.suspend(() => worker.work(job))
+  const work = Effect.onExit(Effect.suspend(() => worker.work(job)), onWorkExit)
   const timeout = worker.timeout ?? config.jobTimeout
   if (timeout === "none") return work
   return Effect.timeoutOrElse(work, {
@@ -110,9 +117,18 @@ export const execute = (
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
-      const exit = yield* Effect.exit(restore(workFor(config, row)))
+      // The work's own exit, captured as it ends: an interrupt that arrives after the work
+      // finished (for example in uninterruptible code) must not hide a success.
+      let workExit: Exit.Exit<unknown, unknown> | undefined
+      const exit = yield* Effect.exit(restore(workFor(config, row, (e) =>
+        Effect.sync(() => {
+          workExit = e
+        }))))
       const finishedAt = yield* Clock.currentTimeMillis
-      yield* complete(yield* outcome(config, row, exit, startedAt, finishedAt))
+      // A successful work wins over an interruption that came after it; otherwise the exit of
+      // the whole attempt (which includes timeouts and decoding) decides.
+      const decisive = workExit !== undefined && Exit.isSuccess(workExit) ? workExit : exit
+      yield* complete(yield* outcome(config, row, decisive, startedAt, finishedAt))
     })
   )
 

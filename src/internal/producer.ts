@@ -13,7 +13,7 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Fiber, FiberMap, Queue, Random, type Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, FiberMap, Queue, Random, Scope } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
@@ -30,6 +30,8 @@ export interface ProducerConfig {
   readonly q: JobSql
   readonly executor: ExecutorConfig
   readonly completer: Completer
+  /** Start paused (the queue's `paused_at` in the database). */
+  readonly paused?: boolean | undefined
   /** Called when a fetched job starts (for metrics and tests). */
   readonly onFetched?: ((rows: ReadonlyArray<JobRow>) => Effect.Effect<void>) | undefined
 }
@@ -60,12 +62,13 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const cooldownMillis = Duration.toMillis(config.fetchCooldown)
   const pollMillis = Duration.toMillis(config.fetchPollInterval)
   const jitterMillis = Math.max(pollMillis * 0.1, 10)
+  const scope = yield* Scope.Scope
   const jobs = yield* FiberMap.make<bigint, void, never>()
   const wake = yield* Queue.sliding<void>(1)
   /** Ids of running jobs (their fibers are in `jobs`). */
   const runningIds = new Set<bigint>()
   let fetchWhenSlotFrees = false
-  let paused = false
+  let paused = config.paused === true
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
 
@@ -145,7 +148,13 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       Effect.suspend(() => {
         if (!runningIds.has(id)) return Effect.succeed(false)
         executor.interruptReasons.set(id, reason)
-        return Effect.as(FiberMap.remove(jobs, id), true)
+        // Interrupt without waiting (a job may delay its interruption in uninterruptible code);
+        // if it finished first, its outcome never read the reason: drop it afterwards.
+        return FiberMap.remove(jobs, id).pipe(
+          Effect.ensuring(Effect.sync(() => executor.interruptReasons.delete(id))),
+          Effect.forkIn(scope),
+          Effect.as(true)
+        )
       }),
     stop: Effect.suspend(() => {
       stopped = true

@@ -14,6 +14,7 @@ import { migratedSchema } from "./river.ts"
 export const testSettings = {
   fetchCooldown: 0,
   completerFlushInterval: 0,
+  insertNotifyCooldown: 0,
   softStopTimeout: 0
 } as const
 

@@ -92,6 +92,7 @@ export const insertPayload = (queue: string): string => `{"queue": ${JSON.string
  */
 export const makeJobSql = (schema: string | undefined, p: string) => {
   const insertChannel = channelSql(schema, "river_insert")
+  const controlChannel = channelSql(schema, "river_control")
   return {
     /**
      * Inserts many jobs with one statement (parallel arrays, unnested in lockstep), and sends the
@@ -170,7 +171,8 @@ RETURNING ${jobColumns("j")}`,
      * River's batched "set state if still running", one row per job (parallel arrays):
      * a job that left `running` meanwhile only gets its metadata merged. A job carrying
      * `cancel_attempted_at` whose target is not final (retryable, scheduled, or available — River
-     * misses available) is cancelled instead, at $13.
+     * misses available) is cancelled instead, at $13, with "JobCancelError: job cancelled remotely"
+     * recorded when the outcome carried no error of its own.
      * $1 id, $2 state, $3/$4 attempt flag/value, $5/$6 errors flag/element, $7/$8 finalized_at
      * flag/value, $9/$10 metadata flag/update, $11/$12 scheduled_at flag/value, $13 now.
      */
@@ -200,7 +202,10 @@ RETURNING ${jobColumns("j")}`,
     attempt = CASE WHEN u.is_running AND NOT u.should_cancel AND u.attempt_do_update THEN u.attempt ELSE j.attempt END,
     scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
       THEN u.scheduled_at ELSE j.scheduled_at END,
-    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error) ELSE j.errors END,
+    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error)
+      WHEN u.is_running AND u.should_cancel THEN array_append(j.errors, jsonb_build_object(
+        'at', j.attempted_at, 'attempt', j.attempt, 'error', 'JobCancelError: job cancelled remotely', 'trace', ''))
+      ELSE j.errors END,
     metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
   FROM job_to_update u WHERE j.id = u.id
   RETURNING ${jobColumns("j")}
@@ -229,6 +234,36 @@ WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`,
 )
 SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
   coalesce((SELECT array_agg(DISTINCT queue) FROM updated), '{}') AS queues`,
+
+    /**
+     * River's cancel: locks the job; if it is not finalized, sends the control notification
+     * `{"action": "cancel", "job_id": …, "queue": …}` and sets `metadata.cancel_attempted_at` ($3,
+     * the client's time as text); a job that is not running is cancelled at once
+     * (`finalized_at` = $2). Finalized jobs are returned unchanged.
+     */
+    jobCancel: `WITH locked AS (
+  SELECT id, queue, state, finalized_at FROM ${p}river_job WHERE id = $1 FOR UPDATE
+), target AS (
+  SELECT * FROM locked WHERE state NOT IN ('cancelled', 'completed', 'discarded') AND finalized_at IS NULL
+), notified AS (
+  SELECT count(pg_notify(${controlChannel}, json_build_object('action', 'cancel', 'job_id', id, 'queue', queue)::text)) AS n
+  FROM target
+), updated AS (
+  UPDATE ${p}river_job AS j SET
+    state = CASE WHEN j.state = 'running' THEN j.state ELSE 'cancelled'::${p}river_job_state END,
+    finalized_at = CASE WHEN j.state = 'running' THEN j.finalized_at ELSE $2::timestamptz END,
+    metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb($3::text))
+  FROM target WHERE j.id = target.id
+  RETURNING ${jobColumns("j")}
+)
+SELECT true AS changed, updated.*, (SELECT n FROM notified) AS notified FROM updated
+UNION ALL
+SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
+WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
+
+    /** Running jobs among $1 whose cancel was requested (the cancel check of poll-only runners). */
+    jobRunningWithCancelRequested: `SELECT id FROM ${p}river_job
+WHERE id = ANY($1::bigint[]) AND state = 'running' AND metadata ? 'cancel_attempted_at'`,
 
     /** Prefix for list queries; the caller appends WHERE / ORDER BY / LIMIT. */
     jobListSelect: (orderColumn: string) =>
