@@ -52,7 +52,7 @@ export interface JobKind<in out A, in out I = A> {
   readonly [TypeId]: typeof TypeId
   /** The kind name stored in `river_job.kind`. */
   readonly kind: string
-  /** The args schema: the `Type` side is what workers see, the `Encoded` side is the stored JSON. */
+  /** The args schema: its `Type` is what workers see; args are stored as its canonical JSON (`Schema.toCodecJson`). */
   readonly args: ArgsSchema<A, I>
   /** Default insert options for this kind (between the insert call's and the client's). */
   readonly options: InsertOptions.InsertOptions
@@ -99,8 +99,11 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
     readonly options?: InsertOptions.InsertOptions | undefined
   }
 ): JobKind<S["Type"], S["Encoded"]> => {
-  const encodeResult = Schema.encodeUnknownResult(definition.args)
-  const decodeResult = Schema.decodeUnknownResult(definition.args)
+  // The canonical JSON codec of the args schema: what the schema encodes to, with values that
+  // have no JSON form (bigint, Date, …) given one, so stored args are always JSON.
+  const json = Schema.toCodecJson(definition.args)
+  const encodeResult = Schema.encodeUnknownResult(json)
+  const decodeResult = Schema.decodeUnknownResult(json)
   const options = definition.options ?? {}
   const problem = kindProblem(kind) ?? InsertOptions.validate(options, "kind options.")
   const self: JobKind<S["Type"], S["Encoded"]> = {
