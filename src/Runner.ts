@@ -347,6 +347,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
 
     const interruptReasons = new Map<bigint, InterruptReason>()
     const executor: ExecutorConfig = {
+      sql,
+      q,
       workers: config.workers,
       jobTimeout: config.jobTimeout,
       retryPolicy: options.retryPolicy,

@@ -75,3 +75,10 @@ export * as Worker from "./Worker.ts"
  * @since 0.1.0
  */
 export { JobCancel, JobSnooze } from "./Worker.ts"
+
+/**
+ * Resumable jobs: steps, typed cursors and transactional checkpoints.
+ *
+ * @since 0.1.0
+ */
+export * as Resumable from "./Resumable.ts"

@@ -15,10 +15,13 @@
  * @internal
  */
 import { Cause, Clock, Data, Duration, Effect, Exit, Option, Result } from "effect"
+import type { SqlClient } from "effect/sql"
 import type { AttemptError, JobRow } from "../Job.ts"
+import * as Resumable from "../Resumable.ts"
 import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"
 import type { Completion } from "./completer.ts"
 import { nextRetryAt } from "./retry.ts"
+import type { JobSql } from "./sql/job.ts"
 
 /** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
 export const AVAILABLE_WITHIN_MILLIS = 5_000
@@ -41,6 +44,8 @@ class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
 export type InterruptReason = "remote-cancel" | "shutdown"
 
 export interface ExecutorConfig {
+  readonly sql: SqlClient.SqlClient
+  readonly q: JobSql
   readonly workers: ReadonlyMap<string, Worker<any, any, any, any>>
   readonly jobTimeout: Duration.Duration | "none"
   readonly retryPolicy: RetryPolicy | undefined
@@ -75,6 +80,7 @@ export const describeFailure = (error: unknown): string => {
 const workFor = (
   config: ExecutorConfig,
   row: JobRow,
+  resumable: Resumable.ResumableJob["Service"],
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -82,7 +88,11 @@ const workFor = (
   const decoded = worker.jobKind.decode(row.args)
   if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
   const job = { ...row, args: decoded.success, encodedArgs: row.args }
-  const work = Effect.onExit(Effect.suspend(() => worker.work(job)), onWorkExit)
+  const work = Effect.suspend(() => worker.work(job)).pipe(
+    Effect.tap(() => Resumable.verifyResumed(resumable)),
+    Effect.provideService(Resumable.ResumableJob, resumable),
+    Effect.onExit(onWorkExit)
+  )
   const timeout = worker.timeout ?? config.jobTimeout
   if (timeout === "none") return work
   return Effect.timeoutOrElse(work, {
@@ -120,15 +130,30 @@ export const execute = (
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
-      const exit = yield* Effect.exit(restore(workFor(config, row, (e) =>
-        Effect.sync(() => {
-          workExit = e
-        }))))
+      const resumable = yield* Effect.result(Resumable.make({
+        jobId: row.id,
+        metadata: row.metadata,
+        persistSql: config.q.jobMergeMetadataIfRunning,
+        sql: config.sql
+      }))
+      const attempt = Result.isFailure(resumable)
+        ? Effect.fail(resumable.failure)
+        : workFor(config, row, resumable.success, (e) =>
+          Effect.sync(() => {
+            workExit = e
+          }))
+      const exit = yield* Effect.exit(restore(attempt))
       const finishedAt = yield* Clock.currentTimeMillis
       // A successful work wins over an interruption that came after it; otherwise the exit of
       // the whole attempt (which includes timeouts and decoding) decides.
       const decisive = workExit !== undefined && Exit.isSuccess(workExit) ? workExit : exit
-      yield* complete(yield* outcome(config, row, decisive, startedAt, finishedAt))
+      let completion = yield* outcome(config, row, decisive, startedAt, finishedAt)
+      // Every outcome but success keeps the resumable progress (River loses it on panics).
+      if (completion.kind !== "completed" && Result.isSuccess(resumable)) {
+        const patch = yield* Resumable.checkpoint(resumable.success)
+        if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
+      }
+      yield* complete(completion)
     })
   )
 

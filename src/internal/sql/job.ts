@@ -261,6 +261,10 @@ UNION ALL
 SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
 
+    /** Merges $2 into a running job's metadata (transactional resumable checkpoints). $1 id. */
+    jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
+WHERE id = $1 AND state = 'running' RETURNING id`,
+
     /** Running jobs among $1 whose cancel was requested (the cancel check of poll-only runners). */
     jobRunningWithCancelRequested: `SELECT id FROM ${p}river_job
 WHERE id = ANY($1::bigint[]) AND state = 'running' AND metadata ? 'cancel_attempted_at'`,

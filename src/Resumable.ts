@@ -1,0 +1,427 @@
+/**
+ * Resumable jobs: named steps and typed cursors whose progress survives a failed attempt, in
+ * River's metadata format, so River and effect-river resume each other's jobs.
+ *
+ * - `step(name, effect)` runs `effect` unless an earlier attempt completed the step.
+ * - `stepCursor(name, schema, (cursor) => effect)` runs with the last saved cursor (or none),
+ *   and `setCursor(value)` records progress inside it.
+ * - `commitStep` / `commitCursor(value)`, called inside your `sql.withTransaction`, write the
+ *   checkpoint in that same transaction: your rows and the checkpoint commit or roll back
+ *   together, and a crash after the commit loses nothing.
+ *
+ * Progress is kept in a `Ref` of a per-job service and written to the job's metadata when the
+ * attempt fails in any way — error, defect, thrown exception, timeout, snooze, cancel or runner
+ * stop (River loses it on panics) — and never on success. Storage keys: `river:resumable_step`
+ * (last completed step) and `river:resumable_cursor` (`{ <step>: <cursor JSON> }`).
+ *
+ * @example
+ * ```ts
+ * const ImportWorker = Worker.make(Import, (job) =>
+ *   Effect.gen(function*() {
+ *     yield* Resumable.step("download", download(job.args.url))
+ *     yield* Resumable.stepCursor("load", Schema.Number, (cursor) =>
+ *       Effect.gen(function*() {
+ *         for (const batch of batchesAfter(Option.getOrElse(cursor, () => 0))) {
+ *           yield* sql.withTransaction(Effect.andThen(insertBatch(batch), Resumable.commitCursor(batch.lastId)))
+ *         }
+ *       }))
+ *     yield* Resumable.step("notify", notify(job.args.owner))
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Option, Ref, Result, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { DatabaseError } from "./Errors.ts"
+
+/**
+ * River's metadata key for the last completed step.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const STEP_KEY = "river:resumable_step"
+
+/**
+ * River's metadata key for the cursors of unfinished steps.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CURSOR_KEY = "river:resumable_cursor"
+
+/**
+ * A step was used wrongly, or a checkpoint cannot be used. The message names the step.
+ *
+ * - `NotInJob`: called outside a worker.
+ * - `NotInStep`: `setCursor`/`commitStep`/`commitCursor` outside a step (or `setCursor` in a
+ *   step without a cursor).
+ * - `NestedStep`: a step started inside another step.
+ * - `DuplicateStep`: two steps with one name in one run.
+ * - `StepNotFound`: the recorded step no longer exists in the worker.
+ * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
+ * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
+ * - `JobNotRunning`: a transactional checkpoint found the job no longer running.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ResumableError extends Schema.TaggedError<ResumableError>()("ResumableError", {
+  reason: Schema.Literals([
+    "NotInJob",
+    "NotInStep",
+    "NestedStep",
+    "DuplicateStep",
+    "StepNotFound",
+    "InvalidCursor",
+    "InvalidCheckpoint",
+    "JobNotRunning"
+  ]),
+  step: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `resumable ${this.step === undefined ? "" : `step "${this.step}": `}${this.detail}`
+  }
+}
+
+interface CurrentStep {
+  readonly name: string
+  /** The cursor step's JSON codec, when it has a cursor. */
+  readonly codec: Schema.Codec<any, any> | undefined
+}
+
+/** Progress of the current attempt. */
+interface State {
+  readonly resumeStep: string | undefined
+  seenResume: boolean
+  /** Raw JSON cursors by step. */
+  cursors: Record<string, unknown>
+  lastCompleted: string | undefined
+  readonly names: Set<string>
+  current: CurrentStep | undefined
+  /** Something changed since the attempt started (a step completed, a cursor was set). */
+  changed: boolean
+  readonly hadCursors: boolean
+}
+
+/**
+ * The per-job service the executor provides to every worker run.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ResumableJob extends Context.Service<ResumableJob, {
+  readonly jobId: bigint
+  readonly state: Ref.Ref<State>
+  /** Merges a metadata patch into the running job, on the current connection or transaction. */
+  readonly persist: (patch: Record<string, unknown>) => Effect.Effect<void, ResumableError | DatabaseError>
+}>()("effect-river/ResumableJob") {}
+
+/**
+ * Reads a job's checkpoint from its metadata and builds the service for one attempt.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly jobId: bigint
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly persistSql: string
+  readonly sql: SqlClient.SqlClient
+}): Effect.Effect<ResumableJob["Service"], ResumableError> =>
+  Effect.gen(function*() {
+    const rawStep = options.metadata[STEP_KEY]
+    const rawCursors = options.metadata[CURSOR_KEY]
+    if (rawStep !== undefined && rawStep !== null && typeof rawStep !== "string") {
+      return yield* new ResumableError({ reason: "InvalidCheckpoint", detail: `${STEP_KEY} must be a string` })
+    }
+    if (
+      rawCursors !== undefined && rawCursors !== null &&
+      (typeof rawCursors !== "object" || Array.isArray(rawCursors))
+    ) {
+      return yield* new ResumableError({ reason: "InvalidCheckpoint", detail: `${CURSOR_KEY} must be an object` })
+    }
+    const cursors = { ...(rawCursors as Record<string, unknown> | null | undefined ?? {}) }
+    const state = yield* Ref.make<State>({
+      resumeStep: rawStep ?? undefined,
+      seenResume: false,
+      cursors,
+      lastCompleted: undefined,
+      names: new Set(),
+      current: undefined,
+      changed: false,
+      hadCursors: Object.keys(cursors).length > 0
+    })
+    const { jobId, persistSql, sql } = options
+    return ResumableJob.of({
+      jobId,
+      state,
+      persist: (patch) =>
+        sql.unsafe<{ id: bigint }>(persistSql, [jobId, JSON.stringify(patch)]).pipe(
+          Effect.mapError(DatabaseError.fromSqlError("Resumable checkpoint")),
+          Effect.flatMap((rows) =>
+            rows.length === 1 ? Effect.void : Effect.fail(
+              new ResumableError({ reason: "JobNotRunning", detail: `job ${jobId} is no longer running; checkpoint not written` })
+            )
+          )
+        )
+    })
+  })
+
+const currentJob: Effect.Effect<ResumableJob["Service"], ResumableError> = Effect.flatMap(
+  Effect.serviceOption(ResumableJob),
+  Option.match({
+    onNone: () => Effect.fail(new ResumableError({ reason: "NotInJob", detail: "steps can only run inside a worker" })),
+    onSome: Effect.succeed
+  })
+)
+
+type Decision = { readonly run: false } | { readonly run: true; readonly cursor: Option.Option<unknown> }
+
+/** Registers a step and decides whether it runs (River's skip rules). */
+const begin = (job: ResumableJob["Service"], name: string, hasCursor: boolean) =>
+  Effect.flatMap(Ref.get(job.state), (state): Effect.Effect<Decision, ResumableError> => {
+    if (state.current !== undefined) {
+      return Effect.fail(
+        new ResumableError({ reason: "NestedStep", step: name, detail: `started inside step "${state.current.name}"` })
+      )
+    }
+    if (state.names.has(name)) {
+      return Effect.fail(new ResumableError({ reason: "DuplicateStep", step: name, detail: "used twice in one run" }))
+    }
+    state.names.add(name)
+    const saved = Object.hasOwn(state.cursors, name) ? Option.some(state.cursors[name]) : Option.none()
+    if (state.resumeStep !== undefined && !state.seenResume) {
+      if (name !== state.resumeStep) return Effect.succeed({ run: false }) // completed by an earlier attempt
+      state.seenResume = true
+      state.lastCompleted = name
+      // The recorded step completed, unless it is a cursor step with a saved cursor: then it
+      // resumes from that cursor.
+      if (!(hasCursor && Option.isSome(saved))) return Effect.succeed({ run: false })
+    }
+    return Effect.succeed({ run: true, cursor: saved })
+  })
+
+const complete = (job: ResumableJob["Service"], name: string) =>
+  Ref.update(job.state, (state) => {
+    state.current = undefined
+    if (state.lastCompleted !== name || Object.hasOwn(state.cursors, name)) state.changed = true
+    state.lastCompleted = name
+    delete state.cursors[name]
+    return state
+  })
+
+const leave = (job: ResumableJob["Service"]) =>
+  Ref.update(job.state, (state) => {
+    state.current = undefined
+    return state
+  })
+
+/**
+ * Runs `effect` as the step `name`, unless an earlier attempt completed it.
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<void, E | ResumableError, R> =>
+  Effect.gen(function*() {
+    const job = yield* currentJob
+    const decision = yield* begin(job, name, false)
+    if (!decision.run) return
+    yield* Ref.update(job.state, (state) => {
+      state.current = { name, codec: undefined }
+      return state
+    })
+    yield* Effect.onError(effect, () => leave(job))
+    yield* complete(job, name)
+  })
+
+/**
+ * Runs a step that keeps a cursor: `f` gets the cursor saved by an earlier attempt (`None` on
+ * the first run) and records progress with {@link setCursor} (or {@link commitCursor}). The
+ * cursor is stored in its schema's canonical JSON form (`Schema.toCodecJson`), so scalars,
+ * structs, dates and bigints round-trip exactly. A stored cursor that no longer decodes fails
+ * the attempt with `InvalidCursor`.
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const stepCursor = <C, CI, A, E, R>(
+  name: string,
+  cursor: Schema.Codec<C, CI, never, never>,
+  f: (cursor: Option.Option<C>) => Effect.Effect<A, E, R>
+): Effect.Effect<void, E | ResumableError, R> =>
+  Effect.gen(function*() {
+    const job = yield* currentJob
+    const decision = yield* begin(job, name, true)
+    if (!decision.run) return
+    const codec = Schema.toCodecJson(cursor)
+    let value = Option.none<C>()
+    if (Option.isSome(decision.cursor)) {
+      const decoded = Schema.decodeUnknownResult(codec)(decision.cursor.value)
+      if (Result.isFailure(decoded)) {
+        return yield* new ResumableError({
+          reason: "InvalidCursor",
+          step: name,
+          detail: `the stored cursor no longer decodes: ${decoded.failure.message}`
+        })
+      }
+      value = Option.some(decoded.success as C)
+    }
+    yield* Ref.update(job.state, (state) => {
+      state.current = { name, codec }
+      return state
+    })
+    yield* Effect.onError(f(value), () => leave(job))
+    yield* complete(job, name)
+  })
+
+const encodeCursor = (step: CurrentStep, value: unknown) => {
+  const encoded = Schema.encodeUnknownResult(step.codec!)(value)
+  return Result.isFailure(encoded)
+    ? Effect.fail(
+      new ResumableError({ reason: "InvalidCursor", step: step.name, detail: `cursor does not encode: ${encoded.failure.message}` })
+    )
+    : Effect.succeed(encoded.success)
+}
+
+const currentCursorStep = (job: ResumableJob["Service"], operation: string) =>
+  Effect.flatMap(Ref.get(job.state), (state) =>
+    state.current?.codec === undefined
+      ? Effect.fail(new ResumableError({ reason: "NotInStep", detail: `${operation} must be called inside stepCursor` }))
+      : Effect.succeed(state.current))
+
+/**
+ * Records the current cursor step's progress in memory; it is written when the attempt fails
+ * (or by a later {@link commitCursor} / {@link commitStep}).
+ *
+ * @since 0.1.0
+ * @category cursors
+ */
+export const setCursor = <C>(value: C): Effect.Effect<void, ResumableError> =>
+  Effect.gen(function*() {
+    const job = yield* currentJob
+    const current = yield* currentCursorStep(job, "setCursor")
+    const encoded = yield* encodeCursor(current, value)
+    yield* Ref.update(job.state, (state) => {
+      state.cursors[current.name] = encoded
+      state.changed = true
+      return state
+    })
+  })
+
+/**
+ * Writes the current cursor step's cursor now, as one statement on the current connection — in
+ * your transaction when called inside `sql.withTransaction`, so your rows and the cursor commit
+ * or roll back together. In-memory progress follows only once the transaction commits.
+ *
+ * @since 0.1.0
+ * @category cursors
+ */
+export const commitCursor = <C>(value: C): Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const job = yield* currentJob
+    const current = yield* currentCursorStep(job, "commitCursor")
+    const encoded = yield* encodeCursor(current, value)
+    const state = yield* Ref.get(job.state)
+    const cursors = { ...state.cursors, [current.name]: encoded }
+    yield* job.persist({
+      ...(state.lastCompleted === undefined ? {} : { [STEP_KEY]: state.lastCompleted }),
+      [CURSOR_KEY]: cursors
+    })
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.afterCommit(Ref.update(job.state, (s) => {
+      s.cursors[current.name] = encoded
+      s.changed = true
+      return s
+    }))
+  })
+
+/**
+ * Marks the current step completed and writes that now, as one statement on the current
+ * connection — in your transaction when called inside `sql.withTransaction`: a retry after the
+ * commit skips the step even if the process died right after it. In-memory progress follows
+ * only once the transaction commits.
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const commitStep: Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const job = yield* currentJob
+  const state = yield* Ref.get(job.state)
+  const current = state.current
+  if (current === undefined) {
+    return yield* new ResumableError({ reason: "NotInStep", detail: "commitStep must be called inside a step" })
+  }
+  const cursors = { ...state.cursors }
+  delete cursors[current.name]
+  yield* job.persist({ [STEP_KEY]: current.name, [CURSOR_KEY]: Object.keys(cursors).length === 0 ? null : cursors })
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.afterCommit(Ref.update(job.state, (s) => {
+    s.lastCompleted = current.name
+    delete s.cursors[current.name]
+    s.changed = true
+    return s
+  }))
+})
+
+/**
+ * The metadata patch that saves an attempt's progress, or `undefined` when there is nothing to
+ * save. Used by the executor for every outcome but success.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const checkpoint = (job: ResumableJob["Service"]): Effect.Effect<Record<string, unknown> | undefined> =>
+  Effect.map(Ref.get(job.state), (state) => {
+    if (!state.changed) return undefined
+    const hasCursors = Object.keys(state.cursors).length > 0
+    return {
+      ...(state.lastCompleted === undefined ? {} : { [STEP_KEY]: state.lastCompleted }),
+      ...(hasCursors ? { [CURSOR_KEY]: state.cursors } : state.hadCursors ? { [CURSOR_KEY]: null } : {})
+    }
+  })
+
+/**
+ * Fails when the job recorded a step that this run never reached (renamed or removed): the
+ * attempt fails naming the step instead of silently skipping everything.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const verifyResumed = (job: ResumableJob["Service"]): Effect.Effect<void, ResumableError> =>
+  Effect.flatMap(Ref.get(job.state), (state) =>
+    state.resumeStep !== undefined && !state.seenResume && state.names.size > 0
+      ? Effect.fail(
+        new ResumableError({
+          reason: "StepNotFound",
+          step: state.resumeStep,
+          detail: `was recorded as completed but is not a step of this worker (renamed or removed?); steps seen: ${
+            [...state.names].join(", ")
+          }`
+        })
+      )
+      : Effect.void)
+
+/**
+ * Insert metadata that starts a job after `step`, as if an earlier attempt had completed it
+ * (River's "resume after step" test helper). Pass it as the insert's `metadata`.
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const resumeAfter = (step: string): Record<string, unknown> => ({ [STEP_KEY]: step })
+
+/**
+ * Insert metadata that starts a job at `cursor` inside the cursor step `step` (River's "resume
+ * at cursor"): earlier steps are skipped and `step` runs with the cursor.
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const resumeAt = <C, CI>(step: string, schema: Schema.Codec<C, CI, never, never>, cursor: C): Record<string, unknown> => ({
+  [STEP_KEY]: step,
+  [CURSOR_KEY]: { [step]: Schema.encodeSync(Schema.toCodecJson(schema))(cursor) }
+})
