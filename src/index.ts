@@ -82,3 +82,11 @@ export { JobCancel, JobSnooze } from "./Worker.ts"
  * @since 0.1.0
  */
 export * as Resumable from "./Resumable.ts"
+
+/**
+ * Testing kit: work one job in a rolled-back transaction, assert inserted jobs, run a runner
+ * under TestClock, isolate database state.
+ *
+ * @since 0.1.0
+ */
+export * as Testing from "./Testing.ts"

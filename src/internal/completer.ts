@@ -31,6 +31,8 @@ export interface Completion {
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
   /** For the event published after the write. */
   readonly kind: JobEventKind
+  /** The worker's failure value (error, defect, `JobCancel`, `JobSnooze`), for the testing kit. */
+  readonly failure?: unknown
   readonly job: JobRow
   readonly startedAt: number
   readonly finishedAt: number
@@ -56,6 +58,62 @@ export interface Completer {
 }
 
 const retrySchedule = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.upTo({ times: 3 }))
+
+/**
+ * Writes outcomes with River's batched "set state if still running" statement and returns the
+ * rows as they are afterwards (jobs deleted meanwhile are missing).
+ * Unused slots (flag false) carry placeholders: the driver cannot type an array of nulls.
+ */
+export const writeCompletions = (
+  sql: SqlClient.SqlClient,
+  q: JobSql,
+  batch: ReadonlyArray<Completion>,
+  now: Date
+) => {
+  const n = batch.length
+  const ids = new Array<bigint>(n)
+  const states = new Array<string>(n)
+  const attemptDo = new Array<boolean>(n)
+  const attempts = new Array<number>(n)
+  const errorsDo = new Array<boolean>(n)
+  const errors = new Array<string>(n)
+  const finalizedDo = new Array<boolean>(n)
+  const finalized = new Array<Date>(n)
+  const metadataDo = new Array<boolean>(n)
+  const metadata = new Array<string>(n)
+  const scheduledDo = new Array<boolean>(n)
+  const scheduled = new Array<Date>(n)
+  for (let i = 0; i < n; i++) {
+    const c = batch[i]!
+    ids[i] = c.id
+    states[i] = c.state
+    attemptDo[i] = c.attempt !== undefined
+    attempts[i] = c.attempt ?? 0
+    errorsDo[i] = c.error !== undefined
+    errors[i] = c.error === undefined ? "{}" : JSON.stringify(c.error)
+    finalizedDo[i] = c.finalizedAt !== undefined
+    finalized[i] = c.finalizedAt ?? now
+    metadataDo[i] = c.metadata !== undefined
+    metadata[i] = c.metadata === undefined ? "{}" : JSON.stringify(c.metadata)
+    scheduledDo[i] = c.scheduledAt !== undefined
+    scheduled[i] = c.scheduledAt ?? now
+  }
+  return sql.unsafe<RawJobRow>(q.jobSetStateIfRunningMany, [
+    ids,
+    states,
+    attemptDo,
+    attempts,
+    errorsDo,
+    errors,
+    finalizedDo,
+    finalized,
+    metadataDo,
+    metadata,
+    scheduledDo,
+    scheduled,
+    now
+  ])
+}
 
 export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const { q, sql } = options
@@ -83,52 +141,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       return Effect.void
     })
 
-  // Unused slots (flag false) carry placeholders: the driver cannot type an array of nulls.
-  const write = (batch: ReadonlyArray<Completion>, now: Date) => {
-    const n = batch.length
-    const ids = new Array<bigint>(n)
-    const states = new Array<string>(n)
-    const attemptDo = new Array<boolean>(n)
-    const attempts = new Array<number>(n)
-    const errorsDo = new Array<boolean>(n)
-    const errors = new Array<string>(n)
-    const finalizedDo = new Array<boolean>(n)
-    const finalized = new Array<Date>(n)
-    const metadataDo = new Array<boolean>(n)
-    const metadata = new Array<string>(n)
-    const scheduledDo = new Array<boolean>(n)
-    const scheduled = new Array<Date>(n)
-    for (let i = 0; i < n; i++) {
-      const c = batch[i]!
-      ids[i] = c.id
-      states[i] = c.state
-      attemptDo[i] = c.attempt !== undefined
-      attempts[i] = c.attempt ?? 0
-      errorsDo[i] = c.error !== undefined
-      errors[i] = c.error === undefined ? "{}" : JSON.stringify(c.error)
-      finalizedDo[i] = c.finalizedAt !== undefined
-      finalized[i] = c.finalizedAt ?? now
-      metadataDo[i] = c.metadata !== undefined
-      metadata[i] = c.metadata === undefined ? "{}" : JSON.stringify(c.metadata)
-      scheduledDo[i] = c.scheduledAt !== undefined
-      scheduled[i] = c.scheduledAt ?? now
-    }
-    return sql.unsafe<RawJobRow>(q.jobSetStateIfRunningMany, [
-      ids,
-      states,
-      attemptDo,
-      attempts,
-      errorsDo,
-      errors,
-      finalizedDo,
-      finalized,
-      metadataDo,
-      metadata,
-      scheduledDo,
-      scheduled,
-      now
-    ])
-  }
+  const write = (batch: ReadonlyArray<Completion>, now: Date) => writeCompletions(sql, q, batch, now)
 
   const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {

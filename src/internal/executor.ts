@@ -201,7 +201,8 @@ const outcome = (
         kind: "cancelled",
         state: "cancelled",
         finalizedAt: new Date(now),
-        error: attemptError(row, e.message, "")
+        error: attemptError(row, e.message, ""),
+        failure: e
       })
     }
     if (e instanceof JobSnooze) {
@@ -215,7 +216,8 @@ const outcome = (
         state: e.millis <= AVAILABLE_WITHIN_MILLIS ? "available" : "scheduled",
         attempt: Math.max(row.attempt - 1, 0),
         scheduledAt: new Date(now + e.millis),
-        metadata: { snoozes: snoozes + 1 }
+        metadata: { snoozes: snoozes + 1 },
+        failure: e
       })
     }
     return failed(config, row, base, e, describeFailure(e), "", now)
@@ -240,7 +242,14 @@ const failed = (
   now: number
 ): Effect.Effect<Completion> => {
   const attemptErr = attemptError(row, message, trace)
-  const discard: Completion = { ...base, kind: "failed", state: "discarded", finalizedAt: new Date(now), error: attemptErr }
+  const discard: Completion = {
+    ...base,
+    kind: "failed",
+    state: "discarded",
+    finalizedAt: new Date(now),
+    error: attemptErr,
+    failure: error
+  }
   if (row.attempt >= row.maxAttempts) return Effect.succeed(discard)
   const policy = config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy
   return nextRetryAt(policy, row, error, now).pipe(
@@ -258,7 +267,8 @@ const failed = (
         kind: "failed",
         state: next - now <= AVAILABLE_WITHIN_MILLIS ? "available" : "retryable",
         scheduledAt: new Date(next),
-        error: attemptErr
+        error: attemptErr,
+        failure: error
       }
     )
   )

@@ -261,6 +261,15 @@ UNION ALL
 SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
 
+    /**
+     * Marks one job running as a fetch would (the testing kit's "work an existing row"):
+     * attempt + 1, attempted_at $2, client id $3 appended. $1 id.
+     */
+    jobMarkRunning: `UPDATE ${p}river_job AS j
+SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz,
+  attempted_by = array_append(j.attempted_by, $3::text)
+WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
+
     /** Merges $2 into a running job's metadata (transactional resumable checkpoints). $1 id. */
     jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
 WHERE id = $1 AND state = 'running' RETURNING id`,
