@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Clock, Context, Duration, Effect, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Random, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Client from "./Client.ts"
 import { DatabaseError, InvalidOptions } from "./Errors.ts"
@@ -34,7 +34,11 @@ import type { ExecutorConfig, InterruptReason } from "./internal/executor.ts"
 import { show, validateSchema } from "./internal/identifiers.ts"
 import { listen } from "./internal/notifier.ts"
 import * as Producer from "./internal/producer.ts"
+import * as Elector from "./internal/leader.ts"
+import * as Maintenance from "./internal/maintenance/services.ts"
 import * as Scheduler from "./internal/scheduler.ts"
+import { makeLeaderSql } from "./internal/sql/leader.ts"
+import { makeMaintenanceSql } from "./internal/sql/maintenance.ts"
 import { channelSql, makeJobSql } from "./internal/sql/job.ts"
 import { makeQueueSql } from "./internal/sql/queue.ts"
 import { schemaPrefix } from "./internal/identifiers.ts"
@@ -126,6 +130,41 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    */
   readonly queuePollInterval?: Duration.Input | undefined
   /**
+   * River's leader election timings. One runner per schema leads and runs the maintenance
+   * services (scheduler, rescuer, job and queue cleaners) for everyone.
+   * @default { ttl: "15 seconds", electInterval: "5 seconds", renewInterval: "5 seconds" }
+   */
+  readonly leadership?: {
+    readonly ttl?: Duration.Input | undefined
+    readonly electInterval?: Duration.Input | undefined
+    readonly renewInterval?: Duration.Input | undefined
+  } | undefined
+  /**
+   * A job still `running` this long after its attempt started is stuck (its runner died); the
+   * leader's rescuer retries, discards or cancels it. Must be at least the job timeout.
+   * @default "1 hour", or the job timeout + 1 hour
+   */
+  readonly rescueStuckJobsAfter?: Duration.Input | undefined
+  /** @default "30 seconds" */
+  readonly rescuerInterval?: Duration.Input | undefined
+  /** How long finalized jobs are kept; `"forever"` keeps them. */
+  readonly retention?: {
+    /** @default "24 hours" */
+    readonly cancelled?: Duration.Input | "forever" | undefined
+    /** @default "24 hours" */
+    readonly completed?: Duration.Input | "forever" | undefined
+    /** @default "7 days" */
+    readonly discarded?: Duration.Input | "forever" | undefined
+  } | undefined
+  /** @default "30 seconds" */
+  readonly jobCleanerInterval?: Duration.Input | undefined
+  /** Queue rows not refreshed for this long are deleted. @default "24 hours" */
+  readonly queueRetention?: Duration.Input | undefined
+  /** @default "1 hour" */
+  readonly queueCleanerInterval?: Duration.Input | undefined
+  /** How often each producer refreshes its queue's row. @default "10 minutes" */
+  readonly queueRefreshInterval?: Duration.Input | undefined
+  /**
    * Events kept per subscriber; a slower subscriber loses the oldest (the runner never waits
    * for subscribers).
    * @default 1000
@@ -166,6 +205,8 @@ export class Runner extends Context.Service<Runner, {
   readonly running: Effect.Effect<ReadonlyArray<bigint>>
   /** Asks every producer to fetch now (subject to the cooldown). */
   readonly fetchNow: Effect.Effect<void>
+  /** Whether this runner currently leads its schema (and runs maintenance). */
+  readonly isLeader: Effect.Effect<boolean>
 }>()("effect-river/Runner") {}
 
 const DEFAULTS = {
@@ -222,6 +263,36 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       ? undefined
       : yield* check(duration("cancelCheckInterval", options.cancelCheckInterval, "1 second", 1))
     const queuePollInterval = yield* check(duration("queuePollInterval", options.queuePollInterval, "2 seconds", 1))
+    const leadership = options.leadership ?? {}
+    const ttl = yield* check(duration("leadership.ttl", leadership.ttl, "15 seconds", 1_000))
+    const electInterval = yield* check(duration("leadership.electInterval", leadership.electInterval, "5 seconds", 1))
+    const renewInterval = yield* check(duration("leadership.renewInterval", leadership.renewInterval, "5 seconds", 1))
+    if (Duration.toMillis(renewInterval) >= Duration.toMillis(ttl) - 1_000) {
+      return yield* fail(new InvalidOptions({ field: "leadership.renewInterval", rule: "must be shorter than the TTL minus 1 second" }))
+    }
+    const rescueStuckJobsAfter = yield* check(duration(
+      "rescueStuckJobsAfter",
+      options.rescueStuckJobsAfter,
+      jobTimeout === "none" ? "1 hour" : Duration.sum(jobTimeout, Duration.hours(1)),
+      1
+    ))
+    if (jobTimeout !== "none" && Duration.toMillis(rescueStuckJobsAfter) < Duration.toMillis(jobTimeout)) {
+      return yield* fail(new InvalidOptions({ field: "rescueStuckJobsAfter", rule: "must be at least the job timeout" }))
+    }
+    const keep = (state: "cancelled" | "completed" | "discarded", fallback: Duration.Input) => {
+      const value = options.retention?.[state]
+      return value === "forever" ? "forever" as const : duration(`retention.${state}`, value, fallback, 0)
+    }
+    const retention = {
+      cancelled: yield* check(keep("cancelled", "24 hours")),
+      completed: yield* check(keep("completed", "24 hours")),
+      discarded: yield* check(keep("discarded", "7 days"))
+    }
+    const rescuerInterval = yield* check(duration("rescuerInterval", options.rescuerInterval, "30 seconds", 1))
+    const jobCleanerInterval = yield* check(duration("jobCleanerInterval", options.jobCleanerInterval, "30 seconds", 1))
+    const queueRetention = yield* check(duration("queueRetention", options.queueRetention, "24 hours", 1))
+    const queueCleanerInterval = yield* check(duration("queueCleanerInterval", options.queueCleanerInterval, "1 hour", 1))
+    const queueRefreshInterval = yield* check(duration("queueRefreshInterval", options.queueRefreshInterval, "10 minutes", 1))
     const eventBuffer = options.eventBuffer ?? 1000
     if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
       return yield* fail(new InvalidOptions({ field: "eventBuffer", rule: "must be a positive integer", value: show(eventBuffer) }))
@@ -276,6 +347,16 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       schedulerInterval,
       cancelCheckInterval,
       queuePollInterval,
+      ttl,
+      electInterval,
+      renewInterval,
+      rescueStuckJobsAfter,
+      retention,
+      rescuerInterval,
+      jobCleanerInterval,
+      queueRetention,
+      queueCleanerInterval,
+      queueRefreshInterval,
       eventBuffer
     }
   })
@@ -383,7 +464,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       producers.set(queue.name, producer)
     }
 
+    let elector: Elector.Elector | undefined
     const stop = Effect.gen(function*() {
+      // Hand leadership over at once rather than after the TTL.
+      if (elector !== undefined) yield* elector.resign
       const all = [...producers.values()]
       yield* Effect.forEach(all, (p) => p.stop, { discard: true, concurrency: "unbounded" })
       const idle = Effect.forEach(all, (p) => p.awaitIdle, { discard: true, concurrency: "unbounded" })
@@ -422,62 +506,93 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       for (const producer of producers.values()) yield* producer.setPaused(paused.has(producer.queue))
     })
 
-    const every = (interval: Duration.Duration, name: string, effect: Effect.Effect<void, unknown>) =>
-      Effect.forkScoped(
-        Effect.gen(function*() {
-          while (true) {
-            yield* Effect.sleep(interval)
-            yield* effect.pipe(Effect.catchCause((cause) => Effect.logWarning(`effect-river: ${name} failed`, Cause.pretty(cause))))
-          }
-        })
-      )
+    const refreshQueueRows = Effect.gen(function*() {
+      const now = new Date(yield* Clock.currentTimeMillis)
+      for (const queue of producers.keys()) yield* sql.unsafe(qq.queueCreateOrSetUpdatedAt, [queue, now])
+    })
 
     if (producers.size > 0) {
-      yield* every(
-        config.cancelCheckInterval ?? Duration.seconds(pollOnly ? 1 : 5),
-        "cancel check",
-        cancelCheck
-      )
-      if (pollOnly) yield* every(config.queuePollInterval, "queue pause poll", refreshPauseStates)
+      const background = (name: string, interval: Duration.Duration, pass: Effect.Effect<unknown, unknown>) =>
+        Effect.forkScoped(Effect.andThen(Effect.sleep(interval), Maintenance.every(name, interval, pass)))
+      yield* background("cancel check", config.cancelCheckInterval ?? Duration.seconds(pollOnly ? 1 : 5), cancelCheck)
+      yield* background("queue refresh", config.queueRefreshInterval, refreshQueueRows)
+      if (pollOnly) yield* background("queue pause poll", config.queuePollInterval, refreshPauseStates)
+    }
+
+    if (producers.size > 0) {
+      const mq = makeMaintenanceSql(schemaPrefix(schema))
+      // Leader-only services, each delayed by up to 1 s like River's, so they do not all hit the
+      // database at the same instant after an election.
+      const leaderService = (name: string, interval: Duration.Duration, pass: Effect.Effect<unknown, unknown>) =>
+        Effect.forkScoped(
+          Effect.andThen(Effect.flatMap(Random.nextBetween(0, 1_000), Effect.sleep), Maintenance.every(name, interval, pass))
+        )
+      const services = Effect.gen(function*() {
+        yield* Effect.forkScoped(Scheduler.loop({ sql, q, interval: config.schedulerInterval, onScheduled: triggerQueues }))
+        yield* leaderService(
+          "rescuer",
+          config.rescuerInterval,
+          Maintenance.rescue({
+            sql,
+            q: mq,
+            workers: config.workers,
+            jobTimeout: config.jobTimeout,
+            retryPolicy: options.retryPolicy,
+            rescueAfter: config.rescueStuckJobsAfter,
+            batchSize: 1_000
+          })
+        )
+        yield* leaderService("job cleaner", config.jobCleanerInterval, Maintenance.cleanJobs(sql, mq, config.retention, 10_000))
+        yield* leaderService(
+          "queue cleaner",
+          config.queueCleanerInterval,
+          Maintenance.cleanQueues(sql, mq, config.queueRetention, 10_000)
+        )
+      })
+      elector = yield* Elector.make({
+        sql,
+        q: makeLeaderSql(schema, schemaPrefix(schema)),
+        leaderId: client.id,
+        ttl: config.ttl,
+        electInterval: config.electInterval,
+        renewInterval: config.renewInterval,
+        services
+      })
     }
 
     if (!pollOnly && producers.size > 0) {
+      const onControl = (payload: string) => {
+        const control = parseControl(payload)
+        if (control === undefined) return Effect.void
+        switch (control.action) {
+          case "cancel":
+            return control.jobId === undefined ? Effect.void : cancelRunning([control.jobId])
+          case "pause":
+            return setPaused(control.queue, true)
+          case "resume":
+            return setPaused(control.queue, false)
+        }
+      }
+      const onInsert = (payload: string) => {
+        const queue = parseQueue(payload)
+        return queue === undefined ? Effect.void : triggerQueues([queue])
+      }
+      const leader = elector!
       yield* listen({
         pg: (pg as Option.Some<PgClient.PgClient>).value,
-        channel: yield* resolveChannel(sql, schema, "river_control"),
-        onPayload: (payload) => {
-          const control = parseControl(payload)
-          if (control === undefined) return Effect.void
-          switch (control.action) {
-            case "cancel":
-              return control.jobId === undefined ? Effect.void : cancelRunning([control.jobId])
-            case "pause":
-              return setPaused(control.queue, true)
-            case "resume":
-              return setPaused(control.queue, false)
-          }
-        },
-        // Notifications sent while disconnected are lost: re-read what they would have said.
-        onReconnect: Effect.andThen(refreshPauseStates, cancelCheck).pipe(Effect.ignore)
-      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN river_control")))
-      yield* listen({
-        pg: (pg as Option.Some<PgClient.PgClient>).value,
-        channel: yield* resolveChannel(sql, schema, "river_insert"),
-        onPayload: (payload) => {
-          const queue = parseQueue(payload)
-          return queue === undefined ? Effect.void : triggerQueues([queue])
-        },
-        onReconnect: triggerQueues(producers.keys())
-      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN river_insert")))
-    }
-
-    if (producers.size > 0) {
-      yield* Effect.forkScoped(Scheduler.loop({
-        sql,
-        q,
-        interval: config.schedulerInterval,
-        onScheduled: triggerQueues
-      }))
+        channels: new Map([
+          [yield* resolveChannel(sql, schema, "river_insert"), onInsert],
+          [yield* resolveChannel(sql, schema, "river_control"), onControl],
+          [yield* resolveChannel(sql, schema, "river_leadership"), leader.onNotification]
+        ]),
+        // Notifications sent while disconnected are lost: catch up on what they would have said.
+        onReconnect: Effect.all([
+          triggerQueues(producers.keys()),
+          refreshPauseStates.pipe(Effect.ignore),
+          cancelCheck.pipe(Effect.ignore),
+          leader.wake
+        ], { discard: true })
+      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN")))
     }
 
     const runner = Runner.of({
@@ -491,7 +606,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         Effect.forEach([...producers.values()], (p) => p.running),
         (ids) => ids.flat()
       ),
-      fetchNow: triggerQueues(producers.keys())
+      fetchNow: triggerQueues(producers.keys()),
+      isLeader: Effect.sync(() => elector?.isLeader() ?? false)
     })
     return { runner, client }
   })

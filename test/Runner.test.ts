@@ -401,12 +401,14 @@ describe("Runner", () => {
         const sql = yield* SqlClient.SqlClient
         const listeners = Effect.map(
           sql.unsafe<{ pid: number }>(
-            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
-            [`LISTEN "${schema}.river_insert"`]
+            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE $1`,
+            [`LISTEN "${schema}.river_%"`]
           ),
           (rows) => rows.map((r) => r.pid)
         )
-        const [before] = yield* listeners
+        const all = yield* listeners
+        assert.strictEqual(all.length, 1, "one LISTEN connection serves every channel")
+        const before = all[0]
         assert.isDefined(before)
         yield* sql.unsafe(`SELECT pg_terminate_backend($1)`, [before])
         // Inserted while nobody listens: its notification is lost.

@@ -1,0 +1,60 @@
+/**
+ * SQL for the leader's maintenance services (River §8.2, §8.5, §8.6). Times are parameters
+ * from the Clock.
+ *
+ * @internal
+ */
+import { jobColumns } from "./job.ts"
+
+export const makeMaintenanceSql = (p: string) => ({
+  /** Running jobs attempted before $1, after id $2, in id order, at most $3. */
+  jobGetStuck: `SELECT ${jobColumns()} FROM ${p}river_job
+WHERE state = 'running' AND attempted_at < $1::timestamptz AND id > $2::bigint
+ORDER BY id LIMIT $3::int`,
+
+  /**
+   * Applies the rescuer's decisions to jobs still running: state, finalized_at, scheduled_at,
+   * one error appended, `river:rescue_count` + 1; attempt unchanged.
+   * $1 ids, $2 states, $3 finalized_at (flag $4), $5 scheduled_at (flag $6), $7 errors.
+   */
+  jobRescueMany: `WITH input AS (
+  SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
+    unnest($3::timestamptz[]) AS finalized_at, unnest($4::boolean[]) AS finalize,
+    unnest($5::timestamptz[]) AS scheduled_at, unnest($6::boolean[]) AS reschedule,
+    unnest($7::jsonb[]) AS error
+)
+UPDATE ${p}river_job AS j SET
+  state = input.state::${p}river_job_state,
+  finalized_at = CASE WHEN input.finalize THEN input.finalized_at ELSE j.finalized_at END,
+  scheduled_at = CASE WHEN input.reschedule THEN input.scheduled_at ELSE j.scheduled_at END,
+  errors = array_append(j.errors, input.error),
+  metadata = jsonb_set(j.metadata, '{river:rescue_count}',
+    to_jsonb(coalesce((j.metadata->>'river:rescue_count')::int, 0) + 1))
+FROM input WHERE j.id = input.id AND j.state = 'running'
+RETURNING j.id`,
+
+  /**
+   * Deletes up to $4 finalized jobs past their retention: cancelled before $1, completed before
+   * $2, discarded before $3 (NULL keeps that state forever).
+   */
+  jobDeleteFinalized: `WITH doomed AS (
+  SELECT id FROM ${p}river_job
+  WHERE (state = 'cancelled' AND finalized_at < $1::timestamptz)
+     OR (state = 'completed' AND finalized_at < $2::timestamptz)
+     OR (state = 'discarded' AND finalized_at < $3::timestamptz)
+  ORDER BY id LIMIT $4::int
+), deleted AS (
+  DELETE FROM ${p}river_job AS j USING doomed WHERE j.id = doomed.id RETURNING j.id
+)
+SELECT count(*)::int AS n FROM deleted`,
+
+  /** Deletes up to $2 queue rows not refreshed since $1. */
+  queueDeleteExpired: `WITH doomed AS (
+  SELECT name FROM ${p}river_queue WHERE updated_at < $1::timestamptz ORDER BY name LIMIT $2::int
+), deleted AS (
+  DELETE FROM ${p}river_queue AS q USING doomed WHERE q.name = doomed.name RETURNING q.name
+)
+SELECT count(*)::int AS n FROM deleted`
+})
+
+export type MaintenanceSql = ReturnType<typeof makeMaintenanceSql>
