@@ -1,0 +1,184 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
+import * as Client from "../src/Client.ts"
+import { schemaPrefix } from "../src/internal/identifiers.ts"
+import * as Maintenance from "../src/internal/maintenance/services.ts"
+import { makeMaintenanceSql } from "../src/internal/sql/maintenance.ts"
+import * as JobKind from "../src/JobKind.ts"
+import * as Testing from "../src/Testing.ts"
+import * as Worker from "../src/Worker.ts"
+import { freshDatabase } from "./utils/db.ts"
+
+const Task = JobKind.make("task", { args: Schema.Struct({ n: Schema.Number }) })
+const HOUR = 3_600_000
+const T0 = Date.parse("2033-01-01T00:00:00.000Z")
+
+const leaderRow = (schema: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe<{ leader_id: string }>(`SELECT leader_id FROM "${schema}".river_leader`))
+
+describe("maintenance", () => {
+  it.layer(freshDatabase("maintenance"))((it) => {
+    it.effect("of two runners on one schema exactly one leads", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema("lead")
+        const worker = Worker.make(Task, () => Effect.void)
+        const options = { schema, queues: { default: { maxWorkers: 1 } }, workers: [worker] } as const
+        const a = yield* Testing.runner({ ...options, id: "runner_a" })
+        const b = yield* Testing.runner({ ...options, id: "runner_b" })
+        yield* Effect.sleep("200 millis")
+        assert.deepStrictEqual((yield* leaderRow(schema)).map((r) => r.leader_id), ["runner_a"])
+        assert.isTrue(yield* a.runner.isLeader)
+        assert.isFalse(yield* b.runner.isLeader)
+      })))
+
+    it.effect("a stopping leader hands over to a follower within moments", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema("handover")
+        const worker = Worker.make(Task, () => Effect.void)
+        const options = { schema, queues: { default: { maxWorkers: 1 } }, workers: [worker] } as const
+        const leaderScope = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+          yield* Testing.runner({ ...options, id: "first" })
+          yield* Effect.sleep("300 millis")
+        })))
+        yield* Effect.sleep("100 millis")
+        const follower = yield* Testing.runner({ ...options, id: "second" })
+        assert.deepStrictEqual((yield* leaderRow(schema)).map((r) => r.leader_id), ["first"])
+        yield* Fiber.join(leaderScope) // the first runner stops and resigns
+        const started = Date.now()
+        while (!(yield* follower.runner.isLeader)) {
+          if (Date.now() - started > 4_000) assert.fail("the follower was not elected after the resignation")
+          yield* Effect.sleep("20 millis")
+        }
+        assert.deepStrictEqual((yield* leaderRow(schema)).map((r) => r.leader_id), ["second"])
+      })))
+
+    it.effect("the rescuer retries, discards, cancels or leaves stuck jobs as River does", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const Unknown = JobKind.make("unknown_kind", { args: Schema.Struct({}) })
+        const Patient = JobKind.make("patient", { args: Schema.Struct({}) })
+        const ids = (yield* client.insertMany([
+          Task.of({ n: 1 }), // stuck, attempts left → retryable
+          Task.of({ n: 2 }, { maxAttempts: 1 }), // stuck, no attempt left → discarded
+          Task.of({ n: 3 }), // stuck, cancel requested → cancelled
+          Unknown.of({}), // no worker → discarded
+          Patient.of({}), // worker without timeout → left alone
+          Task.of({ n: 6 }) // not stuck yet → left alone
+        ])).map((r) => r.job.id)
+        const stuckAt = new Date(T0 - 2 * HOUR)
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
+          [stuckAt, ids.slice(0, 5)]
+        )
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = $2`, [
+          new Date(T0 - 60_000),
+          ids[5]
+        ])
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET metadata = '{"cancel_attempted_at": "2032-12-31T23:00:00Z"}' WHERE id = $1`,
+          [ids[2]]
+        )
+        const workers = new Map<string, Worker.Any>([
+          ["task", Worker.make(Task, () => Effect.void)],
+          ["patient", Worker.make(Patient, () => Effect.void, { timeout: "none" })]
+        ])
+        const rescued = yield* Maintenance.rescue({
+          sql,
+          q: makeMaintenanceSql(schemaPrefix(schema)),
+          workers,
+          jobTimeout: Duration.minutes(1),
+          retryPolicy: undefined,
+          rescueAfter: Duration.hours(1),
+          batchSize: 2
+        })
+        assert.strictEqual(rescued, 4)
+        const rows = yield* Effect.forEach(ids, (id) => client.get(id))
+        assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "discarded", "cancelled", "discarded", "running", "running"])
+        const retried = rows[0]!
+        assert.strictEqual(retried.attempt, 1)
+        assert.strictEqual(retried.errors.at(-1)!.error, "Stuck job rescued by JobRescuer")
+        assert.strictEqual(retried.metadata["river:rescue_count"], 1)
+        assert.isAtLeast(retried.scheduledAt.getTime(), T0 + 900)
+        assert.isNotNull(rows[1]!.finalizedAt)
+        assert.deepStrictEqual(rows[4]!.errors, [])
+      }))
+
+    it.effect("the job cleaner deletes finalized jobs past their retention, in batches; forever keeps", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("clean")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const make = (count: number) => client.insertMany(Array.from({ length: count }, (_, n) => Task.of({ n })))
+        const finalize = (ids: ReadonlyArray<bigint>, state: string, at: number) =>
+          sql.unsafe(
+            `UPDATE "${schema}".river_job SET state = $1::text::"${schema}".river_job_state, finalized_at = $2 WHERE id = ANY($3::bigint[])`,
+            [state, new Date(at), ids]
+          )
+        const ids = (rs: ReadonlyArray<{ job: { id: bigint } }>) => rs.map((r) => r.job.id)
+        yield* finalize(ids(yield* make(5)), "completed", T0 - 25 * HOUR) // old: deleted
+        yield* finalize(ids(yield* make(2)), "completed", T0 - 23 * HOUR) // recent: kept
+        yield* finalize(ids(yield* make(3)), "cancelled", T0 - 25 * HOUR) // old: deleted
+        yield* finalize(ids(yield* make(2)), "discarded", T0 - 25 * HOUR) // < 7 d: kept
+        yield* finalize(ids(yield* make(1)), "discarded", T0 - 8 * 24 * HOUR) // forever below
+        yield* make(2) // available: never touched
+        const deleted = yield* Maintenance.cleanJobs(sql, makeMaintenanceSql(schemaPrefix(schema)), {
+          cancelled: Duration.hours(24),
+          completed: Duration.hours(24),
+          discarded: "forever"
+        }, 3)
+        assert.strictEqual(deleted, 8)
+        const left = yield* sql.unsafe<{ state: string; n: number }>(
+          `SELECT state::text, count(*)::int AS n FROM "${schema}".river_job GROUP BY state ORDER BY state`
+        )
+        assert.deepStrictEqual(left, [{ state: "available", n: 2 }, { state: "completed", n: 2 }, { state: "discarded", n: 3 }])
+      }))
+
+    it.effect("the queue cleaner deletes queue rows not refreshed for 24 hours", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("qclean")
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(
+          `INSERT INTO "${schema}".river_queue (name, created_at, updated_at) VALUES ('old', $1, $1), ('fresh', $2, $2)`,
+          [new Date(T0 - 25 * HOUR), new Date(T0 - HOUR)]
+        )
+        const deleted = yield* Maintenance.cleanQueues(sql, makeMaintenanceSql(schemaPrefix(schema)), Duration.hours(24), 10)
+        assert.strictEqual(deleted, 1)
+        const names = yield* sql.unsafe<{ name: string }>(`SELECT name FROM "${schema}".river_queue`)
+        assert.deepStrictEqual(names.map((r) => r.name), ["fresh"])
+      }))
+
+    it.effect("the leader's rescuer recovers a job left running by a dead runner; another runner finishes it", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("recover")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const { job } = yield* client.insert(Task, { n: 1 })
+        // A runner fetched it and died: running, attempted long ago.
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $2, attempted_by = '{dead_runner}' WHERE id = $1`,
+          [job.id, new Date(T0 - 2 * HOUR)]
+        )
+        const { events } = yield* Testing.runner({
+          schema,
+          id: "survivor",
+          queues: { default: { maxWorkers: 1 } },
+          workers: [Worker.make(Task, () => Effect.void)],
+          rescuerInterval: "10 seconds"
+        })
+        const { event } = yield* Testing.advanceUntil(events, (e) => e.job.id === job.id, { step: 1_000 })
+        assert.strictEqual(event.kind, "completed")
+        assert.strictEqual(event.job.attempt, 2)
+        assert.deepStrictEqual(event.job.attemptedBy, ["dead_runner", "survivor"])
+        assert.strictEqual(event.job.errors[0]!.error, "Stuck job rescued by JobRescuer")
+      }))
+  })
+})
