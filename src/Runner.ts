@@ -433,8 +433,16 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       workers: config.workers,
       jobTimeout: config.jobTimeout,
       retryPolicy: options.retryPolicy,
-      interruptReasons
+      interruptReasons,
+      externalTimeouts: true
     }
+    // A tenth of the shortest attempt timeout, between 10 ms and 1 s.
+    const timeouts = [config.jobTimeout, ...[...config.workers.values()].map((w) => w.timeout)]
+      .filter((t): t is Duration.Duration => t !== undefined && t !== "none")
+      .map(Duration.toMillis)
+    const timeoutSweepInterval = Duration.millis(
+      Math.min(1_000, Math.max(10, Math.min(...timeouts, Number.POSITIVE_INFINITY) / 10))
+    )
 
     // Each queue's row is created or refreshed, and its pause state read, before it fetches.
     const now = yield* Clock.currentTimeMillis
@@ -459,6 +467,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         q,
         executor,
         completer,
+        timeoutSweepInterval,
         paused: pausedAtStart.has(queue.name)
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)

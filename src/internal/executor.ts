@@ -41,7 +41,7 @@ class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
 }
 
 /** Why the runner interrupted a job fiber. */
-export type InterruptReason = "remote-cancel" | "shutdown"
+export type InterruptReason = "remote-cancel" | "shutdown" | "timeout"
 
 export interface ExecutorConfig {
   readonly sql: SqlClient.SqlClient
@@ -51,7 +51,16 @@ export interface ExecutorConfig {
   readonly retryPolicy: RetryPolicy | undefined
   /** Reasons recorded before the runner interrupts a job's fiber. */
   readonly interruptReasons: Map<bigint, InterruptReason>
+  /**
+   * Timeouts are enforced by the caller (the producer's deadline sweep interrupts overdue jobs
+   * with reason "timeout") instead of one timer race per job.
+   */
+  readonly externalTimeouts?: boolean | undefined
 }
+
+/** The attempt time limit of a job: its worker's, else the runner's. */
+export const timeoutOf = (config: ExecutorConfig, row: JobRow): Duration.Duration | "none" =>
+  config.workers.get(row.kind)?.timeout ?? config.jobTimeout
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
 
@@ -94,7 +103,7 @@ const workFor = (
     Effect.onExit(onWorkExit)
   )
   const timeout = worker.timeout ?? config.jobTimeout
-  if (timeout === "none") return work
+  if (timeout === "none" || config.externalTimeouts === true) return work
   return Effect.timeoutOrElse(work, {
     duration: timeout,
     orElse: () => Effect.fail(new JobTimeout({ after: timeout }))
@@ -181,6 +190,11 @@ const outcome = (
     })
   }
   if (Cause.hasInterruptsOnly(cause)) {
+    if (reason === "timeout") {
+      const after = timeoutOf(config, row)
+      const error = new JobTimeout({ after: after === "none" ? Duration.zero : after })
+      return failed(config, row, base, error, error.message, "", now)
+    }
     if (reason === "shutdown") {
       return Effect.succeed({
         ...base,

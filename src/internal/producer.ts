@@ -17,7 +17,7 @@ import { Cause, Clock, Duration, Effect, Fiber, FiberMap, Queue, Random, Scope }
 import type { SqlClient } from "effect/sql"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
-import { execute, type ExecutorConfig, type InterruptReason } from "./executor.ts"
+import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"
 import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
 
 export interface ProducerConfig {
@@ -30,6 +30,8 @@ export interface ProducerConfig {
   readonly q: JobSql
   readonly executor: ExecutorConfig
   readonly completer: Completer
+  /** How often overdue jobs are looked for (the executor must have `externalTimeouts`). */
+  readonly timeoutSweepInterval: Duration.Duration
   /** Start paused (the queue's `paused_at` in the database). */
   readonly paused?: boolean | undefined
   /** Called when a fetched job starts (for metrics and tests). */
@@ -67,6 +69,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const wake = yield* Queue.sliding<void>(1)
   /** Ids of running jobs (their fibers are in `jobs`). */
   const runningIds = new Set<bigint>()
+  /** Attempt deadlines (Clock millis) of running jobs that have a timeout. */
+  const deadlines = new Map<bigint, number>()
   let fetchWhenSlotFrees = false
   let paused = config.paused === true
   let stopped = false
@@ -79,6 +83,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
 
   const jobDone = (id: bigint) => Effect.sync(() => {
     runningIds.delete(id)
+    deadlines.delete(id)
     if (fetchWhenSlotFrees && !stopped) {
       fetchWhenSlotFrees = false
       triggerUnsafe()
@@ -99,7 +104,11 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, limit, new Date(now), config.clientId])
     if (raw.length === 0) return
     const rows = raw.map(decodeJobRow)
-    for (const row of rows) runningIds.add(row.id)
+    for (const row of rows) {
+      runningIds.add(row.id)
+      const timeout = timeoutOf(executor, row)
+      if (timeout !== "none") deadlines.set(row.id, now + Duration.toMillis(timeout))
+    }
     // Set before the jobs start: a job may finish before this fiber runs again.
     if (rows.length === limit) fetchWhenSlotFrees = true
     for (const row of rows) yield* FiberMap.run(jobs, row.id, runJob(row))
@@ -130,6 +139,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   })
 
   const loopFiber = yield* Effect.forkScoped(loop)
+
+
 
   const producer: Producer = {
     queue,
@@ -167,5 +178,21 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
         return FiberMap.clear(jobs)
       })
   }
+
+  // Job timeouts: one sweep per producer interrupts overdue jobs (reason "timeout"), instead of
+  // a timer racing every job. Its period is a tenth of the shortest timeout, 10 ms to 1 s.
+  const sweep = Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(config.timeoutSweepInterval)
+      if (deadlines.size === 0) continue
+      const now = yield* Clock.currentTimeMillis
+      for (const [id, at] of deadlines) {
+        if (at > now) continue
+        deadlines.delete(id)
+        yield* producer.interrupt(id, "timeout")
+      }
+    }
+  })
+  yield* Effect.forkScoped(sweep)
   return producer
 }) as (config: ProducerConfig) => Effect.Effect<Producer, never, Scope.Scope>
