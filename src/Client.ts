@@ -29,6 +29,7 @@ import { makeInsertNotifier } from "./internal/insertNotifier.ts"
 import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
 import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
 import { makeQueueSql } from "./internal/sql/queue.ts"
+import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./internal/uniqueKey.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
 
@@ -42,7 +43,10 @@ export type { ListParams, ListResult } from "./internal/jobList.ts"
  */
 export interface InsertResult {
   readonly job: JobRow
-  /** True when a unique job already existed and was returned instead of inserting a new one. */
+  /**
+   * True when the job is unique and a duplicate already existed (in the database, or earlier in
+   * the same `insertMany` batch): `job` is that existing job and nothing was inserted.
+   */
   readonly skippedAsDuplicate: boolean
 }
 
@@ -248,6 +252,8 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
       const scheduled = new Array<Date | undefined>(n)
       const states = new Array<string>(n)
       const tags = new Array<string>(n)
+      // Allocated only when the batch has a unique job, so plain batches pay nothing.
+      let uniques: Array<ResolvedUnique | undefined> | undefined
       const prefix = (i: number) => (n === 1 ? "" : `[${i}].`)
       for (let i = 0; i < n; i++) {
         const request = requests[i]!
@@ -278,6 +284,7 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
         scheduled[i] = resolved.scheduledAt
         states[i] = resolved.state
         tags[i] = resolved.tags.join(",")
+        if (resolved.unique !== undefined) (uniques ??= new Array<ResolvedUnique | undefined>(n))[i] = resolved.unique
       }
       return Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
         const now = new Date(nowMillis)
@@ -288,27 +295,99 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
           if (states[i] === "available") availableQueues.add(queues[i]!)
         }
         const plan = notifier.plan(availableQueues, nowMillis)
-        return sql.unsafe<RawJobRow & { readonly notified: bigint }>(q.jobInsertMany, [
-          args,
+        const withAfterCommitHooks = <A>(self: Effect.Effect<A, DatabaseError>) =>
+          self.pipe(
+            Effect.tap(() => plan.suppressed.length === 0 ? Effect.void : sql.afterCommit(notifier.trailing(plan.suppressed))),
+            Effect.tap(() =>
+              afterInsert === undefined || availableQueues.size === 0
+                ? Effect.void
+                : sql.afterCommit(afterInsert([...availableQueues]))
+            )
+          )
+        if (uniques === undefined) {
+          return sql.unsafe<RawJobRow & { readonly notified: bigint }>(q.jobInsertMany, [
+            args,
+            now,
+            kinds,
+            maxAttempts,
+            metadata,
+            priorities,
+            queues,
+            scheduledAt,
+            states,
+            tags,
+            plan.payloads
+          ]).pipe(
+            Effect.mapError(dbError("insert")),
+            withAfterCommitHooks,
+            Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
+          )
+        }
+
+        // Unique jobs: River's key per job; a key seen earlier in the batch is not sent again
+        // (Postgres cannot update one row twice in a statement) and gets the earlier job's row.
+        const keys = new Array<string>(n)
+        const bitmasks = new Array<string>(n)
+        const rowOf = new Array<number>(n)
+        const duplicateInBatch = new Array<boolean>(n).fill(false)
+        const firstWithKey = new Map<string, number>()
+        const sent: Array<number> = []
+        for (let i = 0; i < n; i++) {
+          const unique = uniques[i]
+          if (unique === undefined) {
+            keys[i] = ""
+            bitmasks[i] = ""
+          } else {
+            const key = uniqueKeyHex(uniqueKeyString(unique, {
+              kind: kinds[i]!,
+              argsJson: args[i]!,
+              queue: queues[i]!,
+              scheduledAtMillis: scheduled[i]?.getTime(),
+              nowMillis
+            }))
+            const first = firstWithKey.get(key)
+            if (first !== undefined) {
+              rowOf[i] = rowOf[first]!
+              duplicateInBatch[i] = true
+              continue
+            }
+            firstWithKey.set(key, i)
+            keys[i] = key
+            bitmasks[i] = unique.statesBitmask
+          }
+          rowOf[i] = sent.push(i) - 1
+        }
+        const pick = <A>(values: ReadonlyArray<A>): ReadonlyArray<A> =>
+          sent.length === n ? values : sent.map((i) => values[i]!)
+        return sql.unsafe<RawJobRow & { readonly notified: bigint; readonly skipped: boolean }>(q.jobInsertManyUnique, [
+          pick(args),
           now,
-          kinds,
-          maxAttempts,
-          metadata,
-          priorities,
-          queues,
-          scheduledAt,
-          states,
-          tags,
+          pick(kinds),
+          pick(maxAttempts),
+          pick(metadata),
+          pick(priorities),
+          pick(queues),
+          pick(scheduledAt),
+          pick(states),
+          pick(tags),
+          pick(keys),
+          pick(bitmasks),
           plan.payloads
         ]).pipe(
           Effect.mapError(dbError("insert")),
-          Effect.tap(() => plan.suppressed.length === 0 ? Effect.void : sql.afterCommit(notifier.trailing(plan.suppressed))),
-          Effect.tap(() =>
-            afterInsert === undefined || availableQueues.size === 0
-              ? Effect.void
-              : sql.afterCommit(afterInsert([...availableQueues]))
-          ),
-          Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
+          withAfterCommitHooks,
+          Effect.flatMap((rows) => {
+            if (rows.length !== sent.length) {
+              return Effect.die(new Error(`insert returned ${rows.length} rows for ${sent.length} jobs`))
+            }
+            const jobs = rows.map(decodeJobRow)
+            return Effect.succeed(
+              rowOf.map((r, i): InsertResult => ({
+                job: jobs[r]!,
+                skippedAsDuplicate: duplicateInBatch[i]! || rows[r]!.skipped
+              }))
+            )
+          })
         )
       })
     })

@@ -6,10 +6,79 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect } from "effect"
+import { DateTime, Duration, Effect, Option } from "effect"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
-import type { JobState } from "./Job.ts"
+import { normalizePaths, type ResolvedUnique, splitPath } from "./internal/uniqueKey.ts"
+import { bitmaskFromStates, type JobState, JobStates } from "./Job.ts"
+
+export type { ResolvedUnique } from "./internal/uniqueKey.ts"
+
+/**
+ * River's unique-job options: a job is not inserted when a job with the same unique key already
+ * exists in one of the covered states; the insert returns that job instead, with
+ * `skippedAsDuplicate: true`. The key is River's own (same string, same SHA-256), so a River Go
+ * client sharing the database deduplicates against these jobs and they against its.
+ *
+ * The kind is always part of the key unless `excludeKind`; each other option adds a dimension.
+ * With none of `byArgs`, `byPeriod`, `byQueue`, `byState` set the job is not unique
+ * (`excludeKind` alone enables nothing).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UniqueOptions {
+  /**
+   * `true`: the encoded args are part of the key (all top-level keys). An array: only these
+   * keys (River's `river:"unique"` fields); `a.b` selects key `b` inside object `a`, and `\.`
+   * is a literal dot. Missing keys are left out of the key.
+   * @default false
+   */
+  readonly byArgs?: boolean | ReadonlyArray<string> | undefined
+  /**
+   * At most one job per period (at least 1 second): the job's `scheduledAt`, or now, rounded
+   * down to a multiple of the period (counted from 0001-01-01T00:00:00Z, as Go does).
+   */
+  readonly byPeriod?: Duration.Input | undefined
+  /**
+   * The queue is part of the key: one such job per queue.
+   * @default false
+   */
+  readonly byQueue?: boolean | undefined
+  /**
+   * The states in which an existing job blocks a new one. Must include `available`, `pending`,
+   * `running` and `scheduled`; only `retryable` may be left out; `cancelled` and `discarded`
+   * may be added.
+   * @default ["available", "completed", "pending", "retryable", "running", "scheduled"]
+   */
+  readonly byState?: ReadonlyArray<JobState> | undefined
+  /**
+   * Leave the kind out of the key, so jobs of different kinds deduplicate against each other.
+   * @default false
+   */
+  readonly excludeKind?: boolean | undefined
+}
+
+/**
+ * River's default unique states (bitmask 245, `11110101`): a duplicate is accepted only once
+ * the existing job is `cancelled` or `discarded` (or deleted).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const UniqueStatesDefault: ReadonlyArray<JobState> = [
+  "available",
+  "completed",
+  "pending",
+  "retryable",
+  "running",
+  "scheduled"
+]
+
+const UNIQUE_REQUIRED_STATES: ReadonlyArray<JobState> = ["available", "pending", "running", "scheduled"]
+const UNIQUE_FIELDS = ["byArgs", "byPeriod", "byQueue", "byState", "excludeKind"] as const
+/** Go's `time.Duration` is an int64 of nanoseconds. */
+const MAX_PERIOD_NANOS = 2n ** 63n - 1n
 
 /**
  * Options for one insert.
@@ -56,6 +125,12 @@ export interface InsertOptions {
    * @default false
    */
   readonly pending?: boolean | undefined
+  /**
+   * Unique job options (River's `UniqueOpts`). Like the other options, the first layer that
+   * sets it (insert, kind, client) wins as a whole; `unique: {}` on an insert turns off a kind's
+   * uniqueness for that insert.
+   */
+  readonly unique?: UniqueOptions | undefined
 }
 
 /**
@@ -74,6 +149,8 @@ export interface ResolvedInsert {
   /** `metadata` serialized as JSON text. */
   readonly metadataJson: string
   readonly state: Extract<JobState, "available" | "scheduled" | "pending">
+  /** Unique options ready for key building, or `undefined` when the job is not unique. */
+  readonly unique: ResolvedUnique | undefined
 }
 
 /**
@@ -92,11 +169,11 @@ export const QUEUE_PATTERN = /^(?:[a-z0-9])+(?:[_|-]?[a-z0-9]+)*$/
  */
 export const TAG_PATTERN = /^\w[\w-]+\w$/
 
-const KNOWN_FIELDS = ["queue", "priority", "scheduledAt", "maxAttempts", "tags", "metadata", "pending"] as const
+const KNOWN_FIELDS = ["queue", "priority", "scheduledAt", "maxAttempts", "tags", "metadata", "pending", "unique"] as const
 
-const closest = (name: string): string | undefined => {
+const closest = (name: string, fields: ReadonlyArray<string> = KNOWN_FIELDS): string | undefined => {
   const lower = name.toLowerCase()
-  return KNOWN_FIELDS.find((f) => f.toLowerCase() === lower || f.toLowerCase().startsWith(lower.slice(0, 4)))
+  return fields.find((f) => f.toLowerCase() === lower || f.toLowerCase().startsWith(lower.slice(0, 4)))
 }
 
 const invalid = (field: string, rule: string, value?: unknown): InvalidOptions =>
@@ -136,7 +213,7 @@ export const validate = (options: InsertOptions, prefix = ""): InvalidOptions | 
       return invalid(`${prefix}${key}`, `unknown option${hint === undefined ? "" : `; did you mean "${hint}"?`}`)
     }
   }
-  const { maxAttempts, metadata, pending, priority, queue, scheduledAt, tags } = options
+  const { maxAttempts, metadata, pending, priority, queue, scheduledAt, tags, unique } = options
   if (queue !== undefined) {
     const problem = queueProblem(queue)
     if (problem !== undefined) return invalid(`${prefix}queue`, problem, queue)
@@ -177,7 +254,119 @@ export const validate = (options: InsertOptions, prefix = ""): InvalidOptions | 
   if (pending !== undefined && typeof pending !== "boolean") {
     return invalid(`${prefix}pending`, "must be a boolean", pending)
   }
+  if (unique !== undefined) return uniqueProblem(unique, `${prefix}unique.`)
   return undefined
+}
+
+/** The period in nanoseconds, if the input is a duration at all. */
+const periodNanos = (input: unknown): bigint | undefined => {
+  try {
+    const duration = Duration.fromInput(input as Duration.Input)
+    if (Option.isNone(duration) || !Duration.isFinite(duration.value)) return undefined
+    return Duration.toNanosUnsafe(duration.value)
+  } catch {
+    return undefined
+  }
+}
+
+const uniqueProblem = (unique: UniqueOptions, prefix: string): InvalidOptions | undefined => {
+  if (typeof unique !== "object" || unique === null || Array.isArray(unique)) {
+    return invalid(prefix.slice(0, -1), "must be an object", unique)
+  }
+  for (const key of Object.keys(unique)) {
+    if (!(UNIQUE_FIELDS as ReadonlyArray<string>).includes(key)) {
+      const hint = closest(key, UNIQUE_FIELDS)
+      return invalid(`${prefix}${key}`, `unknown option${hint === undefined ? "" : `; did you mean "${hint}"?`}`)
+    }
+  }
+  const { byArgs, byPeriod, byQueue, byState, excludeKind } = unique
+  if (byArgs !== undefined && typeof byArgs !== "boolean") {
+    if (!Array.isArray(byArgs) || byArgs.length === 0) {
+      return invalid(`${prefix}byArgs`, "must be a boolean or a non-empty array of arg keys", byArgs)
+    }
+    const paths: Array<ReadonlyArray<string>> = []
+    for (let i = 0; i < byArgs.length; i++) {
+      const key: unknown = byArgs[i]
+      if (typeof key !== "string" || key.length === 0) {
+        return invalid(`${prefix}byArgs[${i}]`, "must be a non-empty string", key)
+      }
+      const path = splitPath(key)
+      if (path.some((component) => component.length === 0)) {
+        return invalid(`${prefix}byArgs[${i}]`, "must not have an empty path component ('a..b', a leading or trailing '.')", key)
+      }
+      paths.push(path)
+    }
+    for (let i = 0; i < paths.length; i++) {
+      for (let j = 0; j < paths.length; j++) {
+        const [a, b] = [paths[i]!, paths[j]!]
+        if (i !== j && a.length < b.length && a.every((component, k) => component === b[k])) {
+          return invalid(
+            `${prefix}byArgs[${j}]`,
+            `is inside ${show(byArgs[i])}, which is already selected as a whole; select one or the other`,
+            byArgs[j]
+          )
+        }
+      }
+    }
+  }
+  if (byPeriod !== undefined) {
+    const nanos = periodNanos(byPeriod)
+    if (nanos === undefined || nanos < 1_000_000_000n || nanos > MAX_PERIOD_NANOS) {
+      return invalid(`${prefix}byPeriod`, "must be a duration of at least 1 second (and at most ~292 years)", byPeriod)
+    }
+  }
+  if (byQueue !== undefined && typeof byQueue !== "boolean") {
+    return invalid(`${prefix}byQueue`, "must be a boolean", byQueue)
+  }
+  if (byState !== undefined) {
+    if (!Array.isArray(byState)) return invalid(`${prefix}byState`, "must be an array of job states", byState)
+    for (let i = 0; i < byState.length; i++) {
+      const state: unknown = byState[i]
+      if (!(JobStates as ReadonlyArray<unknown>).includes(state)) {
+        return invalid(`${prefix}byState[${i}]`, `must be one of ${JobStates.join(", ")}`, state)
+      }
+    }
+    const missing = UNIQUE_REQUIRED_STATES.filter((s) => !byState.includes(s))
+    if (missing.length > 0) {
+      return invalid(
+        `${prefix}byState`,
+        `must include available, pending, running and scheduled (only retryable may be left out); missing ${
+          missing.join(", ")
+        }`,
+        byState
+      )
+    }
+  }
+  if (excludeKind !== undefined && typeof excludeKind !== "boolean") {
+    return invalid(`${prefix}excludeKind`, "must be a boolean", excludeKind)
+  }
+  return undefined
+}
+
+/**
+ * Resolves validated unique options for key building; `undefined` when they make the job not
+ * unique (none of `byArgs`, `byPeriod`, `byQueue`, `byState`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveUnique = (unique: UniqueOptions | undefined): ResolvedUnique | undefined => {
+  if (unique === undefined) return undefined
+  const byArgs = unique.byArgs === undefined || unique.byArgs === false
+    ? false
+    : unique.byArgs === true
+    ? true
+    : normalizePaths(unique.byArgs)
+  const byPeriodNanos = unique.byPeriod === undefined ? undefined : periodNanos(unique.byPeriod)
+  const byQueue = unique.byQueue === true
+  if (byArgs === false && byPeriodNanos === undefined && !byQueue && unique.byState === undefined) return undefined
+  return {
+    byArgs,
+    byPeriodNanos,
+    byQueue,
+    excludeKind: unique.excludeKind === true,
+    statesBitmask: bitmaskFromStates(unique.byState ?? UniqueStatesDefault)
+  }
 }
 
 /**
@@ -218,7 +407,8 @@ export const resolve = (options: InsertOptions): ResolvedInsert => {
     scheduledAt,
     tags: options.tags ?? [],
     metadataJson: options.metadata === undefined ? "{}" : JSON.stringify(options.metadata),
-    state: options.pending === true ? "pending" : scheduledAt !== undefined ? "scheduled" : "available"
+    state: options.pending === true ? "pending" : scheduledAt !== undefined ? "scheduled" : "available",
+    unique: resolveUnique(options.unique)
   }
 }
 

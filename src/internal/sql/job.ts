@@ -112,6 +112,33 @@ export const makeJobSql = (schema: string | undefined, p: string) => {
 )
 SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
 
+    /**
+     * {@link jobInsertMany} for batches with unique jobs (kept apart so plain batches keep the
+     * plain statement): River's `ON CONFLICT` on `river_job_unique_idx` returns the existing row
+     * of a duplicate instead of inserting, with `skipped` (`xmax <> 0`: the row was locked by
+     * this statement's no-op update rather than inserted by it). The update leaves the row as it
+     * is (River sets `kind = EXCLUDED.kind`, which rewrites an existing job's kind when the key
+     * excludes the kind). The batch must not contain one key twice (Postgres refuses to update a
+     * row twice in one statement); the client deduplicates first.
+     * $1–$10 as {@link jobInsertMany}, $11 unique_key as hex text[] ('' = none), $12 unique_states
+     * as bit(8) text[] ('' = none), $13 notification payloads text[].
+     */
+    jobInsertManyUnique: `WITH inserted AS (
+  INSERT INTO ${p}river_job AS j
+    (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
+    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
+    string_to_array(unnest($10::text[]), ',')::varchar(255)[],
+    decode(nullif(unnest($11::text[]), ''), 'hex'), nullif(unnest($12::text[]), '')::bit(8)
+  ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
+    DO UPDATE SET kind = j.kind
+  RETURNING ${jobColumns()}, (xmax <> 0) AS skipped
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($13::text[]) AS payload
+)
+SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
+
     jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
 
     /**
