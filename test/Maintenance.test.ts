@@ -5,6 +5,8 @@ import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import { schemaPrefix } from "../src/internal/identifiers.ts"
 import * as Maintenance from "../src/internal/maintenance/services.ts"
+import * as Scheduler from "../src/internal/scheduler.ts"
+import { makeJobSql } from "../src/internal/sql/job.ts"
 import { makeMaintenanceSql } from "../src/internal/sql/maintenance.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
@@ -153,6 +155,37 @@ describe("maintenance", () => {
         assert.strictEqual(deleted, 1)
         const names = yield* sql.unsafe<{ name: string }>(`SELECT name FROM "${schema}".river_queue`)
         assert.deepStrictEqual(names.map((r) => r.name), ["fresh"])
+      }))
+
+    it.effect("the scheduler discards a job whose unique key is already held instead of failing the batch", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("sched")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        // Unique by args, but a retryable job does not hold its key.
+        const unique = { byArgs: true, byState: ["available", "pending", "running", "scheduled", "completed"] } as const
+        const first = yield* client.insert(Task, { n: 1 }, { unique })
+        const second = yield* client.insert(Task, { n: 2 }, { unique })
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET state = 'retryable', scheduled_at = $1 WHERE id = ANY($2::bigint[])`, [
+          new Date(T0 - 1_000),
+          [first.job.id, second.job.id]
+        ])
+        const holder = yield* client.insert(Task, { n: 1 }, { unique }) // accepted: the key is free
+        assert.isFalse(holder.skippedAsDuplicate)
+        const promoted = yield* Scheduler.runOnce({
+          sql,
+          q: makeJobSql(schema, schemaPrefix(schema)),
+          interval: Duration.seconds(5),
+          onScheduled: () => Effect.void
+        })
+        assert.strictEqual(promoted, 2)
+        const a = yield* client.get(first.job.id)
+        assert.strictEqual(a.state, "discarded")
+        assert.strictEqual(a.metadata.unique_key_conflict, "scheduler_discarded")
+        assert.isNotNull(a.finalizedAt)
+        assert.strictEqual((yield* client.get(second.job.id)).state, "available")
+        assert.strictEqual((yield* client.get(holder.job.id)).state, "available")
       }))
 
     it.effect("the leader's rescuer recovers a job left running by a dead runner; another runner finishes it", () =>

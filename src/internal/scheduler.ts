@@ -26,11 +26,13 @@ export const runOnce = (config: SchedulerConfig) =>
     let total = 0
     while (true) {
       const now = yield* Clock.currentTimeMillis
-      const [row] = yield* config.sql.unsafe<{ scheduled: number; notified: number; queues: ReadonlyArray<string> }>(
+      const [row] = yield* config.sql.unsafe<
+        { scheduled: number; notified: number; discarded: number; queues: ReadonlyArray<string> }
+      >(
         config.q.jobSchedule,
-        [new Date(now + intervalMillis), limit, new Date(now + 5)]
+        [new Date(now + intervalMillis), limit, new Date(now + 5), new Date(now)]
       )
-      const scheduled = row?.scheduled ?? 0
+      const scheduled = (row?.scheduled ?? 0) + (row?.discarded ?? 0)
       total += scheduled
       if (row !== undefined && row.queues.length > 0) yield* config.onScheduled(row.queues)
       if (scheduled < limit) return total

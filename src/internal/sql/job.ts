@@ -245,21 +245,42 @@ WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`,
     /**
      * River's scheduler: makes retryable/scheduled jobs due by $1 (now + 5 s) available, at most
      * $2 of them, and notifies the queues of those due by $3 (now + 5 ms), in one statement.
+     * Unique jobs (River §8.3): per unique key only the first job of the batch is promoted; a job
+     * whose key another job already holds in a state its bitmask covers is discarded at $4 with
+     * `metadata.unique_key_conflict = "scheduler_discarded"` instead of failing the batch.
      */
     jobSchedule: `WITH due AS (
-  SELECT id FROM ${p}river_job
+  SELECT id, unique_key, unique_states, priority, scheduled_at FROM ${p}river_job
   WHERE state IN ('retryable', 'scheduled') AND scheduled_at <= $1::timestamptz
   ORDER BY priority ASC, scheduled_at ASC, id ASC
   LIMIT $2::int
   FOR UPDATE
+), ranked AS (
+  SELECT due.id,
+    CASE WHEN due.unique_key IS NULL OR due.unique_states IS NULL THEN 1
+      ELSE row_number() OVER (PARTITION BY due.unique_key ORDER BY due.priority, due.scheduled_at, due.id) END AS rn,
+    (due.unique_key IS NOT NULL AND due.unique_states IS NOT NULL AND EXISTS (
+      SELECT 1 FROM ${p}river_job AS other
+      WHERE other.unique_key = due.unique_key AND other.id NOT IN (SELECT id FROM due)
+        AND other.unique_states IS NOT NULL
+        AND ${p}river_job_state_in_bitmask(other.unique_states, other.state)
+    )) AS conflict
+  FROM due
 ), updated AS (
-  UPDATE ${p}river_job AS j SET state = 'available' FROM due WHERE j.id = due.id
+  UPDATE ${p}river_job AS j SET state = 'available' FROM ranked
+  WHERE j.id = ranked.id AND ranked.rn = 1 AND NOT ranked.conflict
   RETURNING j.queue, j.scheduled_at
+), discarded AS (
+  UPDATE ${p}river_job AS j SET state = 'discarded', finalized_at = $4::timestamptz,
+    metadata = j.metadata || '{"unique_key_conflict": "scheduler_discarded"}'::jsonb
+  FROM ranked WHERE j.id = ranked.id AND (ranked.rn > 1 OR ranked.conflict)
+  RETURNING j.id
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, ${insertPayloadSql("queue")})) AS n
   FROM (SELECT DISTINCT queue FROM updated WHERE scheduled_at <= $3::timestamptz) AS q
 )
 SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
+  (SELECT count(*) FROM discarded)::int AS discarded,
   coalesce((SELECT array_agg(DISTINCT queue) FROM updated), '{}') AS queues`,
 
     /**
