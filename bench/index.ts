@@ -1,12 +1,16 @@
 /**
  * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all).
- * Workloads: insert.
+ * Workloads: insert, w1 (throughput), w2 (latency).
  */
 import { printInsert, runInsert } from "./insert.ts"
 import { machine, startServer } from "./util.ts"
+import { printW1, runW1 } from "./w1.ts"
+import { printW2, runW2 } from "./w2.ts"
 
 const workloads: Record<string, (url: string) => Promise<void>> = {
-  insert: async (url) => printInsert(await runInsert(url))
+  insert: async (url) => printInsert(await runInsert(url)),
+  w1: async (url) => printW1(await runW1(url)),
+  w2: async (url) => printW2(await runW2(url))
 }
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"))

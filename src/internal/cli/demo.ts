@@ -22,7 +22,7 @@
  * @internal
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Console, Data, Duration, Effect, Exit, Redacted, Schema, Scope, Stream } from "effect"
+import { Clock, Console, Data, Duration, Effect, Exit, Redacted, References, Schema, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { resolve } from "node:path"
 import type * as Client from "../../Client.ts"
@@ -261,8 +261,9 @@ const demo = Effect.gen(function*() {
   for (const s of scenarios) yield* Console.log(`  ${s.worker.jobKind.kind.padEnd(24)}${s.shows}`)
   yield* Console.log("")
 
-  // The runner lives in a scope of its own: closing it is the graceful stop.
-  const runnerScope = yield* Scope.make()
+  // The runner lives in a scope of its own: closing it is the graceful stop. (A child of the
+  // demo's scope, so Ctrl-C stops the runner gracefully too.)
+  const runnerScope = yield* Scope.fork(yield* Scope.Scope)
   const { client, runner } = yield* Runner.make({
     schema: SCHEMA,
     queues: { default: { maxWorkers: 10 } },
@@ -367,7 +368,12 @@ export const demoCommand: Command = {
     yield* Effect.gen(function*() {
       const url = given !== undefined && given.trim() !== "" ? given : (yield* embeddedServer).url
       // The pool (and the runner inside `demo`) closes before the embedded server stops.
-      yield* demo.pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 5 })))
+      yield* demo.pipe(
+        Effect.scoped,
+        Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 5 })),
+        // The runner's info logs (leader election) would break the live status line.
+        Effect.provideService(References.MinimumLogLevel, "Warn")
+      )
     }).pipe(Effect.scoped)
   })
 }
