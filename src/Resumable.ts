@@ -107,30 +107,40 @@ interface State {
 }
 
 /**
- * The per-job service the executor provides to every worker run.
+ * One attempt's progress and how to persist it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Attempt {
+  readonly jobId: bigint
+  readonly state: Ref.Ref<State>
+  /** Merges a metadata patch into the running job, on the current connection or transaction. */
+  readonly persist: (patch: Record<string, unknown>) => Effect.Effect<void, ResumableError | DatabaseError>
+}
+
+/**
+ * The per-job service the executor provides to every worker run. The checkpoint is read from
+ * the job's metadata only when the worker first uses a step, so workers without steps pay
+ * nothing for it.
  *
  * @since 0.1.0
  * @category services
  */
 export class ResumableJob extends Context.Service<ResumableJob, {
   readonly jobId: bigint
-  readonly state: Ref.Ref<State>
-  /** Merges a metadata patch into the running job, on the current connection or transaction. */
-  readonly persist: (patch: Record<string, unknown>) => Effect.Effect<void, ResumableError | DatabaseError>
+  /** The attempt's progress, read from the job's metadata on first use. */
+  readonly load: Effect.Effect<Attempt, ResumableError>
+  /** The attempt's progress if a step has used it. */
+  readonly loaded: () => Attempt | undefined
 }>()("effect-river/ResumableJob") {}
 
-/**
- * Reads a job's checkpoint from its metadata and builds the service for one attempt.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (options: {
+const loadAttempt = (options: {
   readonly jobId: bigint
   readonly metadata: Readonly<Record<string, unknown>>
   readonly persistSql: string
   readonly sql: SqlClient.SqlClient
-}): Effect.Effect<ResumableJob["Service"], ResumableError> =>
+}): Effect.Effect<Attempt, ResumableError> =>
   Effect.gen(function*() {
     const rawStep = options.metadata[STEP_KEY]
     const rawCursors = options.metadata[CURSOR_KEY]
@@ -155,7 +165,7 @@ export const make = (options: {
       hadCursors: Object.keys(cursors).length > 0
     })
     const { jobId, persistSql, sql } = options
-    return ResumableJob.of({
+    return {
       jobId,
       state,
       persist: (patch) =>
@@ -167,21 +177,42 @@ export const make = (options: {
             )
           )
         )
-    })
+    } satisfies Attempt
   })
 
-const currentJob: Effect.Effect<ResumableJob["Service"], ResumableError> = Effect.flatMap(
+/**
+ * The service for one attempt of a job (the executor's). Nothing is read until a step runs.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly jobId: bigint
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly persistSql: string
+  readonly sql: SqlClient.SqlClient
+}): ResumableJob["Service"] => {
+  let attempt: Attempt | undefined
+  const load = Effect.suspend(() =>
+    attempt !== undefined ? Effect.succeed(attempt) : Effect.tap(loadAttempt(options), (a) => Effect.sync(() => {
+      attempt = a
+    }))
+  )
+  return ResumableJob.of({ jobId: options.jobId, load, loaded: () => attempt })
+}
+
+const currentJob: Effect.Effect<Attempt, ResumableError> = Effect.flatMap(
   Effect.serviceOption(ResumableJob),
   Option.match({
     onNone: () => Effect.fail(new ResumableError({ reason: "NotInJob", detail: "steps can only run inside a worker" })),
-    onSome: Effect.succeed
+    onSome: (service) => service.load
   })
 )
 
 type Decision = { readonly run: false } | { readonly run: true; readonly cursor: Option.Option<unknown> }
 
 /** Registers a step and decides whether it runs (River's skip rules). */
-const begin = (job: ResumableJob["Service"], name: string, hasCursor: boolean) =>
+const begin = (job: Attempt, name: string, hasCursor: boolean) =>
   Effect.flatMap(Ref.get(job.state), (state): Effect.Effect<Decision, ResumableError> => {
     if (state.current !== undefined) {
       return Effect.fail(
@@ -204,7 +235,7 @@ const begin = (job: ResumableJob["Service"], name: string, hasCursor: boolean) =
     return Effect.succeed({ run: true, cursor: saved })
   })
 
-const complete = (job: ResumableJob["Service"], name: string) =>
+const complete = (job: Attempt, name: string) =>
   Ref.update(job.state, (state) => {
     state.current = undefined
     if (state.lastCompleted !== name || Object.hasOwn(state.cursors, name)) state.changed = true
@@ -213,7 +244,7 @@ const complete = (job: ResumableJob["Service"], name: string) =>
     return state
   })
 
-const leave = (job: ResumableJob["Service"]) =>
+const leave = (job: Attempt) =>
   Ref.update(job.state, (state) => {
     state.current = undefined
     return state
@@ -287,7 +318,7 @@ const encodeCursor = (step: CurrentStep, value: unknown) => {
     : Effect.succeed(encoded.success)
 }
 
-const currentCursorStep = (job: ResumableJob["Service"], operation: string) =>
+const currentCursorStep = (job: Attempt, operation: string) =>
   Effect.flatMap(Ref.get(job.state), (state) =>
     state.current?.codec === undefined
       ? Effect.fail(new ResumableError({ reason: "NotInStep", detail: `${operation} must be called inside stepCursor` }))
@@ -374,8 +405,10 @@ export const commitStep: Effect.Effect<void, ResumableError | DatabaseError, Sql
  * @since 0.1.0
  * @category internals
  */
-export const checkpoint = (job: ResumableJob["Service"]): Effect.Effect<Record<string, unknown> | undefined> =>
-  Effect.map(Ref.get(job.state), (state) => {
+export const checkpoint = (service: ResumableJob["Service"]): Effect.Effect<Record<string, unknown> | undefined> => {
+  const job = service.loaded()
+  if (job === undefined) return Effect.succeed(undefined)
+  return Effect.map(Ref.get(job.state), (state) => {
     if (!state.changed) return undefined
     const hasCursors = Object.keys(state.cursors).length > 0
     return {
@@ -383,6 +416,7 @@ export const checkpoint = (job: ResumableJob["Service"]): Effect.Effect<Record<s
       ...(hasCursors ? { [CURSOR_KEY]: state.cursors } : state.hadCursors ? { [CURSOR_KEY]: null } : {})
     }
   })
+}
 
 /**
  * Fails when the job recorded a step that this run never reached (renamed or removed): the
@@ -391,8 +425,10 @@ export const checkpoint = (job: ResumableJob["Service"]): Effect.Effect<Record<s
  * @since 0.1.0
  * @category internals
  */
-export const verifyResumed = (job: ResumableJob["Service"]): Effect.Effect<void, ResumableError> =>
-  Effect.flatMap(Ref.get(job.state), (state) =>
+export const verifyResumed = (service: ResumableJob["Service"]): Effect.Effect<void, ResumableError> => {
+  const job = service.loaded()
+  if (job === undefined) return Effect.void
+  return Effect.flatMap(Ref.get(job.state), (state) =>
     state.resumeStep !== undefined && !state.seenResume && state.names.size > 0
       ? Effect.fail(
         new ResumableError({
@@ -404,6 +440,7 @@ export const verifyResumed = (job: ResumableJob["Service"]): Effect.Effect<void,
         })
       )
       : Effect.void)
+}
 
 /**
  * Insert metadata that starts a job after `step`, as if an earlier attempt had completed it

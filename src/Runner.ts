@@ -30,6 +30,7 @@ import type * as InsertOptions from "./InsertOptions.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import type { JobEvent } from "./JobEvent.ts"
 import * as Completer from "./internal/completer.ts"
+import type { Completion } from "./internal/completer.ts"
 import type { ExecutorConfig, InterruptReason } from "./internal/executor.ts"
 import { show, validateSchema } from "./internal/identifiers.ts"
 import { listen } from "./internal/notifier.ts"
@@ -39,7 +40,7 @@ import * as Maintenance from "./internal/maintenance/services.ts"
 import * as Scheduler from "./internal/scheduler.ts"
 import { makeLeaderSql } from "./internal/sql/leader.ts"
 import { makeMaintenanceSql } from "./internal/sql/maintenance.ts"
-import { channelSql, makeJobSql } from "./internal/sql/job.ts"
+import { channelSql, decodeJobRow, makeJobSql } from "./internal/sql/job.ts"
 import { makeQueueSql } from "./internal/sql/queue.ts"
 import { schemaPrefix } from "./internal/identifiers.ts"
 import type * as Worker from "./Worker.ts"
@@ -383,6 +384,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const q = makeJobSql(schema, schemaPrefix(schema))
     const qq = makeQueueSql(schema, schemaPrefix(schema))
     const events = yield* PubSub.sliding<JobEvent>(config.eventBuffer)
+    let subscribers = 0
+    const subscribe = Effect.acquireRelease(
+      Effect.sync(() => void subscribers++),
+      () => Effect.sync(() => void subscribers--)
+    ).pipe(Effect.andThen(PubSub.subscribe(events)))
     const producers = new Map<string, Producer.Producer>()
     const triggerQueues = (queues: Iterable<string>) =>
       Effect.sync(() => {
@@ -414,19 +420,30 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       sql,
       q,
       flushInterval: config.completerFlushInterval,
-      onCompleted: (job, completion, completedAt) =>
-        PubSub.publish(events, {
-          kind: completion.kind,
-          job,
-          error: completion.error?.error,
-          stats: {
-            queueWait: Duration.millis(
-              Math.max(0, (completion.job.attemptedAt?.getTime() ?? completion.startedAt) - completion.job.scheduledAt.getTime())
-            ),
-            run: Duration.millis(Math.max(0, completion.finishedAt - completion.startedAt)),
-            complete: Duration.millis(Math.max(0, completedAt - completion.finishedAt))
-          }
-        }).pipe(Effect.asVoid)
+      onCompleted: (rows, batch, completedAt) => {
+        // Events are built only while someone listens, and published as one batch.
+        if (subscribers === 0) return Effect.void
+        const byId = new Map<bigint, Completion>()
+        for (const completion of batch) byId.set(completion.id, completion)
+        const out: Array<JobEvent> = []
+        for (const raw of rows) {
+          const completion = byId.get(raw.id)
+          if (completion === undefined) continue
+          out.push({
+            kind: completion.kind,
+            job: decodeJobRow(raw),
+            error: completion.error?.error,
+            stats: {
+              queueWait: Duration.millis(
+                Math.max(0, (completion.job.attemptedAt?.getTime() ?? completion.startedAt) - completion.job.scheduledAt.getTime())
+              ),
+              run: Duration.millis(Math.max(0, completion.finishedAt - completion.startedAt)),
+              complete: Duration.millis(Math.max(0, completedAt - completion.finishedAt))
+            }
+          })
+        }
+        return PubSub.publishAll(events, out).pipe(Effect.asVoid)
+      }
     })
 
     const interruptReasons = new Map<bigint, InterruptReason>()
@@ -612,8 +629,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       schema,
       queues: [...producers.keys()],
       pollOnly,
-      subscribe: PubSub.subscribe(events),
-      events: Stream.fromPubSub(events),
+      subscribe,
+      events: Stream.unwrap(Effect.map(subscribe, Stream.fromSubscription)),
       running: Effect.map(
         Effect.forEach([...producers.values()], (p) => p.running),
         (ids) => ids.flat()

@@ -18,7 +18,7 @@ import type { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
-import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
+import type { JobSql, RawJobRow } from "./sql/job.ts"
 
 /** One job's outcome, as the executor decided it. */
 export interface Completion {
@@ -43,7 +43,15 @@ export interface CompleterOptions {
   readonly q: JobSql
   readonly flushInterval: Duration.Duration
   /** Called with each written row and its completion. Must not block. */
-  readonly onCompleted: (row: JobRow, completion: Completion, completedAt: number) => Effect.Effect<void>
+  /**
+   * Called once per written batch with the rows as written (jobs deleted meanwhile are missing)
+   * and the batch's outcomes. Must not block.
+   */
+  readonly onCompleted: (
+    rows: ReadonlyArray<RawJobRow>,
+    batch: ReadonlyArray<Completion>,
+    completedAt: number
+  ) => Effect.Effect<void>
   readonly flushAt?: number
   readonly maxBatch?: number
   readonly backpressureAt?: number
@@ -153,17 +161,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
 
   const flushBatch = (batch: ReadonlyArray<Completion>) =>
     writeWithRetry(batch).pipe(
-      Effect.flatMap((rows) =>
-        Effect.gen(function*() {
-          const completedAt = yield* Clock.currentTimeMillis
-          const byId = new Map<bigint, Completion>()
-          for (const c of batch) byId.set(c.id, c)
-          for (const raw of rows) {
-            const completion = byId.get(raw.id)
-            if (completion !== undefined) yield* options.onCompleted(decodeJobRow(raw), completion, completedAt)
-          }
-        })
-      ),
+      Effect.flatMap((rows) => Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))),
       Effect.catchCause((cause) =>
         Effect.gen(function*() {
           // Put the batch back unless a newer outcome for the same job arrived meanwhile.

@@ -139,18 +139,16 @@ export const execute = (
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
-      const resumable = yield* Effect.result(Resumable.make({
+      const resumable = Resumable.make({
         jobId: row.id,
         metadata: row.metadata,
         persistSql: config.q.jobMergeMetadataIfRunning,
         sql: config.sql
-      }))
-      const attempt = Result.isFailure(resumable)
-        ? Effect.fail(resumable.failure)
-        : workFor(config, row, resumable.success, (e) =>
-          Effect.sync(() => {
-            workExit = e
-          }))
+      })
+      const attempt = workFor(config, row, resumable, (e) =>
+        Effect.sync(() => {
+          workExit = e
+        }))
       const exit = yield* Effect.exit(restore(attempt))
       const finishedAt = yield* Clock.currentTimeMillis
       // A successful work wins over an interruption that came after it; otherwise the exit of
@@ -158,8 +156,8 @@ export const execute = (
       const decisive = workExit !== undefined && Exit.isSuccess(workExit) ? workExit : exit
       let completion = yield* outcome(config, row, decisive, startedAt, finishedAt)
       // Every outcome but success keeps the resumable progress (River loses it on panics).
-      if (completion.kind !== "completed" && Result.isSuccess(resumable)) {
-        const patch = yield* Resumable.checkpoint(resumable.success)
+      if (completion.kind !== "completed") {
+        const patch = yield* Resumable.checkpoint(resumable)
         if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
       }
       yield* complete(completion)

@@ -116,7 +116,9 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   }).pipe(
     Effect.uninterruptible,
     Effect.catchCause((cause) =>
-      Effect.logWarning(`effect-river: fetch for queue ${queue} failed`, Cause.pretty(cause))
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.void
+        : Effect.logWarning(`effect-river: fetch for queue ${queue} failed`, Cause.pretty(cause))
     )
   )
 

@@ -33,7 +33,7 @@ const setup = (count: number, options: Partial<Completer.CompleterOptions> = {})
       sql,
       q,
       flushInterval: Duration.millis(0),
-      onCompleted: (row) => Effect.sync(() => void written.push(row)),
+      onCompleted: (rows) => Effect.sync(() => void written.push(...rows.map(decodeJobRow))),
       ...options
     })
     return { sql, schema, rows, completer, written }
