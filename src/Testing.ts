@@ -18,7 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, PubSub, Ref, Result, Schema, type Scope } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Duration, Effect, Layer, PubSub, Redacted, Ref, Result, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "./Client.ts"
@@ -386,7 +387,8 @@ export const awaitEvent = (
 /**
  * Moves `TestClock` forward in steps until an event matching the predicate arrives — the way to
  * test retries, snoozes and schedules without waiting. Each step gives the runner a few real
- * milliseconds for its database round trips. Returns the event and how far the clock moved.
+ * milliseconds for its database round trips; steps grow while nothing happens, so `moved` may
+ * overshoot the delay being waited for. Returns the event and how far the clock moved.
  *
  * @since 0.1.0
  * @category runners
@@ -397,7 +399,10 @@ export const advanceUntil = (
   options: { readonly step?: number | undefined; readonly max?: number | undefined } = {}
 ): Effect.Effect<{ readonly event: JobEvent; readonly moved: number }> =>
   Effect.gen(function*() {
-    const step = options.step ?? 500
+    // Steps start small and grow by half each quiet step (up to a minute), so a retry 1 s away
+    // and a snooze of hours both take a few dozen steps.
+    let step = options.step ?? 500
+    const maxStep = Math.max(step, 60_000)
     const max = options.max ?? 30 * 24 * 3_600_000
     let moved = 0
     while (true) {
@@ -409,9 +414,28 @@ export const advanceUntil = (
       if (moved >= max) return yield* Effect.die(new TestingAssertionError({ detail: `no matching event after ${moved} ms` }))
       yield* TestClock.adjust(step)
       moved += step
+      step = Math.min(Math.ceil(step * 1.5), maxStep)
       yield* TestClock.withLive(Effect.sleep("15 millis"))
     }
   })
+
+/**
+ * A `PgClient` layer for tests: its pool runs on the live clock even under `TestClock` (a pool
+ * built under `TestClock` would wait forever for its own timers). Combine with
+ * {@link freshSchema} for per-test isolation.
+ *
+ * @example
+ * ```ts
+ * it.layer(Testing.database(process.env.DATABASE_URL!))((it) => { ... })
+ * ```
+ *
+ * @since 0.1.0
+ * @category isolation
+ */
+export const database = (url: string, options: { readonly maxConnections?: number } = {}) =>
+  PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
+    Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
+  )
 
 let schemaCounter = 0
 

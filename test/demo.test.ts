@@ -30,12 +30,26 @@ const runDemo = (url: string) =>
     return Effect.sync(() => child.kill())
   })
 
+/** The lines of the output section that starts with `heading`, up to the next blank line. */
+const section = (stdout: string, heading: string): ReadonlyArray<string> => {
+  const start = stdout.indexOf(heading)
+  assert.isAtLeast(start, 0, `no "${heading}" in:\n${stdout}`)
+  const lines = stdout.slice(start).split("\n").slice(1)
+  return lines.slice(0, lines.indexOf(""))
+}
+
 /** The summary row of a kind, split into its columns (separated by two or more spaces). */
 const summaryRow = (stdout: string, kind: string): ReadonlyArray<string> => {
-  const summary = stdout.slice(stdout.indexOf("Summary ("))
-  const line = summary.split("\n").find((l) => l.trimStart().startsWith(`${kind} `))
+  const line = section(stdout, "Summary (").find((l) => l.trimStart().startsWith(`${kind} `))
   assert.isDefined(line, `no summary row for ${kind} in:\n${stdout}`)
   return line!.trim().split(/\s{2,}/)
+}
+
+/** What the workers noted for the job of a kind, as printed below the summary. */
+const notesOf = (stdout: string, kind: string): string => {
+  const line = section(stdout, "What the workers noted").find((l) => l.trimStart().startsWith(`${kind} #`))
+  assert.isDefined(line, `no notes for ${kind} in:\n${stdout}`)
+  return line!.trim().split(/\s{2,}/)[1]!
 }
 
 const assertSummary = (run: Run) => {
@@ -64,10 +78,32 @@ const assertSummary = (run: Run) => {
   const ship = summaryRow(run.stdout, "demo_ship_order")
   assert.deepStrictEqual(ship.slice(0, 5), ["demo_ship_order", "1", "cancelled", "1", "0"])
   assert.match(ship[5]!, /^attempt 1: JobCancelError: order 2 was withdrawn/)
-  assert.include(run.stdout, "Summary (6 jobs):")
+  // Cancelled from the client while running: interrupted, and its finalizer ran.
+  assert.deepStrictEqual(summaryRow(run.stdout, "demo_export_report"), [
+    "demo_export_report",
+    "1",
+    "cancelled",
+    "1",
+    "0",
+    "attempt 1: JobCancelError: job cancelled remotely"
+  ])
+  assert.match(
+    notesOf(run.stdout, "demo_export_report"),
+    /^attempt 1: export file opened, interrupted after \d+ of 100 chunks, cleaned up \(export file closed\)$/
+  )
+  assert.match(run.stdout, /client\.cancel\(\d+\) returned: still running, cancel requested/)
+  // Resumed after the failed transform, without a second download.
+  const stock = summaryRow(run.stdout, "demo_import_stock")
+  assert.deepStrictEqual(stock.slice(0, 5), ["demo_import_stock", "1", "completed", "2", "0"])
+  assert.match(stock[5]!, /^attempt 1: ParserUnavailable: parser service unavailable$/)
+  assert.strictEqual(
+    notesOf(run.stdout, "demo_import_stock"),
+    "attempt 1: download ✓, transform ✗; attempt 2: transform ✓, load ✓; checkpoint river:resumable_step = \"download\""
+  )
+  assert.include(run.stdout, "Summary (8 jobs):")
   assert.include(run.stdout, "Every outcome as expected.")
   // Live progress, as plain lines (stdout is not a terminal here).
-  assert.match(run.stdout, /^jobs: .*completed 5 · cancelled 1$/m)
+  assert.match(run.stdout, /^jobs: .*completed 6 · cancelled 2$/m)
   assert.match(run.stdout, /failed \(attempt 1\): PaymentGatewayBusy/)
   assert.match(run.stdout, /snoozed; runs again in/)
   assert.notInclude(run.stdout, "\x1b[")
@@ -81,8 +117,8 @@ describe("effect-river demo", () => {
       assertSummary(first)
       const second = yield* runDemo(url)
       assertSummary(second)
-      // The second run emptied the schema first: its six jobs have ids 1 to 6 again.
+      // The second run emptied the schema first: its eight jobs have ids 1 to 8 again.
       const ids = new Set([...second.stdout.matchAll(/ demo_\w+ #(\d+) /g)].map((m) => Number(m[1])))
-      assert.deepStrictEqual([...ids].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6])
+      assert.deepStrictEqual([...ids].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8])
     }), { timeout: 120_000 })
 })

@@ -7,7 +7,16 @@
  * - `demo_send_confirmation` succeeds;
  * - `demo_charge_card` fails on its first attempt and succeeds when retried a second later;
  * - `demo_generate_invoice` snoozes once (no attempt used), then succeeds;
- * - `demo_ship_order` cancels itself with `JobCancel`.
+ * - `demo_ship_order` cancels itself with `JobCancel`;
+ * - `demo_export_report` runs for a long time until the client cancels it (`client.cancel`): its
+ *   fiber is interrupted, its finalizer closes the file it holds, and it ends `cancelled`
+ *   ("job cancelled remotely");
+ * - `demo_import_stock` is a resumable pipeline (download → transform → load, each a
+ *   `Resumable.step`) whose transform fails on attempt 1: the retry resumes from the checkpoint
+ *   and skips the download.
+ *
+ * Workers note what their rows do not record (a step that ran, a finalizer) in a {@link Journal}
+ * the demo provides to the runner: the notes appear in the log and below the summary.
  *
  * The demo migrates its own schema (`effect_river_demo`), empties it, starts a runner, inserts the
  * jobs, prints each outcome as the runner publishes it and the job counts by state (refreshed in
@@ -22,7 +31,7 @@
  * @internal
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Console, Data, Duration, Effect, Exit, Redacted, References, Schema, Scope, Stream } from "effect"
+import { Clock, Console, Context, Data, Duration, Effect, Exit, Redacted, References, Ref, Schema, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { resolve } from "node:path"
 import type * as Client from "../../Client.ts"
@@ -30,6 +39,7 @@ import type { JobRow, JobState } from "../../Job.ts"
 import type { JobEvent } from "../../JobEvent.ts"
 import * as JobKind from "../../JobKind.ts"
 import * as Migrator from "../../Migrator.ts"
+import * as Resumable from "../../Resumable.ts"
 import * as Runner from "../../Runner.ts"
 import * as Worker from "../../Worker.ts"
 import { JobCancel, JobSnooze } from "../../Worker.ts"
@@ -42,6 +52,35 @@ const SCHEMA = "effect_river_demo"
 const DATA_DIR = ".demo-pg"
 /** The demo fails if its jobs are not all final by then. */
 const DEADLINE = Duration.seconds(45)
+
+// ---------------------------------------------------------------------------------------------
+// The journal: what workers do that their rows do not record
+// ---------------------------------------------------------------------------------------------
+
+/** A note a worker made during one attempt of a job. */
+interface JournalEntry {
+  readonly jobId: bigint
+  readonly attempt: number
+  readonly text: string
+}
+
+/**
+ * Where workers note what their rows do not record (a step that ran, a finalizer). The demo prints
+ * each note in its log as it comes and lists them below the summary. (Workers may need services:
+ * the runner's workers get the ones provided around `Runner.make`, as this one is.)
+ */
+class Journal extends Context.Service<Journal, {
+  readonly record: (job: Pick<JobRow, "id" | "kind" | "attempt">, text: string) => Effect.Effect<void>
+  readonly entries: Effect.Effect<ReadonlyArray<JournalEntry>>
+}>()("effect-river/demo/Journal") {}
+
+/** `attempt 1: download ✓, transform ✗; attempt 2: transform ✓, load ✓`. */
+const describeAttempts = (entries: ReadonlyArray<JournalEntry>): string => {
+  const attempts = distinct(entries.map((e) => e.attempt))
+  return attempts
+    .map((attempt) => `attempt ${attempt}: ${entries.filter((e) => e.attempt === attempt).map((e) => e.text).join(", ")}`)
+    .join("; ")
+}
 
 // ---------------------------------------------------------------------------------------------
 // Job kinds and workers
@@ -86,9 +125,78 @@ const generateInvoice = Worker.make(GenerateInvoice, (job) =>
 /** The order was withdrawn: cancels the job for good, whatever attempts remain. */
 const shipOrder = Worker.make(ShipOrder, (job) => JobCancel.of(`order ${job.args.orderId} was withdrawn by the customer`))
 
+const ExportReport = JobKind.make("demo_export_report", { args: Schema.Struct({ month: Schema.String }) })
+
+/** A full export writes this many chunks, 100 ms each: far longer than the demo waits for it. */
+const EXPORT_CHUNKS = 100
+
+/**
+ * A long export, chunk by chunk, holding a file while it runs. When the client cancels the job,
+ * the runner interrupts its fiber: `onInterrupt` notes where it stopped, and the file's release
+ * runs (as it would however the job ended).
+ */
+const exportReport = Worker.make(ExportReport, (job) =>
+  Effect.gen(function*() {
+    const journal = yield* Journal
+    yield* Effect.acquireRelease(
+      journal.record(job, "export file opened"),
+      () => journal.record(job, "cleaned up (export file closed)")
+    )
+    let written = 0
+    yield* Effect.gen(function*() {
+      while (written < EXPORT_CHUNKS) {
+        yield* Effect.sleep("100 millis")
+        written++
+      }
+    }).pipe(Effect.onInterrupt(() => journal.record(job, `interrupted after ${written} of ${EXPORT_CHUNKS} chunks`)))
+  }).pipe(Effect.scoped))
+
+const ImportStock = JobKind.make("demo_import_stock", { args: Schema.Struct({ supplier: Schema.String }) })
+
+class ParserUnavailable extends Data.TaggedError("ParserUnavailable")<{}> {
+  override get message(): string {
+    return "parser service unavailable"
+  }
+}
+
+/**
+ * A supplier's stock file, imported in three resumable steps. The transform fails on attempt 1;
+ * the failed attempt records the last completed step in the job's metadata
+ * (`river:resumable_step: "download"`), so the retry skips the download and starts at the
+ * transform. (Steps hand nothing to each other across attempts: a real download leaves the file
+ * where the transform finds it.)
+ */
+const importStock = Worker.make(
+  ImportStock,
+  (job) =>
+    Effect.gen(function*() {
+      const journal = yield* Journal
+      /** A resumable step that notes whether it succeeded (✓) or failed (✗). */
+      const step = <E>(name: string, work: Effect.Effect<void, E>) =>
+        Resumable.step(name, Effect.onExit(work, (exit) => journal.record(job, `${name} ${Exit.isSuccess(exit) ? "✓" : "✗"}`)))
+
+      yield* step("download", Effect.sleep("100 millis"))
+      yield* step(
+        "transform",
+        Effect.gen(function*() {
+          if (job.attempt === 1) return yield* new ParserUnavailable()
+          yield* Effect.sleep("100 millis")
+        })
+      )
+      yield* step("load", Effect.sleep("100 millis"))
+    }),
+  { retryPolicy: () => "1 second" }
+)
+
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
+
+/** Polls the job's row until the runner has fetched it. */
+const untilRunning = (client: Client.Client["Service"], id: bigint) =>
+  Effect.gen(function*() {
+    while ((yield* client.get(id)).state !== "running") yield* Effect.sleep("50 millis")
+  })
 
 /** What a scenario can use while the runner works. */
 interface ScenarioContext {
@@ -100,14 +208,22 @@ interface ScenarioContext {
 
 /** One thing the demo shows: a kind, its worker, its jobs and the outcome to expect. */
 interface Scenario {
-  /** The demo's workers need no services (`R = never`). */
-  readonly worker: Worker.Worker<any, any, unknown, never>
+  /** The demo's workers need no services but the journal. */
+  readonly worker: Worker.Worker<any, any, unknown, Journal>
   /** What the scenario shows, for the log. */
   readonly shows: string
   /** The final state every job of the kind must reach (the demo fails otherwise). */
   readonly expected: JobState
   /** Inserts the scenario's jobs; runs alongside the runner, so it may keep acting on them. */
   readonly start: (context: ScenarioContext) => Effect.Effect<void, { readonly message: string }>
+  /**
+   * Optional: a line per final job for below the summary, from its row and its journal, and what
+   * went wrong beyond its state, if anything (the demo fails then).
+   */
+  readonly check?: (job: JobRow, journal: ReadonlyArray<JournalEntry>) => {
+    readonly line: string
+    readonly problem?: string | undefined
+  }
 }
 
 const scenarios: ReadonlyArray<Scenario> = [
@@ -134,6 +250,44 @@ const scenarios: ReadonlyArray<Scenario> = [
     shows: "a job that cancels itself",
     expected: "cancelled",
     start: ({ client }) => client.insert(ShipOrder, { orderId: 2 })
+  },
+  {
+    worker: exportReport,
+    shows: "a running job cancelled from the client",
+    expected: "cancelled",
+    start: ({ client, note }) =>
+      Effect.gen(function*() {
+        const { job } = yield* client.insert(ExportReport, { month: "2025-06" })
+        // Let the export get going, then cancel it: the job is running, so the cancel only marks
+        // it, and River's control notification tells the runner that runs it to interrupt it.
+        yield* untilRunning(client, job.id)
+        yield* Effect.sleep("500 millis")
+        const row = yield* client.cancel(job.id)
+        yield* note(`client.cancel(${job.id}) returned: still ${row.state}, cancel requested; the runner interrupts it`)
+      }),
+    check: (job, journal) => {
+      const notes = journal.map((e) => e.text)
+      const missing = [
+        notes.some((t) => t.startsWith("interrupted")) ? [] : ["was not interrupted"],
+        notes.some((t) => t.startsWith("cleaned up")) ? [] : ["its finalizer did not run"],
+        job.errors.some((e) => e.error === "JobCancelError: job cancelled remotely") ? [] : ["no remote-cancel error recorded"]
+      ].flat()
+      return { line: describeAttempts(journal), problem: missing.length === 0 ? undefined : missing.join(", ") }
+    }
+  },
+  {
+    worker: importStock,
+    shows: "a job resuming after a failure (resumable steps)",
+    expected: "completed",
+    start: ({ client }) => client.insert(ImportStock, { supplier: "acme" }),
+    check: (job, journal) => {
+      const downloads = journal.filter((e) => e.text.startsWith("download")).length
+      const checkpoint = JSON.stringify(job.metadata[Resumable.STEP_KEY] ?? null)
+      return {
+        line: `${describeAttempts(journal)}; checkpoint ${Resumable.STEP_KEY} = ${checkpoint}`,
+        problem: downloads === 1 ? undefined : `downloaded ${downloads} times (the retry must skip the download)`
+      }
+    }
   }
 ]
 
@@ -172,10 +326,13 @@ const makeScreen = (out: NodeJS.WriteStream) => {
 
 const seconds = (millis: number) => `${(millis / 1000).toFixed(1)} s`
 
+/** The start of a log line about a job: `  +1.2 s  demo_charge_card #4 `. */
+const jobHead = (job: Pick<JobRow, "id" | "kind">, at: number) => `+${seconds(at)}`.padStart(8) + `  ${job.kind} #${job.id}`.padEnd(30)
+
 /** One log line per job event, e.g. `+1.2 s  demo_charge_card #4  failed (attempt 1): …`. */
 const describeEvent = (event: JobEvent, at: number): string => {
   const job = event.job
-  const head = `+${seconds(at)}`.padStart(8) + `  ${job.kind} #${job.id}`.padEnd(30)
+  const head = jobHead(job, at)
   const inAbout = (date: Date) => seconds(Math.max(0, date.getTime() - Date.now()))
   switch (event.kind) {
     case "completed":
@@ -215,10 +372,14 @@ const statusLine = (counts: ReadonlyMap<string, number>) => {
 // Summary
 // ---------------------------------------------------------------------------------------------
 
-/** One row per kind: outcome(s), attempts, snoozes and the errors recorded. */
-const summarize = (jobs: ReadonlyArray<JobRow>) => {
+/**
+ * One row per kind: outcome(s), attempts, snoozes and the errors recorded; then a line per job of
+ * the scenarios with a `check` (what its journal says).
+ */
+const summarize = (jobs: ReadonlyArray<JobRow>, journal: ReadonlyArray<JournalEntry>) => {
   const header = ["kind", "jobs", "outcome", "attempts", "snoozes", "errors"]
   const rows: Array<Array<string>> = []
+  const details: Array<string> = []
   const mismatches: Array<string> = []
   for (const scenario of scenarios) {
     const kind = scenario.worker.jobKind.kind
@@ -237,11 +398,17 @@ const summarize = (jobs: ReadonlyArray<JobRow>) => {
       distinct(ofKind.map((j) => String(typeof j.metadata.snoozes === "number" ? j.metadata.snoozes : 0))).join(", "),
       errors.length === 0 ? "-" : errors.join("; ")
     ])
+    if (scenario.check === undefined) continue
+    for (const job of ofKind) {
+      const { line, problem } = scenario.check(job, journal.filter((e) => e.jobId === job.id))
+      details.push(`  ${`${kind} #${job.id}`.padEnd(24)}  ${line}`)
+      if (problem !== undefined) mismatches.push(`${kind} #${job.id}: ${problem}`)
+    }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const format = (cells: ReadonlyArray<string>) =>
     "  " + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")
-  return { lines: [format(header), ...rows.map(format)], mismatches }
+  return { lines: [format(header), ...rows.map(format)], details, mismatches }
 }
 
 const distinct = <A>(xs: ReadonlyArray<A>): Array<A> => [...new Set(xs)]
@@ -261,6 +428,20 @@ const demo = Effect.gen(function*() {
   for (const s of scenarios) yield* Console.log(`  ${s.worker.jobKind.kind.padEnd(24)}${s.shows}`)
   yield* Console.log("")
 
+  const startedAt = yield* Clock.currentTimeMillis
+  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+
+  // The workers' journal: each note is printed as it comes and kept for the summary.
+  const notes = yield* Ref.make<ReadonlyArray<JournalEntry>>([])
+  const journal = Journal.of({
+    record: (job, text) =>
+      Effect.gen(function*() {
+        yield* Ref.update(notes, (all) => [...all, { jobId: job.id, attempt: job.attempt, text }])
+        yield* screen.line(`${jobHead(job, yield* elapsed)} attempt ${job.attempt}: ${text}`)
+      }),
+    entries: Ref.get(notes)
+  })
+
   // The runner lives in a scope of its own: closing it is the graceful stop. (A child of the
   // demo's scope, so Ctrl-C stops the runner gracefully too.)
   const runnerScope = yield* Scope.fork(yield* Scope.Scope)
@@ -271,9 +452,11 @@ const demo = Effect.gen(function*() {
     // Retries and snoozes due in a second are picked up by polling: poll often.
     fetchPollInterval: "200 millis",
     softStopTimeout: "5 seconds"
-  }).pipe(Scope.provide(runnerScope))
-  const startedAt = yield* Clock.currentTimeMillis
-  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+  }).pipe(
+    // The workers' services, here only the journal.
+    Effect.provideService(Journal, journal),
+    Scope.provide(runnerScope)
+  )
 
   // Print every outcome as the runner publishes it (after it is written to the database).
   const subscription = yield* runner.subscribe.pipe(Scope.provide(runnerScope))
@@ -312,9 +495,11 @@ const demo = Effect.gen(function*() {
   yield* Console.log(`Runner stopped in ${(yield* Clock.currentTimeMillis) - stopAt} ms.\n`)
 
   const { jobs } = yield* client.list({ limit: 1_000 })
-  const summary = summarize(jobs)
+  const summary = summarize(jobs, yield* journal.entries)
   yield* Console.log(`Summary (${jobs.length} jobs):`)
   for (const line of summary.lines) yield* Console.log(line)
+  yield* Console.log("\nWhat the workers noted, by attempt:")
+  for (const line of summary.details) yield* Console.log(line)
   if (summary.mismatches.length > 0) {
     return yield* new CliError({ message: `unexpected outcomes: ${summary.mismatches.join("; ")}` })
   }
@@ -345,8 +530,9 @@ const embeddedServer = Effect.acquireRelease(
 
 const help = `Usage: effect-river demo [options]
 
-Runs a runner with four example workers (success, retry after a failure, snooze, cancel) on the
-schema ${SCHEMA}, shows their jobs' progress and prints a summary. Takes a few seconds.
+Runs a runner with six example workers (success, retry after a failure, snooze, cancel, cancel
+from the client, resume after a failure) on the schema ${SCHEMA}, shows their jobs' progress and
+prints a summary. Takes a few seconds.
 
 Options:
   --database-url <url>   PostgreSQL URL (default: $DATABASE_URL; without one, an embedded
@@ -360,7 +546,7 @@ Options:
  */
 export const demoCommand: Command = {
   name: "demo",
-  summary: "run example workers (success, retry, snooze, cancel) and show their jobs' progress",
+  summary: "run example workers (success, retry, snooze, cancel, remote cancel, resume) and show their jobs' progress",
   run: Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
     const options = yield* parseOptions(args, { "database-url": { type: "string" }, help: { type: "boolean", short: "h" } }, "demo")
     if (options.help === true) return yield* Console.log(help)
