@@ -1,16 +1,20 @@
 /**
  * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all).
- * Workloads: insert, w1 (throughput), w2 (latency).
+ * Workloads: insert, w1 (throughput), w2 (latency), w3 (cancel latency), steps (resumable steps).
  */
 import { printInsert, runInsert } from "./insert.ts"
+import { printSteps, runSteps } from "./steps.ts"
 import { machine, startServer } from "./util.ts"
 import { printW1, runW1 } from "./w1.ts"
 import { printW2, runW2 } from "./w2.ts"
+import { printW3, runW3 } from "./w3.ts"
 
 const workloads: Record<string, (url: string) => Promise<void>> = {
   insert: async (url) => printInsert(await runInsert(url)),
   w1: async (url) => printW1(await runW1(url)),
-  w2: async (url) => printW2(await runW2(url))
+  w2: async (url) => printW2(await runW2(url)),
+  w3: async (url) => printW3(await runW3(url)),
+  steps: async (url) => printSteps(await runSteps(url))
 }
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"))
