@@ -270,6 +270,37 @@ describe("cancellation", () => {
         assert.strictEqual(event.job.errors.at(-1)!.error, "JobCancelError: job cancelled remotely")
       }))
 
+    it.effect("pause and resume reach a runner in another runtime with its own pool", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const schema = yield* migratedSchema("pausex")
+        const client = yield* Client.make({ schema })
+        const pg = yield* PgClient.PgClient
+        const ran = yield* Ref.make(0)
+        const worker = Worker.make(Long, () => Ref.update(ran, (n) => n + 1))
+        const other = ManagedRuntime.make(
+          Runner.layer({ schema, id: "other_runtime", queues: { default: { maxWorkers: 2 } }, workers: [worker], fetchPollInterval: "200 millis" })
+            .pipe(Layer.provide(PgClient.layer({ url: Redacted.make(Redacted.value(pg.config.url!)), maxConnections: 4 })))
+        )
+        yield* Effect.addFinalizer(() => Effect.promise(() => other.dispose()))
+        yield* Effect.promise(() => other.runPromise(Effect.gen(function*() {
+          yield* Runner.Runner
+        })))
+        yield* client.pauseQueue("default")
+        yield* Effect.sleep("200 millis") // the pause notification arrives
+        const { job } = yield* client.insert(Long, { name: "paused" })
+        yield* Effect.sleep("1 second") // five polls: none fetches
+        assert.strictEqual((yield* client.get(job.id)).state, "available")
+        assert.strictEqual(yield* Ref.get(ran), 0)
+        yield* client.resumeQueue("default")
+        let state = ""
+        for (let i = 0; i < 150 && state !== "completed"; i++) {
+          yield* Effect.sleep("20 millis")
+          state = (yield* client.get(job.id)).state
+        }
+        assert.strictEqual(state, "completed")
+        assert.strictEqual(yield* Ref.get(ran), 1)
+      })))
+
     it.effect("pause and resume reach every runner at once, and a pause survives restarts", () =>
       Effect.gen(function*() {
         const ran = yield* Ref.make<Array<string>>([])

@@ -56,7 +56,7 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
       const current = term
       if (current === undefined) return
       term = undefined
-      yield* Effect.logInfo(`effect-river: ${leaderId} is no longer leader (${why})`)
+      yield* Effect.logDebug(`effect-river: ${leaderId} is no longer leader (${why})`)
       yield* Scope.close(current.scope, Exit.void)
     })
 
@@ -64,7 +64,7 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       term = { electedUs, trustUntil: attemptStartedAt + Duration.toMillis(config.ttl) - 1_000, scope }
-      yield* Effect.logInfo(`effect-river: ${leaderId} elected leader`)
+      yield* Effect.logDebug(`effect-river: ${leaderId} elected leader`)
       yield* config.services.pipe(Scope.provide(scope), Effect.forkIn(scope))
     })
 
