@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Random, Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Latch, Layer, Option, PubSub, Random, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Client from "./Client.ts"
 import { DatabaseError, InvalidOptions } from "./Errors.ts"
@@ -180,6 +180,12 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    * @default "100 millis"
    */
   readonly insertNotifyCooldown?: Duration.Input | undefined
+  /**
+   * Start fetching as soon as the runner is built. With `false`, nothing is fetched until
+   * `runner.start` — for subscribing to events before the first job can finish.
+   * @default true
+   */
+  readonly autoStart?: boolean | undefined
 }
 
 /**
@@ -208,6 +214,8 @@ export class Runner extends Context.Service<Runner, {
   readonly fetchNow: Effect.Effect<void>
   /** Whether this runner currently leads its schema (and runs maintenance). */
   readonly isLeader: Effect.Effect<boolean>
+  /** Starts fetching (only needed with `autoStart: false`; idempotent). */
+  readonly start: Effect.Effect<void>
 }>()("effect-river/Runner") {}
 
 const DEFAULTS = {
@@ -474,6 +482,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       if (rows[0]?.paused_at != null) pausedAtStart.add(queue.name)
     }
 
+    const started = yield* Latch.make(false)
     // Producers live in a scope of their own, closed by the graceful stop below.
     const producerScope = yield* Scope.make()
     for (const queue of config.queues) {
@@ -488,6 +497,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         executor,
         completer,
         timeoutSweepInterval,
+        started,
         paused: pausedAtStart.has(queue.name)
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)
@@ -636,8 +646,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         (ids) => ids.flat()
       ),
       fetchNow: triggerQueues(producers.keys()),
-      isLeader: Effect.sync(() => elector?.isLeader() ?? false)
+      isLeader: Effect.sync(() => elector?.isLeader() ?? false),
+      start: Effect.asVoid(started.open)
     })
+    if (options.autoStart !== false) yield* started.open
     return { runner, client }
   })
 

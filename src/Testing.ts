@@ -354,8 +354,9 @@ export const testRunnerSettings = {
  */
 export const runner = <const W extends ReadonlyArray<Worker.Any>>(options: Runner.RunnerOptions<W>) =>
   Effect.gen(function*() {
-    const { client, runner } = yield* Runner.make({ ...testRunnerSettings, ...options })
+    const { client, runner } = yield* Runner.make({ ...testRunnerSettings, ...options, autoStart: false })
     const events = yield* runner.subscribe
+    yield* runner.start
     return { client, runner, events }
   }) as Effect.Effect<
     {

@@ -13,7 +13,7 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Fiber, FiberMap, Queue, Random, Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, FiberMap, type Latch, Queue, Random, Scope } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
@@ -32,6 +32,8 @@ export interface ProducerConfig {
   readonly completer: Completer
   /** How often overdue jobs are looked for (the executor must have `externalTimeouts`). */
   readonly timeoutSweepInterval: Duration.Duration
+  /** Opened when the runner starts; nothing is fetched before. */
+  readonly started: Latch.Latch
   /** Start paused (the queue's `paused_at` in the database). */
   readonly paused?: boolean | undefined
   /** Called when a fetched job starts (for metrics and tests). */
@@ -125,7 +127,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const pollDelay = Effect.map(Random.next, (r) => pollMillis + r * jitterMillis)
 
   const loop = Effect.gen(function*() {
-    // Start: one fetch at once.
+    // Start (when the runner opens the gate): one fetch at once.
+    yield* config.started.await
     triggerUnsafe()
     while (!stopped) {
       const delay = yield* pollDelay
