@@ -2,10 +2,11 @@
  * The runner: fetches jobs from its queues and runs them with their workers.
  *
  * `Runner.layer` is scoped: building it starts the producers (one per queue), the batch
- * completer, the LISTEN connection for insert notifications and the scheduler; closing its scope
- * is a graceful stop (stop fetching, let running jobs finish for up to `softStopTimeout`,
- * interrupt the rest — they go back to `available` with the attempt given back — and write
- * every outcome).
+ * completer, one LISTEN connection for River's insert, control and leadership channels, and the
+ * leader election (the leader runs the scheduler, the stuck-job rescuer and the cleaners for the
+ * whole schema). Closing its scope is a graceful stop: resign leadership, stop fetching, let
+ * running jobs finish for up to `softStopTimeout`, interrupt the rest — they go back to
+ * `available` with the attempt given back — and write every outcome.
  *
  * @example
  * ```ts
