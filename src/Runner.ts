@@ -37,6 +37,7 @@ import { show, validateSchema } from "./internal/identifiers.ts"
 import { listen } from "./internal/notifier.ts"
 import * as Producer from "./internal/producer.ts"
 import * as Elector from "./internal/leader.ts"
+import * as Periodic from "./internal/maintenance/periodic.ts"
 import * as Maintenance from "./internal/maintenance/services.ts"
 import * as Scheduler from "./internal/scheduler.ts"
 import { makeLeaderSql } from "./internal/sql/leader.ts"
@@ -44,6 +45,7 @@ import { makeMaintenanceSql } from "./internal/sql/maintenance.ts"
 import { channelSql, decodeJobRow, makeJobSql } from "./internal/sql/job.ts"
 import { makeQueueSql } from "./internal/sql/queue.ts"
 import { schemaPrefix } from "./internal/identifiers.ts"
+import type * as PeriodicJob from "./PeriodicJob.ts"
 import type * as Worker from "./Worker.ts"
 
 /**
@@ -181,6 +183,11 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    * @default "100 millis"
    */
   readonly insertNotifyCooldown?: Duration.Input | undefined
+  /**
+   * Jobs the leader inserts on a schedule (see `PeriodicJob.make`). Every runner of a schema
+   * should configure the same list: only the leader's runs.
+   */
+  readonly periodicJobs?: ReadonlyArray<PeriodicJob.PeriodicJob> | undefined
   /**
    * Start fetching as soon as the runner is built. With `false`, nothing is fetched until
    * `runner.start` — for subscribing to events before the first job can finish.
@@ -344,6 +351,14 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
         )
       }
       workers.set(worker.jobKind.kind, worker)
+    }
+    const periodicIds = new Set<string>()
+    for (const periodic of options.periodicJobs ?? []) {
+      if (periodic.problem !== undefined) return yield* fail(periodic.problem)
+      if (periodicIds.has(periodic.id)) {
+        return yield* fail(new InvalidOptions({ field: "periodicJobs", rule: "ids must be unique", value: show(periodic.id) }))
+      }
+      periodicIds.add(periodic.id)
     }
     if (queues.length > 0 && workers.size === 0) {
       return yield* fail(new InvalidOptions({ field: "workers", rule: "must not be empty when queues are configured" }))
@@ -583,6 +598,15 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
           })
         )
         yield* leaderService("job cleaner", config.jobCleanerInterval, Maintenance.cleanJobs(sql, mq, config.retention, 10_000))
+        if ((options.periodicJobs ?? []).length > 0) {
+          yield* Effect.forkScoped(
+            Maintenance.every(
+              "periodic job enqueuer",
+              Duration.seconds(1),
+              Periodic.enqueuer({ sql, lastRunSql: mq.jobLastPeriodicRun, client, jobs: options.periodicJobs ?? [] })
+            )
+          )
+        }
         yield* leaderService(
           "queue cleaner",
           config.queueCleanerInterval,

@@ -90,3 +90,10 @@ export * as Resumable from "./Resumable.ts"
  * @since 0.1.0
  */
 export * as Testing from "./Testing.ts"
+
+/**
+ * Periodic jobs: inserted by the leader on an interval or a cron schedule.
+ *
+ * @since 0.1.0
+ */
+export * as PeriodicJob from "./PeriodicJob.ts"

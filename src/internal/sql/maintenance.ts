@@ -48,6 +48,9 @@ RETURNING j.id`,
 )
 SELECT count(*)::int AS n FROM deleted`,
 
+  /** The newest run of a periodic job: $1 the metadata fragment `{"river:periodic_job_id": id}`. */
+  jobLastPeriodicRun: `SELECT max(scheduled_at) AS last FROM ${p}river_job WHERE metadata @> $1::jsonb`,
+
   /** Deletes up to $2 queue rows not refreshed since $1. */
   queueDeleteExpired: `WITH doomed AS (
   SELECT name FROM ${p}river_queue WHERE updated_at < $1::timestamptz ORDER BY name LIMIT $2::int

@@ -1,0 +1,78 @@
+/**
+ * The leader's periodic job enqueuer (River §8.4, improved): on gaining leadership it reads each
+ * periodic job's last run from the database (the newest job with its `river:periodic_job_id`),
+ * inserts at once a run that fell due while nobody led (once, not every missed one), then sleeps
+ * until the earliest planned run, inserts everything due within 100 ms in one statement, and
+ * plans the next runs.
+ *
+ * @internal
+ */
+import { Cause, Clock, Effect } from "effect"
+import type { SqlClient } from "effect/sql"
+import type * as Client from "../../Client.ts"
+import type { InsertRequest } from "../../JobKind.ts"
+import type { PeriodicJob } from "../../PeriodicJob.ts"
+
+export const PERIODIC_ID_KEY = "river:periodic_job_id"
+
+export interface EnqueuerConfig {
+  readonly sql: SqlClient.SqlClient
+  /** `SELECT max(scheduled_at) … WHERE metadata @> {river:periodic_job_id: $1}` */
+  readonly lastRunSql: string
+  readonly client: Client.Client["Service"]
+  readonly jobs: ReadonlyArray<PeriodicJob>
+}
+
+const withPeriodicMetadata = (request: InsertRequest, id: string, at: number, now: number): InsertRequest => ({
+  ...request,
+  options: {
+    ...request.options,
+    ...(at > now ? { scheduledAt: new Date(at) } : {}),
+    metadata: { ...request.options?.metadata, periodic: true, [PERIODIC_ID_KEY]: id }
+  }
+})
+
+export const enqueuer = (config: EnqueuerConfig) =>
+  Effect.gen(function*() {
+    if (config.jobs.length === 0) return
+    const plan = new Map<string, number>()
+    const start = yield* Clock.currentTimeMillis
+    for (const job of config.jobs) {
+      const [row] = yield* config.sql.unsafe<{ last: Date | null }>(config.lastRunSql, [JSON.stringify({ [PERIODIC_ID_KEY]: job.id })])
+      const last = row?.last?.getTime()
+      if (last === undefined) {
+        plan.set(job.id, job.runOnStart ? start : job.next(start))
+      } else {
+        const due = job.next(last)
+        // A run that fell due while nobody led is made up for once, now.
+        plan.set(job.id, due <= start ? start : due)
+      }
+    }
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      const earliest = Math.min(...plan.values())
+      if (earliest > now + 100) {
+        yield* Effect.sleep(earliest - now)
+        continue
+      }
+      const requests: Array<InsertRequest> = []
+      for (const job of config.jobs) {
+        const at = plan.get(job.id)!
+        if (at > now + 100) continue
+        let next = job.next(at)
+        while (next <= now) next = job.next(next) // runs missed in between are not all replayed
+        plan.set(job.id, next)
+        const request = yield* Effect.sync(job.job).pipe(
+          Effect.catchDefect((defect) =>
+            Effect.as(Effect.logWarning(`effect-river: periodic job ${job.id} failed to build its job`, defect), undefined)
+          )
+        )
+        if (request !== undefined) requests.push(withPeriodicMetadata(request, job.id, at, now))
+      }
+      if (requests.length > 0) {
+        yield* config.client.insertMany(requests).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("effect-river: inserting periodic jobs failed", Cause.pretty(cause)))
+        )
+      }
+    }
+  })
