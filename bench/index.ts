@@ -1,7 +1,9 @@
 /**
  * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all).
- * Workloads: insert, w1 (throughput), w2 (latency), w3 (cancel latency), steps (resumable steps).
+ * Workloads: insert, w1 (throughput), w2 (latency), w3 (cancel latency), steps (resumable steps),
+ * backlog (1,000,000 queued jobs; run it explicitly: it takes a few minutes).
  */
+import { printBacklog, runBacklog } from "./backlog.ts"
 import { printInsert, runInsert } from "./insert.ts"
 import { printSteps, runSteps } from "./steps.ts"
 import { machine, startServer } from "./util.ts"
@@ -14,7 +16,8 @@ const workloads: Record<string, (url: string) => Promise<void>> = {
   w1: async (url) => printW1(await runW1(url)),
   w2: async (url) => printW2(await runW2(url)),
   w3: async (url) => printW3(await runW3(url)),
-  steps: async (url) => printSteps(await runSteps(url))
+  steps: async (url) => printSteps(await runSteps(url)),
+  backlog: async (url) => printBacklog(await runBacklog(url))
 }
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"))
@@ -23,7 +26,8 @@ if (unknown.length > 0) {
   console.error(`unknown workload(s): ${unknown.join(", ")}; known: ${Object.keys(workloads).join(", ")}`)
   process.exit(2)
 }
-const selected = requested.length === 0 ? Object.keys(workloads) : requested
+// `backlog` takes minutes: it runs only when named.
+const selected = requested.length === 0 ? Object.keys(workloads).filter((w) => w !== "backlog") : requested
 
 const server = await startServer()
 console.log(`# effect-river benchmarks\nmachine: ${machine()}\ndatabase: ${server.label}`)

@@ -1,0 +1,44 @@
+/**
+ * Child process of the backlog benchmark: works every queued job of the database it is given
+ * with a no-op worker, then reports the elapsed time and its own peak RSS on stdout as JSON.
+ * Usage: node bench/backlog-runner.ts <database url>
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted, References, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as JobKind from "../src/JobKind.ts"
+import * as Runner from "../src/Runner.ts"
+import * as Worker from "../src/Worker.ts"
+
+const url = process.argv[2]!
+const Noop = JobKind.make("bench_noop", { args: Schema.Struct({ n: Schema.Int }) })
+
+const program = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const started = performance.now()
+  yield* Runner.make({
+    queues: { default: { maxWorkers: 1_000 } },
+    workers: [Worker.make(Noop, () => Effect.void)],
+    fetchCooldown: "2 millis",
+    fetchPollInterval: "20 millis"
+  })
+  while (true) {
+    yield* Effect.sleep("250 millis")
+    const [row] = yield* sql.unsafe<{ left: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM river_job WHERE state IN ('available', 'running')) AS left`
+    )
+    if (!row!.left) break
+  }
+  const seconds = (performance.now() - started) / 1000
+  return { seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 }
+}).pipe(Effect.scoped)
+
+const result = await Effect.runPromise(
+  program.pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 8 })),
+    Effect.provideService(References.MinimumLogLevel, "Warn")
+  )
+)
+process.stdout.write(`${JSON.stringify(result)}\n`)
+
+
