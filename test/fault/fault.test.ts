@@ -1,0 +1,441 @@
+/**
+ * Multi-node fault suite: real runner processes (test/fault/runner-process.ts) against one
+ * PostgreSQL. Scenarios: a 3-runner drain, SIGKILL of a runner mid-run (rescue + resumable
+ * checkpoint), a PostgreSQL stop/restart mid-run, and SIGKILL of the leader.
+ *
+ * Every wait is on a condition with a generous deadline; every child process and server is
+ * killed in afterEach/afterAll, even on failure. Each scenario prints one `OUTCOME` line.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { type ChildProcess, fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest"
+import * as Client from "../../src/Client.ts"
+import type * as JobKind from "../../src/JobKind.ts"
+import * as Migrator from "../../src/Migrator.ts"
+import { type ChildMessage, executionsDdl, Noop, type RunnerConfig, Sleep, TwoSteps } from "./kinds.ts"
+import { type RestartablePostgres, startRestartablePostgres } from "./pg.ts"
+
+const RUNNER = fileURLToPath(new URL("./runner-process.ts", import.meta.url))
+const SCHEMA = "river"
+
+// ---------------------------------------------------------------------------------------------
+// Process and database plumbing
+
+interface RunnerHandle {
+  readonly id: string
+  readonly child: ChildProcess
+  readonly output: Array<string>
+  readonly exited: Promise<number | null>
+}
+
+const alive = new Set<RunnerHandle>()
+const disposers: Array<() => Promise<void>> = []
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const isAlive = (h: RunnerHandle) => h.child.exitCode === null && h.child.signalCode === null
+
+const startRunner = (config: RunnerConfig): Promise<RunnerHandle> =>
+  new Promise((resolve, reject) => {
+    const child = fork(RUNNER, [JSON.stringify(config)], { stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv: [] })
+    const output: Array<string> = []
+    const keep = (chunk: Buffer) => {
+      output.push(chunk.toString("utf8"))
+      if (output.length > 200) output.shift()
+    }
+    child.stdout?.on("data", keep)
+    child.stderr?.on("data", keep)
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)))
+    const handle: RunnerHandle = { id: config.id, child, output, exited }
+    alive.add(handle)
+    void exited.then(() => alive.delete(handle))
+    const timer = setTimeout(() => reject(new Error(`runner ${config.id} not ready after 60 s:\n${output.join("")}`)), 60_000)
+    child.on("message", (message: ChildMessage) => {
+      if (message.type === "ready") {
+        clearTimeout(timer)
+        resolve(handle)
+      } else if (message.type === "error") {
+        clearTimeout(timer)
+        reject(new Error(`runner ${config.id} failed: ${message.message}`))
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`runner ${config.id} exited (${code}) before ready:\n${output.join("")}`))
+    })
+  })
+
+/** SIGTERM (graceful stop), SIGKILL after `graceMs`. Returns the exit codes. */
+const stopRunners = async (handles: Iterable<RunnerHandle>, graceMs = 20_000) =>
+  Promise.all([...handles].map(async (h) => {
+    if (!isAlive(h)) return h.child.exitCode
+    h.child.kill("SIGTERM")
+    const code = await Promise.race([h.exited, sleep(graceMs).then(() => "timeout" as const)])
+    if (code === "timeout") {
+      console.log(`runner ${h.id} did not stop within ${graceMs} ms after SIGTERM; SIGKILL\n${h.output.join("")}`)
+      h.child.kill("SIGKILL")
+      return await h.exited
+    }
+    return code
+  }))
+
+const killRunner = async (h: RunnerHandle) => {
+  h.child.kill("SIGKILL")
+  await h.exited
+}
+
+afterEach(async () => {
+  for (const h of alive) h.child.kill("SIGKILL")
+  await Promise.all([...alive].map((h) => h.exited))
+})
+
+afterAll(async () => {
+  for (const h of alive) h.child.kill("SIGKILL")
+  for (const dispose of disposers.reverse()) await dispose().catch(() => {})
+})
+
+interface Db {
+  readonly url: string
+  readonly q: <T extends object = Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) => Promise<ReadonlyArray<T>>
+  readonly insert: (requests: ReadonlyArray<JobKind.InsertRequest>) => Promise<ReadonlyArray<bigint>>
+  readonly run: <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Promise<A>
+  readonly dispose: () => Promise<void>
+}
+
+const connect = (url: string): Db => {
+  const runtime = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(url), maxConnections: 3 }) as Layer.Layer<SqlClient.SqlClient>)
+  const q = <T extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
+    runtime.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<T>(text, params as Array<unknown>)))
+  const insert = (requests: ReadonlyArray<JobKind.InsertRequest>) =>
+    runtime.runPromise(Effect.gen(function*() {
+      const client = yield* Client.make({ schema: SCHEMA })
+      const ids: Array<bigint> = []
+      for (let i = 0; i < requests.length; i += 1000) {
+        const results = yield* client.insertMany(requests.slice(i, i + 1000))
+        for (const r of results) ids.push(r.job.id)
+      }
+      return ids
+    }).pipe(Effect.scoped))
+  return { url, q, insert, run: (effect) => runtime.runPromise(effect), dispose: () => runtime.dispose() }
+}
+
+const withDatabase = (serverUrl: string, name: string) => {
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** A new database on `serverUrl` with River's schema and the executions table. */
+const freshDatabase = async (serverUrl: string, prefix: string): Promise<Db> => {
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const admin = connect(serverUrl)
+  await admin.q(`CREATE DATABASE "${name}"`)
+  const db = connect(withDatabase(serverUrl, name))
+  disposers.push(async () => {
+    await db.dispose().catch(() => {})
+    await admin.q(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => {})
+    await admin.dispose()
+  })
+  await db.q(`CREATE SCHEMA ${SCHEMA}`)
+  await db.run(Migrator.up({ schema: SCHEMA }))
+  await db.q(executionsDdl(SCHEMA))
+  return db
+}
+
+/** Polls `check` (errors count as "not yet": the database may be down) until it is true. */
+const waitFor = async (label: string, timeoutMs: number, check: () => Promise<boolean>, everyMs = 200) => {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      lastError = error
+    }
+    await sleep(everyMs)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}${lastError ? `; last error: ${String(lastError)}` : ""}`)
+}
+
+const count = async (db: Db, where: string, params: ReadonlyArray<unknown> = []) =>
+  (await db.q<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.${where}`, params))[0]!.n
+
+const settings = (url: string, id: string, overrides: Partial<RunnerConfig> = {}): RunnerConfig => ({
+  url,
+  schema: SCHEMA,
+  id,
+  maxWorkers: 20,
+  maxConnections: 8,
+  jobTimeout: 60_000,
+  rescueStuckJobsAfter: 120_000,
+  rescuerInterval: 1_000,
+  schedulerInterval: 500,
+  fetchPollInterval: 500,
+  softStopTimeout: 5_000,
+  leadership: { ttl: 3_000, electInterval: 1_000, renewInterval: 1_000 },
+  stepsTimeout: 60_000,
+  ...overrides
+})
+
+const startRunners = (configs: ReadonlyArray<RunnerConfig>) => Promise.all(configs.map(startRunner))
+
+/** Per job: executions, state, rescue count. */
+const jobReport = (db: Db, kind: string) =>
+  db.q<{ id: bigint; state: string; rescues: number; runs: number }>(
+    `SELECT j.id, j.state::text AS state, coalesce((j.metadata->>'river:rescue_count')::int, 0) AS rescues,
+       (SELECT count(*)::int FROM ${SCHEMA}.fault_executions e WHERE e.job_id = j.id) AS runs
+     FROM ${SCHEMA}.river_job j WHERE j.kind = $1 ORDER BY j.id`,
+    [kind]
+  )
+
+const outcome = (scenario: string, fields: Record<string, unknown>) => {
+  const line = `OUTCOME ${scenario}: ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(" ")}`
+  console.log(line)
+}
+
+const runnerIds = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`)
+
+// ---------------------------------------------------------------------------------------------
+
+describe("multi-node faults", () => {
+  const serverUrl = inject("DATABASE_URL")
+
+  it("1. three runner processes drain 10,000 jobs, each handler exactly once", async () => {
+    const db = await freshDatabase(serverUrl, "fault_drain")
+    const runners = await startRunners(runnerIds("drain", 3).map((id) => settings(db.url, id, { maxWorkers: 50 })))
+    const total = 10_000
+    const started = Date.now()
+    const ids = await db.insert(Array.from({ length: total }, (_, n) => Noop.of({ n })))
+    expect(ids.length).toBe(total)
+    await waitFor("10,000 completed jobs", 120_000, async () => (await count(db, "river_job WHERE state = 'completed'")) === total, 500)
+    const drainedMs = Date.now() - started
+    const codes = await stopRunners(runners)
+
+    const [stats] = await db.q<{ rows: number; distinct_jobs: number; max_per_job: number }>(
+      `SELECT count(*)::int AS rows, count(DISTINCT job_id)::int AS distinct_jobs,
+         coalesce(max(c), 0)::int AS max_per_job
+       FROM ${SCHEMA}.fault_executions, LATERAL (SELECT count(*) AS c FROM ${SCHEMA}.fault_executions e2
+         WHERE e2.job_id = fault_executions.job_id) x`
+    )
+    const perRunner = await db.q<{ runner_id: string; n: number }>(
+      `SELECT runner_id, count(*)::int AS n FROM ${SCHEMA}.fault_executions GROUP BY runner_id ORDER BY runner_id`
+    )
+    const notCompleted = await count(db, "river_job WHERE state <> 'completed'")
+    outcome("drain", {
+      jobs: total,
+      kills: 0,
+      lost: total - stats!.distinct_jobs + notCompleted,
+      duplicated: stats!.rows - stats!.distinct_jobs,
+      drain_ms: drainedMs,
+      per_runner: perRunner.map((r) => `${r.runner_id}:${r.n}`).join(","),
+      exit_codes: codes.join(",")
+    })
+    expect(stats!.rows).toBe(total)
+    expect(stats!.distinct_jobs).toBe(total)
+    expect(notCompleted).toBe(0)
+    expect(codes).toEqual([0, 0, 0])
+  }, 180_000)
+
+  it("2. SIGKILL of a runner mid-run: its jobs are rescued and finished, a resumable job resumes after its checkpoint", async () => {
+    const db = await freshDatabase(serverUrl, "fault_kill")
+    const timings = { jobTimeout: 2_000, rescueStuckJobsAfter: 3_000, rescuerInterval: 500, stepsTimeout: 3_000, maxWorkers: 10 }
+    const runners = await startRunners(runnerIds("kill", 3).map((id) => settings(db.url, id, timings)))
+    const total = 600
+    await db.insert(Array.from({ length: total }, (_, n) => Sleep.of({ n, ms: 200 }, { priority: 2 })))
+    await waitFor("60 executions", 60_000, async () => (await count(db, "fault_executions")) >= 60, 100)
+    const [stepsJob] = await db.insert([TwoSteps.of({ label: "resumable" }, { priority: 1 })])
+    let victimId = ""
+    await waitFor("the two-step job's first step", 30_000, async () => {
+      const rows = await db.q<{ runner_id: string }>(
+        `SELECT runner_id FROM ${SCHEMA}.fault_executions WHERE job_id = $1 AND step = 'first'`,
+        [stepsJob]
+      )
+      victimId = rows[0]?.runner_id ?? ""
+      return victimId !== ""
+    }, 50)
+    // Wait until the second step started (the checkpoint is committed), then kill its runner.
+    await waitFor("the two-step job's second step", 10_000, async () =>
+      (await count(db, "fault_executions WHERE job_id = $1 AND step = 'second'", [stepsJob])) === 1, 20)
+    const victim = runners.find((r) => r.id === victimId)!
+    await killRunner(victim)
+    const killedAt = Date.now()
+    const orphaned = await db.q<{ id: bigint }>(
+      `SELECT id FROM ${SCHEMA}.river_job WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
+      [victimId]
+    )
+    const doneAtKill = await count(db, "river_job WHERE state = 'completed'")
+
+    await waitFor("every job completed", 90_000, async () => (await count(db, "river_job WHERE state = 'completed'")) === total + 1, 250)
+    const recoveredMs = Date.now() - killedAt
+    const survivors = runners.filter((r) => r !== victim)
+    const codes = await stopRunners(survivors)
+
+    const jobs = await jobReport(db, "fault_sleep")
+    const orphanIds = new Set(orphaned.map((r) => r.id))
+    const rescued = jobs.filter((j) => j.rescues > 0)
+    const lost = jobs.filter((j) => j.state !== "completed" || j.runs === 0)
+    const reruns = jobs.filter((j) => j.runs > 1)
+    const unexplainedReruns = reruns.filter((j) => j.rescues === 0)
+    const steps = await db.q<{ step: string; runner_id: string; attempt: number }>(
+      `SELECT step, runner_id, attempt FROM ${SCHEMA}.fault_executions WHERE job_id = $1 ORDER BY at`,
+      [stepsJob]
+    )
+    const [stepsRow] = await db.q<{ state: string; rescues: number; last_step: string | null; attempt: number }>(
+      `SELECT state::text AS state, coalesce((metadata->>'river:rescue_count')::int, 0) AS rescues,
+         metadata->>'river:resumable_step' AS last_step, attempt FROM ${SCHEMA}.river_job WHERE id = $1`,
+      [stepsJob]
+    )
+    outcome("kill-runner", {
+      jobs: total + 1,
+      kills: 1,
+      victim: victimId,
+      completed_at_kill: doneAtKill,
+      running_on_victim_at_kill: orphaned.length,
+      rescued: rescued.length,
+      rescued_from_victim: rescued.filter((j) => orphanIds.has(j.id)).length,
+      lost: lost.length,
+      reruns: reruns.length,
+      reruns_without_rescue: unexplainedReruns.length,
+      time_to_recover_ms: recoveredMs,
+      resumable: steps.map((s) => `${s.step}@${s.runner_id}#${s.attempt}`).join(","),
+      exit_codes: codes.join(",")
+    })
+    expect(lost).toEqual([])
+    expect(unexplainedReruns).toEqual([])
+    expect(reruns.every((j) => j.runs <= 2)).toBe(true)
+    // Every job that was running on the victim when it died was rescued (or had completed before).
+    expect(orphaned.length).toBeGreaterThan(0)
+    expect(rescued.filter((j) => orphanIds.has(j.id)).length).toBe(orphanIds.size - 1) // minus the two-step job
+    // The resumable job: first step once (on the victim), resumed after the checkpoint elsewhere.
+    expect(stepsRow!.state).toBe("completed")
+    expect(stepsRow!.rescues).toBeGreaterThanOrEqual(1)
+    expect(steps.filter((s) => s.step === "first").map((s) => s.runner_id)).toEqual([victimId])
+    const resumed = steps.filter((s) => s.step === "second" && s.attempt > 1)
+    expect(resumed.length).toBe(1)
+    expect(resumed[0]!.runner_id).not.toBe(victimId)
+    expect(codes).toEqual([0, 0])
+  }, 180_000)
+
+  it("3. PostgreSQL stopped and restarted mid-run: runners reconnect, no job lost", async () => {
+    let server: RestartablePostgres | undefined
+    disposers.push(async () => {
+      for (const h of alive) h.child.kill("SIGKILL")
+      await server?.destroy()
+    })
+    server = await startRestartablePostgres()
+    const db = await freshDatabase(server.url, "fault_restart")
+    const timings = { jobTimeout: 2_000, rescueStuckJobsAfter: 3_000, rescuerInterval: 500, maxWorkers: 10 }
+    const runners = await startRunners(runnerIds("restart", 3).map((id) => settings(db.url, id, timings)))
+    const total = 1_500
+    await db.insert(Array.from({ length: total }, (_, n) => Sleep.of({ n, ms: 100 })))
+    await waitFor("300 executions", 60_000, async () => (await count(db, "fault_executions")) >= 300, 100)
+    const beforeStop = await count(db, "river_job WHERE state = 'completed'")
+    const stoppedAt = Date.now()
+    await server.stop()
+    await sleep(3_000)
+    await server.start()
+    const restartedAt = Date.now()
+    // Recovered: some execution recorded after the restart.
+    await waitFor("an execution after the restart", 60_000, async () =>
+      (await count(db, "fault_executions WHERE at > $1", [new Date(restartedAt)])) > 0, 100)
+    const firstRunAfterMs = Date.now() - restartedAt
+    await waitFor("every job completed", 120_000, async () => (await count(db, "river_job WHERE state = 'completed'")) === total, 250)
+    const drainedAfterMs = Date.now() - restartedAt
+    const stillAlive = runners.filter(isAlive).length
+    const codes = await stopRunners(runners)
+
+    const jobs = await jobReport(db, "fault_sleep")
+    const lost = jobs.filter((j) => j.state !== "completed" || j.runs === 0)
+    const reruns = jobs.filter((j) => j.runs > 1)
+    const rescued = jobs.filter((j) => j.rescues > 0)
+    const [errors] = await db.q<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${SCHEMA}.river_job WHERE kind = 'fault_sleep' AND cardinality(errors) > 0`
+    )
+    // Evidence on the re-runs: when their first execution started relative to the stop, their errors.
+    const rerunEvidence = await db.q<{ first_ms: number; errors: string }>(
+      `SELECT (extract(epoch FROM min(e.at)) * 1000 - $1::double precision)::int AS first_ms,
+         (SELECT string_agg(DISTINCT left(x->>'error', 60), ' | ') FROM jsonb_array_elements(to_jsonb(j.errors)) x) AS errors
+       FROM ${SCHEMA}.river_job j JOIN ${SCHEMA}.fault_executions e ON e.job_id = j.id
+       WHERE j.kind = 'fault_sleep' GROUP BY j.id HAVING count(*) > 1`,
+      [stoppedAt]
+    )
+    const firsts = rerunEvidence.map((r) => r.first_ms)
+    const errorKinds = [...new Set(rerunEvidence.map((r) => r.errors))]
+    outcome("pg-restart", {
+      jobs: total,
+      kills: "postgres stop 3s",
+      completed_before_stop: beforeStop,
+      down_ms: restartedAt - stoppedAt,
+      lost: lost.length,
+      reruns: reruns.length,
+      rescued: rescued.length,
+      jobs_with_errors: errors!.n,
+      rerun_first_exec_vs_stop_ms: firsts.length === 0 ? "-" : `${Math.min(...firsts)}..${Math.max(...firsts)}`,
+      rerun_errors: JSON.stringify(errorKinds),
+      first_run_after_restart_ms: firstRunAfterMs,
+      drained_after_restart_ms: drainedAfterMs,
+      runners_alive: stillAlive,
+      exit_codes: codes.join(",")
+    })
+    expect(lost).toEqual([])
+    expect(stillAlive).toBe(3)
+    expect(codes).toEqual([0, 0, 0])
+  }, 180_000)
+
+  it("4. SIGKILL of the leader: another runner leads within the TTL and rescues a stuck job", async () => {
+    const db = await freshDatabase(serverUrl, "fault_leader")
+    const timings = { jobTimeout: 1_000, rescueStuckJobsAfter: 2_000, rescuerInterval: 500 }
+    const runners = await startRunners(runnerIds("leader", 3).map((id) => settings(db.url, id, timings)))
+    let leaderId = ""
+    await waitFor("a leader", 30_000, async () => {
+      const rows = await db.q<{ leader_id: string }>(`SELECT leader_id FROM ${SCHEMA}.river_leader`)
+      leaderId = rows[0]?.leader_id ?? ""
+      return leaderId !== ""
+    })
+    const leader = runners.find((r) => r.id === leaderId)!
+    expect(leader).toBeDefined()
+    await killRunner(leader)
+    const killedAt = Date.now()
+    // A job stuck `running` on a runner that no longer exists: only a new leader can rescue it.
+    const [stuck] = await db.insert([Noop.of({ n: 0 }, { scheduledAt: new Date(Date.now() + 3_600_000) })])
+    await db.q(
+      `UPDATE ${SCHEMA}.river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 hour',
+         attempted_by = ARRAY['ghost-runner'], scheduled_at = now() - interval '1 hour' WHERE id = $1`,
+      [stuck]
+    )
+    let newLeader = ""
+    await waitFor("a new leader", 30_000, async () => {
+      const rows = await db.q<{ leader_id: string }>(`SELECT leader_id FROM ${SCHEMA}.river_leader WHERE expires_at > now()`)
+      newLeader = rows[0]?.leader_id ?? ""
+      return newLeader !== "" && newLeader !== leaderId
+    }, 100)
+    const electedMs = Date.now() - killedAt
+    await waitFor("the stuck job completed", 30_000, async () => (await count(db, "river_job WHERE id = $1 AND state = 'completed'", [stuck])) === 1, 100)
+    const rescuedMs = Date.now() - killedAt
+    const survivors = runners.filter((r) => r !== leader)
+    const codes = await stopRunners(survivors)
+    const [row] = await jobReport(db, "fault_noop")
+    outcome("kill-leader", {
+      jobs: 1,
+      kills: 1,
+      old_leader: leaderId,
+      new_leader: newLeader,
+      time_to_new_leader_ms: electedMs,
+      time_to_rescue_and_complete_ms: rescuedMs,
+      rescues: row!.rescues,
+      runs: row!.runs,
+      lost: row!.state === "completed" ? 0 : 1,
+      exit_codes: codes.join(",")
+    })
+    expect(survivors.map((r) => r.id)).toContain(newLeader)
+    // TTL 3 s + elect interval 1 s + up to 1 s jitter; generous slack for a loaded machine.
+    expect(electedMs).toBeLessThan(15_000)
+    expect(row!.state).toBe("completed")
+    expect(row!.rescues).toBe(1)
+    expect(row!.runs).toBe(1)
+    expect(codes).toEqual([0, 0])
+  }, 120_000)
+})
