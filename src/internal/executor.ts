@@ -59,7 +59,10 @@ export interface ExecutorConfig {
 }
 
 /** The attempt time limit of a job: its worker's, else the runner's. */
-export const timeoutOf = (config: ExecutorConfig, row: JobRow): Duration.Duration | "none" =>
+export const timeoutOf = (
+  config: Pick<ExecutorConfig, "workers" | "jobTimeout">,
+  row: JobRow
+): Duration.Duration | "none" =>
   config.workers.get(row.kind)?.timeout ?? config.jobTimeout
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null

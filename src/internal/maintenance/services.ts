@@ -18,6 +18,7 @@ import { Cause, Clock, Duration, Effect, Result } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { JobRow, JobState } from "../../Job.ts"
 import type { RetryPolicy, Worker } from "../../Worker.ts"
+import { timeoutOf } from "../executor.ts"
 import { nextRetryAt } from "../retry.ts"
 import { decodeJobRow, type RawJobRow } from "../sql/job.ts"
 import type { MaintenanceSql } from "../sql/maintenance.ts"
@@ -73,7 +74,7 @@ const decide = (config: RescuerConfig, job: JobRow, now: number): Effect.Effect<
   const worker = config.workers.get(job.kind)
   if (worker === undefined) return Effect.succeed(finalize("discarded"))
   if (Result.isFailure(worker.jobKind.decode(job.args))) return retry(undefined)
-  const timeout = worker.timeout ?? config.jobTimeout
+  const timeout = timeoutOf(config, job)
   if (timeout === "none") return Effect.succeed(undefined)
   if ((job.attemptedAt?.getTime() ?? 0) + Duration.toMillis(timeout) > now) return Effect.succeed(undefined)
   return retry(worker.retryPolicy ?? config.retryPolicy)
