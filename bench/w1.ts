@@ -172,7 +172,8 @@ export const runW1 = async (serverUrl: string, options: W1Options = {}): Promise
         Array<string>(n).fill("{}"),
         Array<boolean>(n).fill(false),
         Array<Date>(n).fill(now),
-        now
+        now,
+        rows.map((r) => r.attempt)
       ])
     }
 

@@ -62,7 +62,8 @@ export const CURSOR_KEY = "river:resumable_cursor"
  * - `StepNotFound`: the recorded step no longer exists in the worker.
  * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
  * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
- * - `JobNotRunning`: a transactional checkpoint found the job no longer running.
+ * - `JobNotRunning`: a transactional checkpoint found the job no longer running (or running a
+ *   later attempt, after a rescue).
  *
  * @since 0.1.0
  * @category errors
@@ -137,6 +138,8 @@ export class ResumableJob extends Context.Service<ResumableJob, {
 
 const loadAttempt = (options: {
   readonly jobId: bigint
+  /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
+  readonly attempt: number
   readonly metadata: Readonly<Record<string, unknown>>
   readonly persistSql: string
   readonly sql: SqlClient.SqlClient
@@ -169,11 +172,11 @@ const loadAttempt = (options: {
       jobId,
       state,
       persist: (patch) =>
-        sql.unsafe<{ id: bigint }>(persistSql, [jobId, JSON.stringify(patch)]).pipe(
+        sql.unsafe<{ id: bigint }>(persistSql, [jobId, JSON.stringify(patch), options.attempt]).pipe(
           Effect.mapError(DatabaseError.fromSqlError("Resumable checkpoint")),
           Effect.flatMap((rows) =>
             rows.length === 1 ? Effect.void : Effect.fail(
-              new ResumableError({ reason: "JobNotRunning", detail: `job ${jobId} is no longer running; checkpoint not written` })
+              new ResumableError({ reason: "JobNotRunning", detail: `job ${jobId} is no longer running attempt ${options.attempt}; checkpoint not written` })
             )
           )
         )
@@ -188,6 +191,8 @@ const loadAttempt = (options: {
  */
 export const make = (options: {
   readonly jobId: bigint
+  /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
+  readonly attempt: number
   readonly metadata: Readonly<Record<string, unknown>>
   readonly persistSql: string
   readonly sql: SqlClient.SqlClient

@@ -444,8 +444,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       sql,
       q,
       flushInterval: config.completerFlushInterval,
+      // Rows are read back and events built only while someone listens; published as one batch.
+      wantsRows: () => subscribers > 0,
       onCompleted: (rows, batch, completedAt) => {
-        // Events are built only while someone listens, and published as one batch.
         if (subscribers === 0) return Effect.void
         const byId = new Map<bigint, Completion>()
         for (const completion of batch) byId.set(completion.id, completion)

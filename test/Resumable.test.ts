@@ -263,6 +263,34 @@ describe("Resumable", () => {
         assert.deepStrictEqual(rows.map((r) => r.v), ["written"])
       }))
 
+    it.effect("a transactional checkpoint of an attempt that was rescued and refetched is refused", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const started = yield* Deferred.make<void>()
+        const proceed = yield* Deferred.make<void>()
+        const refused = yield* Deferred.make<Resumable.ResumableError>()
+        const worker = Worker.make(Pipeline, () =>
+          Effect.gen(function*() {
+            yield* Deferred.succeed(started, undefined)
+            yield* Deferred.await(proceed)
+            const error = yield* Effect.flip(Resumable.step("write", sql.withTransaction(Resumable.commitStep)))
+            yield* Deferred.succeed(refused, error as Resumable.ResumableError)
+          }))
+        const { client, events, schema } = yield* startRunner({ queues: { default: { maxWorkers: 2 } }, workers: [worker] })
+        const { job } = yield* client.insert(Pipeline, { mode: "stale" })
+        yield* Deferred.await(started)
+        // Meanwhile another runner rescued the job and started attempt 2.
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET attempt = attempt + 1 WHERE id = $1`, [job.id])
+        yield* Deferred.succeed(proceed, undefined)
+        const error = yield* Deferred.await(refused)
+        assert.strictEqual(error.reason, "JobNotRunning")
+        yield* awaitEvent(events)
+        const row = yield* client.get(job.id)
+        assert.strictEqual(row.state, "running", "attempt 1's outcome does not touch attempt 2")
+        assert.strictEqual(row.attempt, 2)
+        assert.deepStrictEqual(row.metadata, {})
+      }))
+
     it.effect("steps outside a worker are a typed error", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Resumable.step("x", Effect.void))

@@ -42,16 +42,20 @@ export interface CompleterOptions {
   readonly sql: SqlClient.SqlClient
   readonly q: JobSql
   readonly flushInterval: Duration.Duration
-  /** Called with each written row and its completion. Must not block. */
   /**
    * Called once per written batch with the rows as written (jobs deleted meanwhile are missing)
-   * and the batch's outcomes. Must not block.
+   * and the batch's outcomes, when `wantsRows` says so at write time. Must not block.
    */
   readonly onCompleted: (
     rows: ReadonlyArray<RawJobRow>,
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
+  /**
+   * Whether the next batch's rows are wanted (default: always). When not, the statement returns
+   * only ids and `onCompleted` is skipped — the runner without event subscribers.
+   */
+  readonly wantsRows?: () => boolean
   readonly flushAt?: number
   readonly maxBatch?: number
   readonly backpressureAt?: number
@@ -68,16 +72,33 @@ export interface Completer {
 const retrySchedule = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.upTo({ times: 3 }))
 
 /**
- * Writes outcomes with River's batched "set state if still running" statement and returns the
- * rows as they are afterwards (jobs deleted meanwhile are missing).
+ * Writes outcomes with River's batched "set state if still running" statement (fenced by the
+ * attempt that ran) and returns the rows as they are afterwards (jobs deleted meanwhile are
+ * missing) — or, with `returning: "ids"`, only the ids of the rows it changed, which spares
+ * reading and decoding full rows when nobody needs them.
  * Unused slots (flag false) carry placeholders: the driver cannot type an array of nulls.
  */
-export const writeCompletions = (
+export function writeCompletions(
   sql: SqlClient.SqlClient,
   q: JobSql,
   batch: ReadonlyArray<Completion>,
-  now: Date
-) => {
+  now: Date,
+  returning?: "rows"
+): Effect.Effect<ReadonlyArray<RawJobRow>, SqlError>
+export function writeCompletions(
+  sql: SqlClient.SqlClient,
+  q: JobSql,
+  batch: ReadonlyArray<Completion>,
+  now: Date,
+  returning: "ids"
+): Effect.Effect<ReadonlyArray<{ readonly id: bigint }>, SqlError>
+export function writeCompletions(
+  sql: SqlClient.SqlClient,
+  q: JobSql,
+  batch: ReadonlyArray<Completion>,
+  now: Date,
+  returning: "rows" | "ids" = "rows"
+): Effect.Effect<ReadonlyArray<{ readonly id: bigint }>, SqlError> {
   const n = batch.length
   const ids = new Array<bigint>(n)
   const states = new Array<string>(n)
@@ -91,9 +112,11 @@ export const writeCompletions = (
   const metadata = new Array<string>(n)
   const scheduledDo = new Array<boolean>(n)
   const scheduled = new Array<Date>(n)
+  const ranAttempts = new Array<number>(n)
   for (let i = 0; i < n; i++) {
     const c = batch[i]!
     ids[i] = c.id
+    ranAttempts[i] = c.job.attempt
     states[i] = c.state
     attemptDo[i] = c.attempt !== undefined
     attempts[i] = c.attempt ?? 0
@@ -106,7 +129,7 @@ export const writeCompletions = (
     scheduledDo[i] = c.scheduledAt !== undefined
     scheduled[i] = c.scheduledAt ?? now
   }
-  return sql.unsafe<RawJobRow>(q.jobSetStateIfRunningMany, [
+  return sql.unsafe<RawJobRow>(returning === "rows" ? q.jobSetStateIfRunningMany : q.jobSetStateIfRunningManyIds, [
     ids,
     states,
     attemptDo,
@@ -119,7 +142,8 @@ export const writeCompletions = (
     metadata,
     scheduledDo,
     scheduled,
-    now
+    now,
+    ranAttempts
   ])
 }
 
@@ -149,19 +173,27 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       return Effect.void
     })
 
-  const write = (batch: ReadonlyArray<Completion>, now: Date) => writeCompletions(sql, q, batch, now)
+  const wantsRows = options.wantsRows ?? (() => true)
 
   const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {
       const now = new Date(yield* Clock.currentTimeMillis)
-      return yield* write(batch, now)
+      if (!wantsRows()) {
+        yield* writeCompletions(sql, q, batch, now, "ids")
+        return undefined
+      }
+      return yield* writeCompletions(sql, q, batch, now)
     }).pipe(
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
   const flushBatch = (batch: ReadonlyArray<Completion>) =>
     writeWithRetry(batch).pipe(
-      Effect.flatMap((rows) => Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))),
+      Effect.flatMap((rows) =>
+        rows === undefined
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
+      ),
       Effect.catchCause((cause) =>
         Effect.gen(function*() {
           // Put the batch back unless a newer outcome for the same job arrived meanwhile.

@@ -144,6 +144,7 @@ export const execute = (
       let workExit: Exit.Exit<unknown, unknown> | undefined
       const resumable = Resumable.make({
         jobId: row.id,
+        attempt: row.attempt,
         metadata: row.metadata,
         persistSql: config.q.jobMergeMetadataIfRunning,
         sql: config.sql

@@ -123,6 +123,46 @@ describe("completer", () => {
         assert.deepStrictEqual(yield* states(schema), { completed: 1 })
       }))
 
+    it.effect("a late outcome of an earlier attempt changes nothing, not even metadata", () =>
+      Effect.gen(function*() {
+        const { completer, rows, schema, sql } = yield* setup(2)
+        const [stale, rescued] = rows
+        // Both jobs were rescued meanwhile and fetched again: attempt 2 runs (stale) or waits (rescued).
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET attempt = 2, metadata = '{"attempt2": true}' WHERE id = $1`,
+          [stale!.id]
+        )
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'retryable', attempt = 2 WHERE id = $1`,
+          [rescued!.id]
+        )
+        assert.strictEqual(stale!.attempt, 1)
+        yield* completer.enqueue(completion(stale!, { metadata: { from_attempt_1: true } }))
+        yield* completer.enqueue(completion(rescued!, { metadata: { from_attempt_1: true } }))
+        yield* completer.close
+        assert.deepStrictEqual(yield* states(schema), { retryable: 1, running: 1 })
+        const after = yield* sql.unsafe<{ id: bigint; metadata: unknown; finalized_at: Date | null }>(
+          `SELECT id, metadata, finalized_at FROM "${schema}".river_job ORDER BY id`
+        )
+        assert.deepStrictEqual(after.map((r) => [r.metadata, r.finalized_at]), [[{ attempt2: true }, null], [{}, null]])
+      }))
+
+    it.effect("without wantsRows it writes, returns ids only and skips onCompleted", () =>
+      Effect.gen(function*() {
+        let asked = 0
+        const { completer, rows, schema, written } = yield* setup(3, {
+          wantsRows: () => {
+            asked++
+            return false
+          }
+        })
+        for (const row of rows) yield* completer.enqueue(completion(row))
+        yield* completer.close
+        assert.deepStrictEqual(yield* states(schema), { completed: 3 })
+        assert.strictEqual(written.length, 0)
+        assert.isAbove(asked, 0)
+      }))
+
     it.effect("a cancel requested meanwhile turns a retry, snooze or shutdown return into cancelled", () =>
       Effect.gen(function*() {
         const { completer, rows, schema, sql } = yield* setup(4)

@@ -90,6 +90,52 @@ export const insertPayload = (queue: string): string => `{"queue": ${JSON.string
 /**
  * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
  */
+
+const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
+  `WITH job_input AS (
+  SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
+    unnest($3::boolean[]) AS attempt_do_update, unnest($4::smallint[]) AS attempt,
+    unnest($5::boolean[]) AS errors_do_update, unnest($6::jsonb[]) AS error,
+    unnest($7::boolean[]) AS finalized_at_do_update, unnest($8::timestamptz[]) AS finalized_at,
+    unnest($9::boolean[]) AS metadata_do_merge, unnest($10::jsonb[]) AS metadata_updates,
+    unnest($11::boolean[]) AS scheduled_at_do_update, unnest($12::timestamptz[]) AS scheduled_at,
+    unnest($14::smallint[]) AS ran_attempt
+), job_to_update AS (
+  SELECT ji.*, j.state = 'running' AS is_running,
+    (ji.state IN ('available', 'retryable', 'scheduled') AND j.metadata ? 'cancel_attempted_at') AS should_cancel
+  FROM job_input ji JOIN ${p}river_job j ON j.id = ji.id
+  WHERE j.attempt = ji.ran_attempt AND (j.state = 'running' OR ji.metadata_do_merge)
+  ORDER BY j.id
+  FOR UPDATE OF j
+), updated AS (
+  UPDATE ${p}river_job AS j SET
+    state = CASE WHEN NOT u.is_running THEN j.state
+      WHEN u.should_cancel THEN 'cancelled'::${p}river_job_state
+      ELSE u.state::${p}river_job_state END,
+    finalized_at = CASE WHEN NOT u.is_running THEN j.finalized_at
+      WHEN u.should_cancel THEN $13::timestamptz
+      WHEN u.finalized_at_do_update THEN u.finalized_at
+      ELSE j.finalized_at END,
+    attempt = CASE WHEN u.is_running AND NOT u.should_cancel AND u.attempt_do_update THEN u.attempt ELSE j.attempt END,
+    scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
+      THEN u.scheduled_at ELSE j.scheduled_at END,
+    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error)
+      WHEN u.is_running AND u.should_cancel THEN array_append(j.errors, jsonb_build_object(
+        'at', j.attempted_at, 'attempt', j.attempt, 'error', 'JobCancelError: job cancelled remotely', 'trace', ''))
+      ELSE j.errors END,
+    metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
+  FROM job_to_update u WHERE j.id = u.id
+  RETURNING ${returning === "rows" ? jobColumns("j") : "j.id"}
+)
+${
+    returning === "rows"
+      ? `SELECT * FROM updated
+UNION ALL
+SELECT ${jobColumns()} FROM ${p}river_job
+WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`
+      : "SELECT id FROM updated"
+  }`
+
 export const makeJobSql = (schema: string | undefined, p: string) => {
   const insertChannel = channelSql(schema, "river_insert")
   const controlChannel = channelSql(schema, "river_control")
@@ -200,47 +246,19 @@ RETURNING ${jobColumns("j")}`,
      * `cancel_attempted_at` whose target is not final (retryable, scheduled, or available — River
      * misses available) is cancelled instead, at $13, with "JobCancelError: job cancelled remotely"
      * recorded when the outcome carried no error of its own.
+     * Fenced by attempt (improves on River, which checks the state only): an outcome applies only
+     * while the row's `attempt` is still the attempt that produced it ($14), so a late outcome of
+     * attempt 1 (say, held back by a database outage while the job was rescued and attempt 2
+     * started) changes nothing, not even metadata.
      * $1 id, $2 state, $3/$4 attempt flag/value, $5/$6 errors flag/element, $7/$8 finalized_at
-     * flag/value, $9/$10 metadata flag/update, $11/$12 scheduled_at flag/value, $13 now.
+     * flag/value, $9/$10 metadata flag/update, $11/$12 scheduled_at flag/value, $13 now,
+     * $14 the attempt each outcome belongs to.
+     * Returns every job of $1 that still exists, as it is afterwards.
      */
-    jobSetStateIfRunningMany: `WITH job_input AS (
-  SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
-    unnest($3::boolean[]) AS attempt_do_update, unnest($4::smallint[]) AS attempt,
-    unnest($5::boolean[]) AS errors_do_update, unnest($6::jsonb[]) AS error,
-    unnest($7::boolean[]) AS finalized_at_do_update, unnest($8::timestamptz[]) AS finalized_at,
-    unnest($9::boolean[]) AS metadata_do_merge, unnest($10::jsonb[]) AS metadata_updates,
-    unnest($11::boolean[]) AS scheduled_at_do_update, unnest($12::timestamptz[]) AS scheduled_at
-), job_to_update AS (
-  SELECT ji.*, j.state = 'running' AS is_running,
-    (ji.state IN ('available', 'retryable', 'scheduled') AND j.metadata ? 'cancel_attempted_at') AS should_cancel
-  FROM job_input ji JOIN ${p}river_job j ON j.id = ji.id
-  WHERE j.state = 'running' OR ji.metadata_do_merge
-  ORDER BY j.id
-  FOR UPDATE OF j
-), updated AS (
-  UPDATE ${p}river_job AS j SET
-    state = CASE WHEN NOT u.is_running THEN j.state
-      WHEN u.should_cancel THEN 'cancelled'::${p}river_job_state
-      ELSE u.state::${p}river_job_state END,
-    finalized_at = CASE WHEN NOT u.is_running THEN j.finalized_at
-      WHEN u.should_cancel THEN $13::timestamptz
-      WHEN u.finalized_at_do_update THEN u.finalized_at
-      ELSE j.finalized_at END,
-    attempt = CASE WHEN u.is_running AND NOT u.should_cancel AND u.attempt_do_update THEN u.attempt ELSE j.attempt END,
-    scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
-      THEN u.scheduled_at ELSE j.scheduled_at END,
-    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error)
-      WHEN u.is_running AND u.should_cancel THEN array_append(j.errors, jsonb_build_object(
-        'at', j.attempted_at, 'attempt', j.attempt, 'error', 'JobCancelError: job cancelled remotely', 'trace', ''))
-      ELSE j.errors END,
-    metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
-  FROM job_to_update u WHERE j.id = u.id
-  RETURNING ${jobColumns("j")}
-)
-SELECT * FROM updated
-UNION ALL
-SELECT ${jobColumns()} FROM ${p}river_job
-WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`,
+    jobSetStateIfRunningMany: setStateIfRunningMany(p, "rows"),
+
+    /** `jobSetStateIfRunningMany` returning only the ids it changed (nobody needs the rows). */
+    jobSetStateIfRunningManyIds: setStateIfRunningMany(p, "ids"),
 
     /**
      * River's scheduler: makes retryable/scheduled jobs due by $1 (now + 5 s) available, at most
@@ -318,9 +336,12 @@ SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz,
   attempted_by = array_append(j.attempted_by, $3::text)
 WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
 
-    /** Merges $2 into a running job's metadata (transactional resumable checkpoints). $1 id. */
+    /**
+     * Merges $2 into a running job's metadata (transactional resumable checkpoints) while attempt
+     * $3 is the one running. $1 id.
+     */
     jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
-WHERE id = $1 AND state = 'running' RETURNING id`,
+WHERE id = $1 AND state = 'running' AND attempt = $3 RETURNING id`,
 
     /** Running jobs among $1 whose cancel was requested (the cancel check of poll-only runners). */
     jobRunningWithCancelRequested: `SELECT id FROM ${p}river_job
