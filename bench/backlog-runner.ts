@@ -3,9 +3,12 @@
  * with a no-op worker, then reports the elapsed time and its own peak RSS on stdout as JSON.
  * Usage: node bench/backlog-runner.ts <database url>
  */
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted, References, Schema } from "effect"
-import { SqlClient } from "effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"

@@ -18,8 +18,14 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Result, Scope } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { DatabaseError, type InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
 import * as InsertOptions from "./InsertOptions.ts"

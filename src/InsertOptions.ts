@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Duration, Effect, Option } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
 import { normalizePaths, type ResolvedUnique, splitPath } from "./internal/uniqueKey.ts"

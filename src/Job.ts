@@ -3,8 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
-
+import * as Schema from "effect/Schema"
 /**
  * The eight values of River's `river_job_state` enum, in the enum's order (the order defines the
  * `unique_states` bitmask: bit `1 << index`).

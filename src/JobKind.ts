@@ -15,7 +15,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { InvalidArgs, InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
 import * as InsertOptions from "./InsertOptions.ts"

@@ -31,8 +31,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { DatabaseError, InvalidOptions, MigrationError } from "./Errors.ts"
 import { migrations as generatedMigrations } from "./internal/generated/migrations.ts"

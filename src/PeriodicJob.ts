@@ -23,7 +23,9 @@
  *
  * @since 0.1.0
  */
-import { Cron, Duration, Option } from "effect"
+import * as Cron from "effect/Cron"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
 import type * as JobKind from "./JobKind.ts"

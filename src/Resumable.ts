@@ -31,8 +31,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Option, Ref, Result, Schema } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseError } from "./Errors.ts"
 
 /**

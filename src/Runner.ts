@@ -22,9 +22,19 @@
  *
  * @since 0.1.0
  */
-import { PgClient } from "@effect/sql-pg"
-import { Clock, Context, Duration, Effect, Latch, Layer, Option, PubSub, Random, Scope, Stream } from "effect"
-import { SqlClient } from "effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Latch from "effect/Latch"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Client from "./Client.ts"
 import { DatabaseError, InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"

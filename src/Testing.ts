@@ -18,10 +18,19 @@
  *
  * @since 0.1.0
  */
-import { PgClient } from "@effect/sql-pg"
-import { Clock, Duration, Effect, Layer, PubSub, Redacted, Ref, Result, Schema, type Scope } from "effect"
-import { SqlClient } from "effect/sql"
-import { TestClock } from "effect/testing"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import * as Client from "./Client.ts"
 import type { DatabaseError, InvalidArgs, InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"

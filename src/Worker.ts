@@ -22,7 +22,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, type Effect, Schedule, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
 import type { JobRow } from "./Job.ts"

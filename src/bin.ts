@@ -7,7 +7,9 @@
  * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { CliError, type Command } from "./internal/cli/command.ts"
 import { demoCommand } from "./internal/cli/demo.ts"
 import { migrate } from "./internal/cli/migrate.ts"

@@ -13,8 +13,15 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Fiber, Latch, Queue, Schedule } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"

@@ -14,8 +14,15 @@
  *
  * @internal
  */
-import { Cause, Clock, Data, Duration, Effect, Exit, Option, Result } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { AttemptError, JobRow } from "../Job.ts"
 import * as Resumable from "../Resumable.ts"
 import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { InvalidOptions } from "../Errors.ts"
 
 /** River's schema name rule; ≤ 46 chars so `<schema>.river_leadership` fits in 63. */

@@ -8,8 +8,10 @@
  *
  * @internal
  */
-import { Clock, Effect, type Scope } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { channelSql, insertPayload } from "./sql/job.ts"
 
 interface QueueState {

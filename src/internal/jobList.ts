@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
 import { type JobRow, type JobState, JobStates } from "../Job.ts"
 import { show } from "./identifiers.ts"

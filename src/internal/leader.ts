@@ -13,8 +13,16 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Exit, Option, Queue, Random, Scope } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { LeaderSql } from "./sql/leader.ts"
 
 export interface ElectorConfig {

@@ -13,8 +13,14 @@
  *
  * @internal
  */
-import type { PgClient, PgConnection } from "@effect/sql-pg"
-import { Cause, Deferred, Effect, Queue, Schedule, type Scope } from "effect"
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import type * as PgConnection from "@effect/sql-pg/PgConnection"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 
 export interface ListenOptions {

@@ -13,8 +13,17 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Fiber, FiberMap, type Latch, Queue, Random, Scope } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
+import type * as Latch from "effect/Latch"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
 import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"

@@ -3,7 +3,11 @@
  *
  * @internal
  */
-import { Duration, Effect, Exit, Random, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
 import type { JobRow } from "../Job.ts"
 import type { RetryPolicy } from "../Worker.ts"
 

@@ -5,8 +5,11 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobSql } from "./sql/job.ts"
 
 export interface SchedulerConfig {

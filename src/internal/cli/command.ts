@@ -4,7 +4,8 @@
  *
  * @internal
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { parseArgs } from "node:util"
 
 /** A subcommand of `effect-river`, registered in `src/bin.ts`. */

@@ -3,9 +3,12 @@
  *
  * @internal
  */
-import { PgClient } from "@effect/sql-pg"
-import { Console, Duration, Effect, Redacted } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
 import * as Migrator from "../../Migrator.ts"
 import { CliError, type Command, parseInteger, parseOptions } from "./command.ts"

@@ -7,8 +7,10 @@
  *
  * @internal
  */
-import { Cause, Clock, Effect } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Client from "../../Client.ts"
 import type { InsertRequest } from "../../JobKind.ts"
 import type { PeriodicJob } from "../../PeriodicJob.ts"

@@ -14,8 +14,12 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Result } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobRow, JobState } from "../../Job.ts"
 import type { RetryPolicy, Worker } from "../../Worker.ts"
 import { timeoutOf } from "../executor.ts"
