@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all).
  * Workloads: insert, w1 (throughput), w2 (latency), w3 (cancel latency), steps (resumable steps),
- * backlog (1,000,000 queued jobs; run it explicitly: it takes a few minutes).
+ * backlog (1,000,000 queued jobs, with the recommended runner flags and with Node's defaults; run it
+ * explicitly: it takes ~7 minutes).
  */
 import { printBacklog, runBacklog } from "./backlog.ts"
 import { printInsert, runInsert } from "./insert.ts"
