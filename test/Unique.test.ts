@@ -251,6 +251,42 @@ describe("Unique jobs", () => {
         assert.strictEqual(yield* countJobs(schema), 4)
       }))
 
+    it.effect("concurrent inserts of one key from many connections create exactly one job", () =>
+      Effect.gen(function*() {
+        const { client, schema } = yield* clientOnFreshSchema()
+        const unique: UniqueOptions = { byArgs: true }
+        const results = yield* Effect.all(
+          Array.from({ length: 20 }, () => client.insert(Report, { day: "2030-01-01" }, { unique })),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.filter((r) => !r.skippedAsDuplicate).length, 1)
+        assert.strictEqual(new Set(results.map((r) => r.job.id)).size, 1)
+        assert.strictEqual(yield* countJobs(schema), 1)
+      }))
+
+    it.effect("concurrent batches with the same keys in opposite orders all succeed", () =>
+      Effect.gen(function*() {
+        const { client, schema } = yield* clientOnFreshSchema()
+        const days = Array.from({ length: 300 }, (_, i) => `day-${i}`)
+        for (let round = 0; round < 4; round++) {
+          const batch = (order: ReadonlyArray<string>) => client.insertMany(order.map((day) => Report.of({ day: `${round}:${day}` })))
+          const [forward, backward, forward2, backward2] = yield* Effect.all(
+            [batch(days), batch([...days].reverse()), batch(days), batch([...days].reverse())],
+            { concurrency: "unbounded" }
+          )
+          const ids = new Set([forward!, backward!, forward2!, backward2!].flatMap((rs) => rs.map((r) => r.job.id)))
+          assert.strictEqual(ids.size, days.length, `round ${round}: one job per key`)
+          const inserted = [forward!, backward!, forward2!, backward2!].flatMap((rs) => rs.filter((r) => !r.skippedAsDuplicate))
+          assert.strictEqual(inserted.length, days.length, `round ${round}: each key inserted once`)
+          // Ids still follow each batch's own order, so a batch is worked in the order given.
+          for (const rs of [forward!, backward!, forward2!, backward2!]) {
+            const own = rs.filter((r) => !r.skippedAsDuplicate).map((r) => r.job.id)
+            assert.deepStrictEqual(own, [...own].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), `round ${round}: ids in input order`)
+          }
+        }
+        assert.strictEqual(yield* countJobs(schema), 4 * days.length)
+      }), { timeout: 60_000 })
+
     it.effect("inside the caller's transaction: a duplicate of an uncommitted job is found", () =>
       Effect.gen(function*() {
         const { client, schema } = yield* clientOnFreshSchema()

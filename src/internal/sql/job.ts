@@ -166,16 +166,26 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
      * is (River sets `kind = EXCLUDED.kind`, which rewrites an existing job's kind when the key
      * excludes the kind). The batch must not contain one key twice (Postgres refuses to update a
      * row twice in one statement); the client deduplicates first.
+     * Deadlock-free against concurrent batches sharing keys: rows are inserted in unique-key order
+     * (two batches taking the same keys in opposite orders would each wait for the other), while
+     * ids are drawn from the sequence in input order, so the batch is still worked in the order
+     * given. Rows come back in input order.
      * $1–$10 as {@link jobInsertMany}, $11 unique_key as hex text[] ('' = none), $12 unique_states
      * as bit(8) text[] ('' = none), $13 notification payloads text[].
      */
-    jobInsertManyUnique: `WITH inserted AS (
+    jobInsertManyUnique: `WITH input AS (
+  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
+    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
+), numbered AS (
+  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
+), inserted AS (
   INSERT INTO ${p}river_job AS j
-    (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
-  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
-    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
-    string_to_array(unnest($10::text[]), ',')::varchar(255)[],
-    decode(nullif(unnest($11::text[]), ''), 'hex'), nullif(unnest($12::text[]), '')::bit(8)
+    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
+    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
+    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
+  FROM numbered ORDER BY unique_key, ord
   ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
     DO UPDATE SET kind = j.kind
@@ -183,7 +193,10 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($13::text[]) AS payload
 )
-SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
+SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted
+JOIN numbered ON numbered.id = inserted.id
+  OR (numbered.unique_key <> '' AND numbered.unique_key = encode(inserted.unique_key, 'hex'))
+ORDER BY numbered.ord`,
 
     jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
 
