@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import "../src/bin.ts"
+// The published package runs the compiled CLI (`npm run build` emits dist/); in a checkout
+// without a build, `npm run demo` / `node src/bin.ts` run the sources directly.
+import "../dist/bin.js"
