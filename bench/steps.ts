@@ -9,7 +9,7 @@
  * - **transactional checkpoint**: inside `Resumable.stepCursor("load", Schema.Number, …)`, N = 500
  *   iterations of `sql.withTransaction(insert one business row + Resumable.commitCursor(i))`; the
  *   baseline runs the same transaction without `commitCursor`. A third variant sends the
- *   checkpoint's statement itself (`jobMergeMetadataIfRunning` with the same JSON patch) through
+ *   checkpoint's statement itself (`jobMergeMetadataIfRunning` with the same JSON patch and attempt) through
  *   `sql.unsafe` instead of `commitCursor`: the database's share of the cost, without the
  *   library's. Reported: added time per checkpoint from the rounds' totals and from the median
  *   transaction (each transaction is timed on its own, so the medians shrug off the occasional
@@ -217,7 +217,7 @@ export const runSteps = async (serverUrl: string, options: StepsOptions = {}): P
                   : mode === "txn-raw"
                   ? Effect.andThen(
                     insertRow(job.id, i),
-                    sql.unsafe(q.jobMergeMetadataIfRunning, [job.id, JSON.stringify({ [Resumable.CURSOR_KEY]: { load: i } })])
+                    sql.unsafe(q.jobMergeMetadataIfRunning, [job.id, JSON.stringify({ [Resumable.CURSOR_KEY]: { load: i } }), job.attempt])
                   )
                   : insertRow(job.id, i)
                 const s = performance.now()
