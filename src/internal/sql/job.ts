@@ -169,7 +169,8 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
      * Deadlock-free against concurrent batches sharing keys: rows are inserted in unique-key order
      * (two batches taking the same keys in opposite orders would each wait for the other), while
      * ids are drawn from the sequence in input order, so the batch is still worked in the order
-     * given. Rows come back in input order.
+     * given. Rows come back in input order, matched to their input by unique key (a duplicate
+     * returns the existing row's id) or, for rows without one, by id (one equality, so a hash join).
      * $1–$10 as {@link jobInsertMany}, $11 unique_key as hex text[] ('' = none), $12 unique_states
      * as bit(8) text[] ('' = none), $13 notification payloads text[].
      */
@@ -194,8 +195,8 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
   SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($13::text[]) AS payload
 )
 SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted
-JOIN numbered ON numbered.id = inserted.id
-  OR (numbered.unique_key <> '' AND numbered.unique_key = encode(inserted.unique_key, 'hex'))
+JOIN numbered ON (CASE WHEN numbered.unique_key = '' THEN numbered.id::text ELSE numbered.unique_key END)
+  = (CASE WHEN inserted.unique_key IS NULL THEN inserted.id::text ELSE encode(inserted.unique_key, 'hex') END)
 ORDER BY numbered.ord`,
 
     jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
