@@ -553,9 +553,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
 
     /** Asks the database which of this runner's running jobs have a cancel requested. */
     const cancelCheck = Effect.gen(function*() {
-      const running = (yield* Effect.forEach([...producers.values()], (p) => p.running)).flat()
+      const running = (yield* Effect.forEach([...producers.values()], (p) => p.runningWithCancelRequests)).flat()
       if (running.length === 0) return
-      const rows = yield* sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [running])
+      const rows = yield* sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [
+        running.map(([id]) => id),
+        running.map(([, request]) => request)
+      ])
       yield* cancelRunning(rows.map((r) => r.id))
     })
 

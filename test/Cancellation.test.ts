@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { Deferred, Effect, Exit, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema } from "effect"
+import { Clock, Deferred, Effect, Exit, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -251,6 +251,78 @@ describe("cancellation", () => {
         })
       }))
 
+    it.effect("Client.retry of a cancelled job clears the cancel request: the next attempt runs, snoozes and completes", () =>
+      Effect.gen(function*() {
+        const { gates, runs, worker } = yield* scriptedWorker({ 1: "never", 2: "snooze", 3: "ok" })
+        // Poll-only with a 1 s cancel check: a cancel request still on the row would interrupt attempt 2.
+        const { client, events } = yield* startRunner({
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          pollOnly: true,
+          cancelCheckInterval: "1 second"
+        })
+        const { job } = yield* client.insert(Long, { name: "retried" })
+        yield* advanceUntilRun(runs, 1)
+        yield* client.cancel(job.id)
+        const cancelled = yield* awaitEvent(events, (e) => e.job.id === job.id)
+        assert.strictEqual(cancelled.job.state, "cancelled")
+        const retried = yield* client.retry(job.id)
+        assert.strictEqual(retried.state, "available")
+        assert.notProperty(retried.metadata, "cancel_attempted_at", "River clears the request of the earlier attempt")
+        yield* advanceUntilRun(runs, 2)
+        // Several cancel checks pass while attempt 2 runs; none may interrupt it.
+        for (let i = 0; i < 8; i++) {
+          yield* TestClock.adjust("500 millis")
+          yield* TestClock.withLive(Effect.sleep("10 millis"))
+        }
+        assert.strictEqual((yield* client.get(job.id)).state, "running")
+        yield* Deferred.succeed(gates[2]!, undefined)
+        const snoozed = yield* awaitEvent(events, (e) => e.job.id === job.id)
+        assert.strictEqual(snoozed.kind, "snoozed")
+        assert.strictEqual(snoozed.job.state, "available", "a snooze of the retried attempt is not turned into a cancel")
+        const { event: done } = yield* advanceUntilEvent(events, (e) => e.job.id === job.id, { stepMillis: 250 })
+        assert.strictEqual(done.kind, "completed")
+        assert.strictEqual(done.job.state, "completed")
+      }))
+
+    it.effect("a retry that keeps the cancel request (River before 0.51) starts a clean attempt; a new cancel still lands", () =>
+      Effect.gen(function*() {
+        const { gates, runs, worker } = yield* scriptedWorker({ 1: "fail", 2: "never" })
+        const { client, events, schema } = yield* startRunner({
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          pollOnly: true,
+          cancelCheckInterval: "1 second"
+        })
+        const sql = yield* SqlClient.SqlClient
+        // Cancelled while queued, then made available again the way River's JobRetry did before 0.51:
+        // the job carries `cancel_attempted_at` from before this attempt.
+        const { job } = yield* client.insert(Long, { name: "old-retry" }, { pending: true })
+        yield* client.cancel(job.id)
+        yield* TestClock.adjust("1 second")
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'available', finalized_at = NULL, scheduled_at = $2 WHERE id = $1`,
+          [job.id, new Date(yield* Clock.currentTimeMillis)]
+        )
+        yield* advanceUntilRun(runs, 1)
+        for (let i = 0; i < 4; i++) {
+          yield* TestClock.adjust("500 millis")
+          yield* TestClock.withLive(Effect.sleep("10 millis"))
+        }
+        assert.strictEqual((yield* client.get(job.id)).state, "running", "the old request does not interrupt this attempt")
+        yield* Deferred.succeed(gates[1]!, undefined)
+        const failed = yield* awaitEvent(events, (e) => e.job.id === job.id)
+        assert.strictEqual(failed.kind, "failed")
+        assert.strictEqual(failed.job.state, "available", "its failure is retried, not cancelled")
+        // Attempt 2 runs; a cancel requested now is for this attempt and reaches it through the check.
+        yield* advanceUntilRun(runs, 2)
+        const elsewhere = yield* Client.make({ schema })
+        yield* elsewhere.cancel(job.id)
+        const { event } = yield* advanceUntilEvent(events, (e) => e.job.id === job.id, { stepMillis: 250 })
+        assert.strictEqual(event.kind, "cancelled")
+        assert.strictEqual(event.job.state, "cancelled")
+      }))
+
     it.effect("poll-only runners find cancels by checking their running jobs every second", () =>
       Effect.gen(function*() {
         const started = yield* Deferred.make<void>()
@@ -339,6 +411,45 @@ describe("cancellation", () => {
       }))
   })
 })
+
+type Step = "never" | "snooze" | "fail" | "ok"
+
+/**
+ * A worker for `Long` whose n-th run does `script[n]` ("never" blocks until interrupted; "snooze"
+ * and "fail" wait for `gates[n]` first; "ok" succeeds), and announces each run on `runs`.
+ */
+const scriptedWorker = (script: Record<number, Step>) =>
+  Effect.gen(function*() {
+    const runs = yield* Queue.unbounded<number>()
+    const gates: Record<number, Deferred.Deferred<void>> = {}
+    for (const n of Object.keys(script)) gates[Number(n)] = yield* Deferred.make<void>()
+    let count = 0
+    const worker = Worker.make(Long, (): Effect.Effect<void, string | Worker.JobSnooze> => {
+      const run = ++count
+      const step: Effect.Effect<void, string | Worker.JobSnooze> = script[run] === "never"
+        ? Effect.never
+        : script[run] === "snooze"
+        ? Effect.andThen(Deferred.await(gates[run]!), Effect.fail(Worker.JobSnooze.of("1 second")))
+        : script[run] === "fail"
+        ? Effect.andThen(Deferred.await(gates[run]!), Effect.fail("transient"))
+        : Effect.void
+      return Effect.andThen(Queue.offer(runs, run), step)
+    })
+    return { runs, gates, worker }
+  })
+
+/** Moves the clock in small steps until run `n` has started (poll-only fetches). */
+const advanceUntilRun = (runs: Queue.Queue<number>, n: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      const seen = yield* Queue.clear(runs)
+      if (seen.includes(n)) return
+      yield* TestClock.adjust("250 millis")
+      yield* TestClock.withLive(Effect.sleep("10 millis"))
+    }
+    return yield* Effect.die(new Error(`run ${n} never started`))
+  })
 
 /** Moves the clock in small steps until the job signals it started (poll-only fetches). */
 const advanceUntilRunning = (started: Deferred.Deferred<void>) =>

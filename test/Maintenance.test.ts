@@ -71,12 +71,13 @@ describe("maintenance", () => {
           Task.of({ n: 3 }), // stuck, cancel requested → cancelled
           Unknown.of({}), // no worker → discarded
           Patient.of({}), // worker without timeout → left alone
-          Task.of({ n: 6 }) // not stuck yet → left alone
+          Task.of({ n: 6 }), // not stuck yet → left alone
+          Task.of({ n: 7 }) // stuck, cancel requested before this attempt (a retry kept it) → retryable
         ])).map((r) => r.job.id)
         const stuckAt = new Date(T0 - 2 * HOUR)
         yield* sql.unsafe(
           `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
-          [stuckAt, ids.slice(0, 5)]
+          [stuckAt, [...ids.slice(0, 5), ids[6]]]
         )
         yield* sql.unsafe(`UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = $2`, [
           new Date(T0 - 60_000),
@@ -85,6 +86,10 @@ describe("maintenance", () => {
         yield* sql.unsafe(
           `UPDATE "${schema}".river_job SET metadata = '{"cancel_attempted_at": "2032-12-31T23:00:00Z"}' WHERE id = $1`,
           [ids[2]]
+        )
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET metadata = '{"cancel_attempted_at": "2032-12-31T21:00:00Z"}' WHERE id = $1`,
+          [ids[6]]
         )
         const workers = new Map<string, Worker.Any>([
           ["task", Worker.make(Task, () => Effect.void)],
@@ -99,9 +104,17 @@ describe("maintenance", () => {
           rescueAfter: Duration.hours(1),
           batchSize: 2
         })
-        assert.strictEqual(rescued, 4)
+        assert.strictEqual(rescued, 5)
         const rows = yield* Effect.forEach(ids, (id) => client.get(id))
-        assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "discarded", "cancelled", "discarded", "running", "running"])
+        assert.deepStrictEqual(rows.map((r) => r.state), [
+          "retryable",
+          "discarded",
+          "cancelled",
+          "discarded",
+          "running",
+          "running",
+          "retryable"
+        ])
         const retried = rows[0]!
         assert.strictEqual(retried.attempt, 1)
         assert.strictEqual(retried.errors.at(-1)!.error, "Stuck job rescued by JobRescuer")

@@ -25,6 +25,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
+import { cancelRequestAtFetch } from "./cancelRequest.ts"
 import type { JobSql, RawJobRow } from "./sql/job.ts"
 
 /** One job's outcome, as the executor decided it. */
@@ -120,10 +121,12 @@ export function writeCompletions(
   const scheduledDo = new Array<boolean>(n)
   const scheduled = new Array<Date>(n)
   const ranAttempts = new Array<number>(n)
+  const cancelRequests = new Array<string>(n)
   for (let i = 0; i < n; i++) {
     const c = batch[i]!
     ids[i] = c.id
     ranAttempts[i] = c.job.attempt
+    cancelRequests[i] = cancelRequestAtFetch(c.job.metadata)
     states[i] = c.state
     attemptDo[i] = c.attempt !== undefined
     attempts[i] = c.attempt ?? 0
@@ -150,7 +153,8 @@ export function writeCompletions(
     scheduledDo,
     scheduled,
     now,
-    ranAttempts
+    ranAttempts,
+    cancelRequests
   ])
 }
 

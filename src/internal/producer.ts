@@ -27,6 +27,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
 import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"
+import { cancelRequestAtFetch } from "./cancelRequest.ts"
 import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
 
 export interface ProducerConfig {
@@ -59,6 +60,8 @@ export interface Producer {
   readonly isPaused: () => boolean
   /** Ids of the jobs running now. */
   readonly running: Effect.Effect<ReadonlyArray<bigint>>
+  /** The jobs running now, each with the cancel request it carried at fetch (`''` for none). */
+  readonly runningWithCancelRequests: Effect.Effect<ReadonlyArray<readonly [bigint, string]>>
   readonly hasJob: (id: bigint) => boolean
   /** Interrupts one running job, recording why; true if it was running here. */
   readonly interrupt: (id: bigint, reason: InterruptReason) => Effect.Effect<boolean>
@@ -78,8 +81,11 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const scope = yield* Scope.Scope
   const jobs = yield* FiberMap.make<bigint, void, never>()
   const wake = yield* Queue.sliding<void>(1)
-  /** Ids of running jobs (their fibers are in `jobs`). */
-  const runningIds = new Set<bigint>()
+  /**
+   * Running jobs (their fibers are in `jobs`), each with the cancel request it carried when it
+   * was fetched (see `cancelRequestAtFetch`): the cancel check ignores that one.
+   */
+  const runningIds = new Map<bigint, string>()
   /** Attempt deadlines (Clock millis) of running jobs that have a timeout. */
   const deadlines = new Map<bigint, number>()
   let fetchWhenSlotFrees = false
@@ -116,7 +122,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     if (raw.length === 0) return
     const rows = raw.map(decodeJobRow)
     for (const row of rows) {
-      runningIds.add(row.id)
+      runningIds.set(row.id, cancelRequestAtFetch(row.metadata))
       const timeout = timeoutOf(executor, row)
       if (timeout !== "none") deadlines.set(row.id, now + Duration.toMillis(timeout))
     }
@@ -167,7 +173,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
         if (wasPaused && !value) triggerUnsafe()
       }),
     isPaused: () => paused,
-    running: Effect.sync(() => [...runningIds]),
+    running: Effect.sync(() => [...runningIds.keys()]),
+    runningWithCancelRequests: Effect.sync(() => [...runningIds]),
     hasJob: (id) => runningIds.has(id),
     interrupt: (id, reason) =>
       Effect.suspend(() => {
@@ -188,7 +195,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     awaitIdle: FiberMap.awaitEmpty(jobs),
     interruptAll: (reason) =>
       Effect.suspend(() => {
-        for (const id of runningIds) executor.interruptReasons.set(id, reason)
+        for (const id of runningIds.keys()) executor.interruptReasons.set(id, reason)
         return FiberMap.clear(jobs)
       })
   }

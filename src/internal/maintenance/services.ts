@@ -22,6 +22,7 @@ import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobRow, JobState } from "../../Job.ts"
 import type { RetryPolicy, Worker } from "../../Worker.ts"
+import { cancelRequestedDuringAttempt } from "../cancelRequest.ts"
 import { timeoutOf } from "../executor.ts"
 import { nextRetryAt } from "../retry.ts"
 import { decodeJobRow, type RawJobRow } from "../sql/job.ts"
@@ -74,7 +75,7 @@ const decide = (config: RescuerConfig, job: JobRow, now: number): Effect.Effect<
             ? finalize("discarded")
             : { id: job.id, state: "retryable", finalizedAt: undefined, scheduledAt: new Date(Math.max(next, now)) }
       )
-  if (Object.hasOwn(job.metadata, "cancel_attempted_at")) return Effect.succeed(finalize("cancelled"))
+  if (cancelRequestedDuringAttempt(job.metadata, job.attemptedAt)) return Effect.succeed(finalize("cancelled"))
   const worker = config.workers.get(job.kind)
   if (worker === undefined) return Effect.succeed(finalize("discarded"))
   if (Result.isFailure(worker.jobKind.decode(job.args))) return retry(undefined)

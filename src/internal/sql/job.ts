@@ -99,10 +99,11 @@ const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
     unnest($7::boolean[]) AS finalized_at_do_update, unnest($8::timestamptz[]) AS finalized_at,
     unnest($9::boolean[]) AS metadata_do_merge, unnest($10::jsonb[]) AS metadata_updates,
     unnest($11::boolean[]) AS scheduled_at_do_update, unnest($12::timestamptz[]) AS scheduled_at,
-    unnest($14::smallint[]) AS ran_attempt
+    unnest($14::smallint[]) AS ran_attempt, nullif(unnest($15::text[]), '')::jsonb AS stale_cancel
 ), job_to_update AS (
   SELECT ji.*, j.state = 'running' AS is_running,
-    (ji.state IN ('available', 'retryable', 'scheduled') AND j.metadata ? 'cancel_attempted_at') AS should_cancel
+    (ji.state IN ('available', 'retryable', 'scheduled') AND j.metadata ? 'cancel_attempted_at'
+      AND (j.metadata -> 'cancel_attempted_at') IS DISTINCT FROM ji.stale_cancel) AS should_cancel
   FROM job_input ji JOIN ${p}river_job j ON j.id = ji.id
   WHERE j.attempt = ji.ran_attempt AND (j.state = 'running' OR ji.metadata_do_merge)
   ORDER BY j.id
@@ -119,10 +120,7 @@ const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
     attempt = CASE WHEN u.is_running AND NOT u.should_cancel AND u.attempt_do_update THEN u.attempt ELSE j.attempt END,
     scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
       THEN u.scheduled_at ELSE j.scheduled_at END,
-    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error)
-      WHEN u.is_running AND u.should_cancel THEN array_append(j.errors, jsonb_build_object(
-        'at', j.attempted_at, 'attempt', j.attempt, 'error', 'JobCancelError: job cancelled remotely', 'trace', ''))
-      ELSE j.errors END,
+    errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error) ELSE j.errors END,
     metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
   FROM job_to_update u WHERE j.id = u.id
   RETURNING ${returning === "rows" ? jobColumns("j") : "j.id"}
@@ -203,8 +201,9 @@ ORDER BY numbered.ord`,
 
     /**
      * River's retry: any state but `running` becomes `available` now, `finalized_at` cleared,
-     * `max_attempts` raised by one if no attempt is left; a no-op for a job already available
-     * and due. Sends the queue's insert notification when it changed something.
+     * `max_attempts` raised by one if no attempt is left, and the cancel request of an earlier
+     * attempt (`cancel_attempted_at`) removed so it cannot cancel the next one (River 0.51); a
+     * no-op for a job already available and due. Sends the queue's insert notification when it changed something.
      * $1 id, $2 now.
      */
     jobRetry: `WITH cur AS (
@@ -212,7 +211,8 @@ ORDER BY numbered.ord`,
 ), updated AS (
   UPDATE ${p}river_job AS j
   SET state = 'available', scheduled_at = $2::timestamptz, finalized_at = NULL,
-    max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN j.attempt + 1 ELSE j.max_attempts END
+    max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN j.attempt + 1 ELSE j.max_attempts END,
+    metadata = j.metadata - 'cancel_attempted_at'
   FROM cur
   WHERE j.id = cur.id AND cur.state <> 'running'
     AND NOT (cur.state = 'available' AND cur.scheduled_at <= $2::timestamptz)
@@ -256,17 +256,21 @@ RETURNING ${jobColumns("j")}`,
 
     /**
      * River's batched "set state if still running", one row per job (parallel arrays):
-     * a job that left `running` meanwhile only gets its metadata merged. A job carrying
-     * `cancel_attempted_at` whose target is not final (retryable, scheduled, or available — River
-     * misses available) is cancelled instead, at $13, with "JobCancelError: job cancelled remotely"
-     * recorded when the outcome carried no error of its own.
+     * a job that left `running` meanwhile only gets its metadata merged. A job whose cancel was
+     * requested during this attempt and whose target is not final (retryable, scheduled or
+     * available, as River 0.51 has it) is cancelled instead, at $13, keeping the outcome's own
+     * error if it had one (River appends nothing else).
+     * A request belongs to this attempt when the row's `cancel_attempted_at` differs from the one
+     * the job carried when the attempt was fetched ($15, its JSON text, '' for none): a request
+     * left over from before a retry (River before 0.51 kept it on retry) is never honoured, and
+     * no clocks are compared.
      * Fenced by attempt (improves on River, which checks the state only): an outcome applies only
      * while the row's `attempt` is still the attempt that produced it ($14), so a late outcome of
      * attempt 1 (say, held back by a database outage while the job was rescued and attempt 2
      * started) changes nothing, not even metadata.
      * $1 id, $2 state, $3/$4 attempt flag/value, $5/$6 errors flag/element, $7/$8 finalized_at
      * flag/value, $9/$10 metadata flag/update, $11/$12 scheduled_at flag/value, $13 now,
-     * $14 the attempt each outcome belongs to.
+     * $14 the attempt each outcome belongs to, $15 the cancel request present at fetch.
      * Returns every job of $1 that still exists, as it is afterwards.
      */
     jobSetStateIfRunningMany: setStateIfRunningMany(p, "rows"),
@@ -357,9 +361,15 @@ WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
     jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
 WHERE id = $1 AND state = 'running' AND attempt = $3 RETURNING id`,
 
-    /** Running jobs among $1 whose cancel was requested (the cancel check of poll-only runners). */
-    jobRunningWithCancelRequested: `SELECT id FROM ${p}river_job
-WHERE id = ANY($1::bigint[]) AND state = 'running' AND metadata ? 'cancel_attempted_at'`,
+    /**
+     * Running jobs among $1 whose cancel was requested during the attempt running (the runner's
+     * cancel check): `cancel_attempted_at` present and different from the one the job carried
+     * when it was fetched ($2, parallel to $1: its JSON text, '' for none).
+     */
+    jobRunningWithCancelRequested: `SELECT j.id FROM ${p}river_job AS j
+JOIN unnest($1::bigint[], $2::text[]) AS r(id, stale) ON r.id = j.id
+WHERE j.state = 'running' AND j.metadata ? 'cancel_attempted_at'
+  AND (j.metadata -> 'cancel_attempted_at') IS DISTINCT FROM nullif(r.stale, '')::jsonb`,
 
     /** Prefix for list queries; the caller appends WHERE / ORDER BY / LIMIT. */
     jobListSelect: (orderColumn: string) =>
