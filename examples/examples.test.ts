@@ -161,11 +161,11 @@ describe("examples", () => {
           outcomes: [
             {
               kind: "failed",
-              metadata: { "river:resumable_step": "open_import", "river:resumable_cursor": { copy_batches: 1 } }
+              metadata: { "river:resumable_step": "copy_batches", "river:resumable_cursor": { copy_batches: 1 } }
             },
             {
               kind: "completed",
-              metadata: { "river:resumable_step": "open_import", "river:resumable_cursor": { copy_batches: 3 } }
+              metadata: { "river:resumable_step": "copy_batches", "river:resumable_cursor": { copy_batches: 3 } }
             }
           ],
           log: [

@@ -64,7 +64,11 @@ export const CURSOR_KEY = "river:resumable_cursor"
  *   step without a cursor).
  * - `NestedStep`: a step started inside another step.
  * - `DuplicateStep`: two steps with one name in one run.
- * - `StepNotFound`: the recorded step no longer exists in the worker.
+ * - `StepNotFound`: the recorded step (or a step with a saved cursor) no longer exists in the
+ *   worker.
+ * - `CursorStepPending`: a cursor saved before any step completed belongs to a step not reached
+ *   yet; it must be reached through `stepCursor` (not a plain step) before the attempt can
+ *   succeed or write a transactional checkpoint (River 0.50).
  * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
  * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
  * - `JobNotRunning`: a transactional checkpoint found the job no longer running (or running a
@@ -82,6 +86,7 @@ export class ResumableError extends Schema.TaggedError<ResumableError>()("Resuma
     "StepNotFound",
     "InvalidCursor",
     "InvalidCheckpoint",
+    "CursorStepPending",
     "JobNotRunning"
   ]),
   step: Schema.optional(Schema.String),
@@ -98,18 +103,30 @@ interface CurrentStep {
   readonly codec: Schema.Codec<any, any> | undefined
 }
 
-/** Progress of the current attempt. */
+/**
+ * Progress of the current attempt, kept the way River's resumable middleware keeps it, so both
+ * write the same checkpoint for the same run.
+ */
 interface State {
+  /** `river:resumable_step` at fetch: steps up to it are skipped. */
   readonly resumeStep: string | undefined
   seenResume: boolean
-  /** Raw JSON cursors by step. */
+  /** Raw JSON cursors by step (the stored map, then this attempt's changes). */
   cursors: Record<string, unknown>
+  /**
+   * The last step completed (or the resume step once reached) and not yet written by a
+   * transactional checkpoint: written as `river:resumable_step` when the attempt fails.
+   */
   lastCompleted: string | undefined
   readonly names: Set<string>
   current: CurrentStep | undefined
-  /** Something changed since the attempt started (a step completed, a cursor was set). */
-  changed: boolean
-  readonly hadCursors: boolean
+  /** The cursor map changed since it was last stored (a cursor set, or a cursor step completed). */
+  cursorsDirty: boolean
+  /**
+   * Cursor steps of cursor-only progress (a cursor stored with no step completed) not reached
+   * yet: the attempt must reach each through `stepCursor` before it may succeed or checkpoint.
+   */
+  readonly pendingCursorSteps: Set<string>
 }
 
 /**
@@ -139,6 +156,8 @@ export class ResumableJob extends Context.Service<ResumableJob, {
   readonly load: Effect.Effect<Attempt, ResumableError>
   /** The attempt's progress if a step has used it. */
   readonly loaded: () => Attempt | undefined
+  /** Whether the job's metadata carries a checkpoint (`river:resumable_step` or `river:resumable_cursor`). */
+  readonly hasCheckpoint: boolean
 }>()("effect-river/ResumableJob") {}
 
 const loadAttempt = (options: {
@@ -162,15 +181,17 @@ const loadAttempt = (options: {
       return yield* new ResumableError({ reason: "InvalidCheckpoint", detail: `${CURSOR_KEY} must be an object` })
     }
     const cursors = { ...(rawCursors as Record<string, unknown> | null | undefined ?? {}) }
+    const resumeStep = typeof rawStep === "string" && rawStep !== "" ? rawStep : undefined
     const state = yield* Ref.make<State>({
-      resumeStep: rawStep ?? undefined,
+      resumeStep,
       seenResume: false,
       cursors,
       lastCompleted: undefined,
       names: new Set(),
       current: undefined,
-      changed: false,
-      hadCursors: Object.keys(cursors).length > 0
+      cursorsDirty: false,
+      // Without a step marker, every stored cursor is unfinished work of a step not reached yet.
+      pendingCursorSteps: new Set(resumeStep === undefined ? Object.keys(cursors) : [])
     })
     const { jobId, persistSql, sql } = options
     return {
@@ -208,7 +229,10 @@ export const make = (options: {
       attempt = a
     }))
   )
-  return ResumableJob.of({ jobId: options.jobId, load, loaded: () => attempt })
+  const metadata: unknown = options.metadata
+  const hasCheckpoint = typeof metadata === "object" && metadata !== null &&
+    (Object.hasOwn(metadata, STEP_KEY) || Object.hasOwn(metadata, CURSOR_KEY))
+  return ResumableJob.of({ jobId: options.jobId, load, loaded: () => attempt, hasCheckpoint })
 }
 
 const currentJob: Effect.Effect<Attempt, ResumableError> = Effect.flatMap(
@@ -233,6 +257,18 @@ const begin = (job: Attempt, name: string, hasCursor: boolean) =>
       return Effect.fail(new ResumableError({ reason: "DuplicateStep", step: name, detail: "used twice in one run" }))
     }
     state.names.add(name)
+    if (state.pendingCursorSteps.has(name)) {
+      if (!hasCursor) {
+        return Effect.fail(
+          new ResumableError({
+            reason: "CursorStepPending",
+            step: name,
+            detail: "has a saved cursor, so it must run as a cursor step (stepCursor), not a plain step"
+          })
+        )
+      }
+      state.pendingCursorSteps.delete(name)
+    }
     const saved = Object.hasOwn(state.cursors, name) ? Option.some(state.cursors[name]) : Option.none()
     if (state.resumeStep !== undefined && !state.seenResume) {
       if (name !== state.resumeStep) return Effect.succeed({ run: false }) // completed by an earlier attempt
@@ -248,9 +284,11 @@ const begin = (job: Attempt, name: string, hasCursor: boolean) =>
 const complete = (job: Attempt, name: string) =>
   Ref.update(job.state, (state) => {
     state.current = undefined
-    if (state.lastCompleted !== name || Object.hasOwn(state.cursors, name)) state.changed = true
     state.lastCompleted = name
-    delete state.cursors[name]
+    if (Object.hasOwn(state.cursors, name)) {
+      delete state.cursors[name]
+      state.cursorsDirty = true
+    }
     return state
   })
 
@@ -348,7 +386,7 @@ export const setCursor = <C>(value: C): Effect.Effect<void, ResumableError> =>
     const encoded = yield* encodeCursor(current, value)
     yield* Ref.update(job.state, (state) => {
       state.cursors[current.name] = encoded
-      state.changed = true
+      state.cursorsDirty = true
       return state
     })
   })
@@ -366,25 +404,42 @@ export const commitCursor = <C>(value: C): Effect.Effect<void, ResumableError | 
     const job = yield* currentJob
     const current = yield* currentCursorStep(job, "commitCursor")
     const encoded = yield* encodeCursor(current, value)
+    yield* persistCheckpoint(job, current, { ...(yield* Ref.get(job.state)).cursors, [current.name]: encoded })
+  })
+
+/**
+ * Writes River's transactional checkpoint (`ResumableSetStepTx`): the current step as
+ * `river:resumable_step` and the whole cursor map (or `null`), and, once the caller's transaction
+ * commits, hands that progress to the database: only what happens after it is written again when
+ * the attempt fails.
+ */
+const persistCheckpoint = (job: Attempt, current: CurrentStep, cursors: Record<string, unknown>) =>
+  Effect.gen(function*() {
     const state = yield* Ref.get(job.state)
-    const cursors = { ...state.cursors, [current.name]: encoded }
-    yield* job.persist({
-      ...(state.lastCompleted === undefined ? {} : { [STEP_KEY]: state.lastCompleted }),
-      [CURSOR_KEY]: cursors
-    })
+    if (state.pendingCursorSteps.size > 0) {
+      const [pending] = state.pendingCursorSteps
+      return yield* new ResumableError({
+        reason: "CursorStepPending",
+        step: pending!,
+        detail: "has a saved cursor and must be reached before a checkpoint can be written"
+      })
+    }
+    yield* job.persist({ [STEP_KEY]: current.name, [CURSOR_KEY]: Object.keys(cursors).length === 0 ? null : cursors })
     const sql = yield* SqlClient.SqlClient
     yield* sql.afterCommit(Ref.update(job.state, (s) => {
-      s.cursors[current.name] = encoded
-      s.changed = true
+      s.lastCompleted = undefined
+      s.cursors = { ...cursors }
+      s.cursorsDirty = false
       return s
     }))
   })
 
 /**
- * Marks the current step completed and writes that now, as one statement on the current
- * connection — in your transaction when called inside `sql.withTransaction`: a retry after the
- * commit skips the step even if the process died right after it. In-memory progress follows
- * only once the transaction commits.
+ * Writes a checkpoint at the current step now (River's `ResumableSetStepTx`), as one statement
+ * on the current connection — in your transaction when called inside `sql.withTransaction`: once
+ * that commits, a retry skips a plain step even if the process died right after, and resumes a
+ * cursor step from the cursor set so far. In-memory progress follows only once the transaction
+ * commits.
  *
  * @since 0.1.0
  * @category steps
@@ -396,16 +451,7 @@ export const commitStep: Effect.Effect<void, ResumableError | DatabaseError, Sql
   if (current === undefined) {
     return yield* new ResumableError({ reason: "NotInStep", detail: "commitStep must be called inside a step" })
   }
-  const cursors = { ...state.cursors }
-  delete cursors[current.name]
-  yield* job.persist({ [STEP_KEY]: current.name, [CURSOR_KEY]: Object.keys(cursors).length === 0 ? null : cursors })
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.afterCommit(Ref.update(job.state, (s) => {
-    s.lastCompleted = current.name
-    delete s.cursors[current.name]
-    s.changed = true
-    return s
-  }))
+  yield* persistCheckpoint(job, current, state.cursors)
 })
 
 /**
@@ -419,37 +465,45 @@ export const checkpoint = (service: ResumableJob["Service"]): Effect.Effect<Reco
   const job = service.loaded()
   if (job === undefined) return Effect.succeed(undefined)
   return Effect.map(Ref.get(job.state), (state) => {
-    if (!state.changed) return undefined
-    const hasCursors = Object.keys(state.cursors).length > 0
+    // A cursor-only checkpoint whose step was not reached stays as it is: advancing the step
+    // marker now could make that step unreachable (River 0.50).
+    if (state.pendingCursorSteps.size > 0) return undefined
+    const rewritesStep = state.lastCompleted !== undefined && state.lastCompleted !== state.resumeStep
+    if (!rewritesStep && !state.cursorsDirty) return undefined
     return {
       ...(state.lastCompleted === undefined ? {} : { [STEP_KEY]: state.lastCompleted }),
-      ...(hasCursors ? { [CURSOR_KEY]: state.cursors } : state.hadCursors ? { [CURSOR_KEY]: null } : {})
+      ...(state.cursorsDirty ? { [CURSOR_KEY]: Object.keys(state.cursors).length > 0 ? state.cursors : null } : {})
     }
   })
 }
 
 /**
- * Fails when the job recorded a step that this run never reached (renamed or removed): the
- * attempt fails naming the step instead of silently skipping everything.
+ * Fails a successful run when the job's checkpoint names a step this run never reached (renamed
+ * or removed): the recorded step, or a step whose cursor was saved before any step completed.
+ * The attempt fails naming the step instead of silently skipping everything (River does the
+ * same, also for workers that run no step at all).
  *
  * @since 0.1.0
  * @category internals
  */
 export const verifyResumed = (service: ResumableJob["Service"]): Effect.Effect<void, ResumableError> => {
-  const job = service.loaded()
-  if (job === undefined) return Effect.void
-  return Effect.flatMap(Ref.get(job.state), (state) =>
-    state.resumeStep !== undefined && !state.seenResume && state.names.size > 0
-      ? Effect.fail(
-        new ResumableError({
-          reason: "StepNotFound",
-          step: state.resumeStep,
-          detail: `was recorded as completed but is not a step of this worker (renamed or removed?); steps seen: ${
-            [...state.names].join(", ")
-          }`
-        })
-      )
-      : Effect.void)
+  const loaded = service.loaded()
+  if (loaded === undefined && !service.hasCheckpoint) return Effect.void
+  return Effect.gen(function*() {
+    const job = loaded ?? (yield* service.load)
+    const state = yield* Ref.get(job.state)
+    const missing = state.resumeStep !== undefined && !state.seenResume
+      ? state.resumeStep
+      : [...state.pendingCursorSteps][0]
+    if (missing === undefined) return
+    return yield* new ResumableError({
+      reason: "StepNotFound",
+      step: missing,
+      detail: `was recorded ${
+        missing === state.resumeStep ? "as completed" : "with a saved cursor"
+      } but is not a step of this worker (renamed or removed?); steps seen: ${[...state.names].join(", ") || "none"}`
+    })
+  })
 }
 
 /**

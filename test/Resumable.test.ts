@@ -263,6 +263,58 @@ describe("Resumable", () => {
         assert.deepStrictEqual(rows.map((r) => r.v), ["written"])
       }))
 
+    it.effect("a cursor step whose cursor was committed and that then completed does not run again on the next attempt", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const log = yield* Ref.make<Array<string>>([])
+        const worker = Worker.make(Pipeline, (job) =>
+          Effect.gen(function*() {
+            const note = (s: string) => Ref.update(log, (xs) => [...xs, `${s}#${job.attempt}`])
+            yield* Resumable.step("a", note("a"))
+            yield* Resumable.stepCursor("b", Schema.Number, (cursor) =>
+              Effect.gen(function*() {
+                yield* note(`b from ${Option.getOrElse(cursor, () => 0)}`)
+                for (let i = Option.getOrElse(cursor, () => 0) + 1; i <= 3; i++) {
+                  yield* sql.withTransaction(Resumable.commitCursor(i))
+                }
+              }))
+            yield* Resumable.step("c", Effect.andThen(note("c"), job.attempt === 1 ? Effect.fail("c failed") : Effect.void))
+          }))
+        const { client, events } = yield* startRunner({ queues: { default: { maxWorkers: 2 } }, workers: [worker] })
+        yield* client.insert(Pipeline, { mode: "committed-cursor" })
+        const first = yield* awaitEvent(events)
+        assert.strictEqual(first.kind, "failed")
+        assert.deepStrictEqual(first.job.metadata, { [STEP]: "b", [CURSOR]: null }, "b's consumed cursor is cleared, as River does")
+        const { event } = yield* advanceUntilEvent(events, () => true)
+        assert.strictEqual(event.kind, "completed")
+        assert.deepStrictEqual(yield* Ref.get(log), ["a#1", "b from 0#1", "c#1", "c#2"])
+      }))
+
+    it.effect("cursor-only progress needs its cursor step: a plain step of that name or a missing one fails, keeping the checkpoint", () =>
+      Effect.gen(function*() {
+        const ran = yield* Ref.make<Array<string>>([])
+        const worker = Worker.make(Pipeline, (job) =>
+          job.args.mode === "plain"
+            ? Effect.andThen(Resumable.step("load", Ref.update(ran, (xs) => [...xs, "plain load"])), Resumable.step("after", Effect.void))
+            : Resumable.step("other", Ref.update(ran, (xs) => [...xs, "other"])))
+        const { client, events } = yield* startRunner({ queues: { default: { maxWorkers: 2 } }, workers: [worker] })
+        // A cursor saved by a first cursor step that failed before any step completed (River's format).
+        const metadata = { [CURSOR]: { load: 5 } }
+        const plain = yield* client.insert(Pipeline, { mode: "plain" }, { metadata })
+        const missing = yield* client.insert(Pipeline, { mode: "missing" }, { metadata })
+        const e1 = yield* awaitEvent(events, (e) => e.job.id === plain.job.id)
+        assert.strictEqual(e1.kind, "failed")
+        assert.include(e1.error!, `step "load"`)
+        assert.include(e1.error!, "cursor step")
+        assert.deepStrictEqual(e1.job.metadata, metadata, "the checkpoint is kept for a fixed worker")
+        const e2 = yield* awaitEvent(events, (e) => e.job.id === missing.job.id)
+        assert.strictEqual(e2.kind, "failed")
+        assert.include(e2.error!, `step "load"`)
+        assert.include(e2.error!, "not a step of this worker")
+        assert.deepStrictEqual(e2.job.metadata, metadata)
+        assert.deepStrictEqual(yield* Ref.get(ran), ["other"], "a plain step never runs in place of the cursor step")
+      }))
+
     it.effect("a transactional checkpoint of an attempt that was rescued and refetched is refused", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
