@@ -240,3 +240,20 @@ describe("unique key: River golden vectors", () => {
     )
   })
 })
+
+describe("unique key: period of a scheduled job (River 0.51.2)", () => {
+  // River 0.48 (PR #1377) builds the key after the effective scheduled time is known and measures
+  // periods in UTC: a job scheduled 3 h ahead takes its period from `scheduledAt`. Hashes printed
+  // by River v0.51.2's own `dbunique.UniqueKey` for kind send_email, byPeriod 1 h, a stubbed now of
+  // 2026-01-02T03:04:05.678Z, without and with ScheduledAt = now + 3 h.
+  it("without scheduledAt from now, with scheduledAt from scheduledAt", () => {
+    assert.strictEqual(
+      uniqueKeyHex(key({ byPeriod: "1 hour" })),
+      "34aa58beee433c2b3104f5550e7a2b20bd26c7a4ad9351ccf4c6ae272658f954"
+    )
+    assert.strictEqual(
+      uniqueKeyHex(key({ byPeriod: "1 hour" }, { scheduledAt: new Date(NOW + 3 * 3_600_000).toISOString() })),
+      "3846e6335128b5d842dc7c7cc8632d2ecc6848f8845ab0cdf4360ef7c35477a8"
+    )
+  })
+})
