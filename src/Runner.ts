@@ -428,6 +428,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       Effect.sync(() => {
         for (const queue of queues) producers.get(queue)?.triggerUnsafe()
       })
+    /** Every producer fetches (reading the producers when it runs, so it can run any number of times). */
+    const triggerAll = Effect.sync(() => {
+      for (const producer of producers.values()) producer.triggerUnsafe()
+    })
 
     /** Interrupts the given jobs if they run here (a cancel was requested). */
     const cancelRunning = (ids: Iterable<bigint>) =>
@@ -665,7 +669,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         ]),
         // Notifications sent while disconnected are lost: catch up on what they would have said.
         onReconnect: Effect.all([
-          triggerQueues(producers.keys()),
+          triggerAll,
           refreshPauseStates.pipe(Effect.ignore),
           cancelCheck.pipe(Effect.ignore),
           leader.wake
@@ -684,7 +688,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         Effect.forEach([...producers.values()], (p) => p.running),
         (ids) => ids.flat()
       ),
-      fetchNow: triggerQueues(producers.keys()),
+      fetchNow: triggerAll,
       isLeader: Effect.sync(() => elector?.isLeader() ?? false),
       start: Effect.asVoid(started.open)
     })
