@@ -667,6 +667,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
           [yield* resolveChannel(sql, schema, "river_control"), onControl],
           [yield* resolveChannel(sql, schema, "river_leadership"), leader.onNotification]
         ]),
+        // The connection is real: its reconnect delays and health checks run in real time, also
+        // when the runner's jobs run on TestClock.
+        clock: Clock.Clock.defaultValue(),
         // Notifications sent while disconnected are lost: catch up on what they would have said.
         onReconnect: Effect.all([
           triggerAll,
