@@ -638,7 +638,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         ttl: config.ttl,
         electInterval: config.electInterval,
         renewInterval: config.renewInterval,
-        services
+        services,
+        // River's lease lives on the database clock: elections, renewals and trust run in real
+        // time, also when the runner's jobs and services run on TestClock.
+        clock: Clock.Clock.defaultValue()
       })
     }
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -55,6 +55,39 @@ describe("maintenance", () => {
           yield* Effect.sleep("20 millis")
         }
         assert.deepStrictEqual((yield* leaderRow(schema)).map((r) => r.leader_id), ["second"])
+      })))
+
+    it.effect("a leader whose renewal hangs steps down before its lease ends", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema("renewhang")
+        const sql = yield* SqlClient.SqlClient
+        const worker = Worker.make(Task, () => Effect.void)
+        const { runner } = yield* Testing.runner({
+          schema,
+          id: "stuck_leader",
+          queues: { default: { maxWorkers: 1 } },
+          workers: [worker],
+          leadership: { ttl: "3 seconds", renewInterval: "500 millis", electInterval: "500 millis" }
+        })
+        yield* waitReal("the runner leads", () => runner.isLeader)
+        // Another session holds the leader row: the renewal's UPDATE waits (a pool exhausted by
+        // workers, or a lock, looks the same to the leader).
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined)) // before the runner stops
+        const holder = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe(`LOCK TABLE "${schema}".river_leader IN ACCESS EXCLUSIVE MODE`)
+          yield* Deferred.succeed(locked, undefined)
+          yield* Deferred.await(release)
+        })))
+        yield* Deferred.await(locked)
+        const lockedAt = Date.now()
+        yield* waitReal("the leader steps down", () => Effect.map(runner.isLeader, (leads) => !leads), 15_000)
+        // Its lease (3 s on the database clock) is trusted until its last renewal began + TTL - 1 s.
+        assert.isBelow(Date.now() - lockedAt, 3_000 + 1_500, "stepped down before another runner could be elected")
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* waitReal("it leads again once the lock is gone", () => runner.isLeader, 15_000)
       })))
 
     it.effect("the rescuer retries, discards, cancels or leaves stuck jobs as River does", () =>
@@ -228,3 +261,13 @@ describe("maintenance", () => {
       }))
   })
 })
+
+/** Polls `condition` every 20 ms of real time, failing after `timeoutMs`. */
+const waitReal = (what: string, condition: () => Effect.Effect<boolean, unknown>, timeoutMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!(yield* condition())) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })

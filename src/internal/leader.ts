@@ -7,7 +7,14 @@
  *   listener through `onNotification`).
  * - The leader renews every `renewInterval`, and trusts its lease only until the start of its
  *   last successful renewal + TTL − 1 s. A failed renewal (row gone or expired) or an expired
- *   trust makes it step down at once.
+ *   trust makes it step down at once; a renewal still unanswered when the trust ends (a hung
+ *   query, a pool exhausted by workers) is abandoned and the leader steps down, so its services
+ *   never run past its lease while another process is elected.
+ * - The lease lives on the database clock, so the elector's own timers (elections, renewals,
+ *   trust) run on the clock it is given — the runner passes the live one — while the services
+ *   keep the ambient clock (`TestClock` drives the scheduler in tests).
+ * - Resigning is bounded (2 s): a stop with the database unreachable does not wait on it; the
+ *   row then expires after the TTL.
  * - While leading, the leader-only services run in a scope of their own; stepping down closes
  *   it. On stop the leader resigns: it deletes its own term's row and notifies.
  *
@@ -34,7 +41,12 @@ export interface ElectorConfig {
   readonly renewInterval: Duration.Duration
   /** Started when elected, interrupted when leadership ends. */
   readonly services: Effect.Effect<void, never, Scope.Scope>
+  /** The clock of the elector's own timers (default: the ambient one). */
+  readonly clock?: Clock.Clock | undefined
 }
+
+/** How long resigning may take before the stop goes on without it (the row expires by itself). */
+const RESIGN_TIMEOUT_MILLIS = 2_000
 
 export interface Elector {
   readonly isLeader: () => boolean
@@ -49,6 +61,11 @@ export interface Elector {
 export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
   const { leaderId, q, sql } = config
   const ttlSeconds = Duration.toSeconds(config.ttl)
+  /** The services keep the clock of whoever built the elector. */
+  const servicesClock = yield* Clock.Clock
+  /** Runs an effect of the elector's own on its clock. */
+  const timed = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    config.clock === undefined ? effect : Effect.provideService(effect, Clock.Clock, config.clock)
   const wake = yield* Queue.sliding<void>(1)
   let term: { readonly electedUs: bigint; trustUntil: number; readonly scope: Scope.Closeable } | undefined
 
@@ -73,7 +90,7 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
       const scope = yield* Scope.make()
       term = { electedUs, trustUntil: attemptStartedAt + Duration.toMillis(config.ttl) - 1_000, scope }
       yield* Effect.logDebug(`effect-river: ${leaderId} elected leader`)
-      yield* config.services.pipe(Scope.provide(scope), Effect.forkIn(scope))
+      yield* config.services.pipe(Scope.provide(scope), Effect.provideService(Clock.Clock, servicesClock), Effect.forkIn(scope))
     })
 
   const followerStep = Effect.gen(function*() {
@@ -89,7 +106,13 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     const current = term
     if (current === undefined) return
     const startedAt = yield* Clock.currentTimeMillis
-    const renewed = yield* sql.unsafe(q.leaderRenew, [current.electedUs, leaderId, ttlSeconds]).pipe(Effect.option)
+    // A renewal still unanswered when the trust ends is abandoned: the lease may be gone by then.
+    const answered = yield* sql.unsafe(q.leaderRenew, [current.electedUs, leaderId, ttlSeconds]).pipe(
+      Effect.option,
+      Effect.timeoutOption(Math.max(0, current.trustUntil - startedAt))
+    )
+    if (Option.isNone(answered)) return yield* stepDown("the renewal did not answer before the lease ended")
+    const renewed = answered.value
     if (Option.isSome(renewed) && renewed.value.length > 0) {
       current.trustUntil = startedAt + Duration.toMillis(config.ttl) - 1_000
       return
@@ -117,9 +140,16 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     const current = term
     if (current === undefined) return
     yield* stepDown("resigned")
-    yield* sql.unsafe(q.leaderResign, [current.electedUs, leaderId]).pipe(
-      Effect.retry({ times: 2 }),
-      Effect.catchCause((cause) => Effect.logWarning("effect-river: resigning leadership failed", Cause.pretty(cause)))
+    yield* timed(
+      sql.unsafe(q.leaderResign, [current.electedUs, leaderId]).pipe(
+        Effect.retry({ times: 2 }),
+        Effect.interruptible, // so that the timeout can abandon it inside the uninterruptible resign
+        Effect.timeoutOrElse({
+          duration: RESIGN_TIMEOUT_MILLIS,
+          orElse: () => Effect.fail(new Error(`no answer within ${RESIGN_TIMEOUT_MILLIS} ms; the lease expires by itself`))
+        }),
+        Effect.catchCause((cause) => Effect.logWarning("effect-river: resigning leadership failed", Cause.pretty(cause)))
+      )
     )
   }).pipe(Effect.uninterruptible)
 
@@ -128,14 +158,14 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
       const message = parse(payload)
       if (message?.action === "resigned" && term === undefined) {
         // Let the resigning leader finish; then try at once (River: 0–50 ms).
-        yield* Effect.sleep(yield* Random.nextBetween(0, 50))
+        yield* timed(Effect.sleep(yield* Random.nextBetween(0, 50)))
         Queue.offerUnsafe(wake, undefined)
       } else if (message?.action === "request_resign" && term !== undefined) {
         yield* resign
       }
     })
 
-  yield* Effect.forkScoped(loop)
+  yield* Effect.forkScoped(timed(loop))
   return {
     isLeader: () => term !== undefined,
     onNotification,
