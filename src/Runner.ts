@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -38,8 +39,10 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Client from "./Client.ts"
 import { DatabaseError, InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
+import type { JobRow } from "./Job.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import type { JobEvent } from "./JobEvent.ts"
+import { cancelRequestAtFetch } from "./internal/cancelRequest.ts"
 import * as Completer from "./internal/completer.ts"
 import type { Completion } from "./internal/completer.ts"
 import type { ExecutorConfig, InterruptReason } from "./internal/executor.ts"
@@ -444,6 +447,37 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         return Effect.forEach(hits, (hit) => hit, { discard: true })
       })
 
+    /**
+     * Cancel requests (notifications) for jobs not running here when they arrived: a fetch may have
+     * taken the job and not started it yet (River lost those until 0.48). Kept a minute, at most
+     * 1,000; a fetch that brings one checks the database for it at once.
+     */
+    const earlyCancels = new Map<bigint, number>()
+    const onCancelRequested = (id: bigint) =>
+      Effect.gen(function*() {
+        if ([...producers.values()].some((p) => p.hasJob(id))) return yield* cancelRunning([id])
+        const now = yield* Clock.currentTimeMillis
+        earlyCancels.delete(id)
+        earlyCancels.set(id, now)
+        for (const [old, at] of earlyCancels) {
+          if (earlyCancels.size <= 1_000 && now - at < 60_000) break
+          earlyCancels.delete(old)
+        }
+      })
+    const checkEarlyCancels = (rows: ReadonlyArray<JobRow>) =>
+      Effect.suspend(() => {
+        if (earlyCancels.size === 0) return Effect.void
+        const matched = rows.filter((row) => earlyCancels.delete(row.id))
+        if (matched.length === 0) return Effect.void
+        return sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [
+          matched.map((row) => row.id),
+          matched.map((row) => cancelRequestAtFetch(row.metadata))
+        ]).pipe(
+          Effect.flatMap((found) => cancelRunning(found.map((r) => r.id))),
+          Effect.catchCause((cause) => Effect.logWarning("effect-river: cancel check of fetched jobs failed", Cause.pretty(cause)))
+        )
+      })
+
     const client = yield* Client.make({
       schema,
       id: options.id,
@@ -451,7 +485,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       insertNotifyCooldown: options.insertNotifyCooldown,
       knownKinds: new Set(config.workers.keys()),
       afterInsert: pollOnly ? triggerQueues : undefined,
-      afterCancel: pollOnly ? (id) => cancelRunning([id]) : undefined
+      afterCancel: pollOnly ? onCancelRequested : undefined
     })
 
     const completer = yield* Completer.make({
@@ -529,7 +563,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         completer,
         timeoutSweepInterval,
         started,
-        paused: pausedAtStart.has(queue.name)
+        paused: pausedAtStart.has(queue.name),
+        onFetched: checkEarlyCancels
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)
     }
@@ -651,7 +686,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         if (control === undefined) return Effect.void
         switch (control.action) {
           case "cancel":
-            return control.jobId === undefined ? Effect.void : cancelRunning([control.jobId])
+            return control.jobId === undefined ? Effect.void : onCancelRequested(control.jobId)
           case "pause":
             return setPaused(control.queue, true)
           case "resume":

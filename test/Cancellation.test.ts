@@ -5,6 +5,7 @@ import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import { InvalidOptions, JobNotFound } from "../src/Errors.ts"
+import { BeforeJobsStart } from "../src/internal/producer.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
@@ -319,6 +320,47 @@ describe("cancellation", () => {
         const elsewhere = yield* Client.make({ schema })
         yield* elsewhere.cancel(job.id)
         const { event } = yield* advanceUntilEvent(events, (e) => e.job.id === job.id, { stepMillis: 250 })
+        assert.strictEqual(event.kind, "cancelled")
+        assert.strictEqual(event.job.state, "cancelled")
+      }))
+
+    it.effect("a cancel notification that arrives while the fetch that took the job is still starting it is not lost", () =>
+      Effect.gen(function*() {
+        const Other = JobKind.make("other_job", { args: Schema.Struct({}) })
+        const otherStarted = yield* Deferred.make<void>()
+        const startedLong = yield* Deferred.make<void>()
+        const long = Worker.make(Long, () => Effect.andThen(Deferred.succeed(startedLong, undefined), Effect.never))
+        const other = Worker.make(Other, () => Deferred.succeed(otherStarted, undefined))
+        const schema = yield* migratedSchema("early")
+        const setup = yield* Client.make({ schema })
+        // Queue "other" starts paused, with a job waiting: its resume, sent after the cancel on the
+        // same channel, shows when the runner has handled the cancel notification.
+        yield* setup.pauseQueue("other")
+        yield* setup.insert(Other, {}, { queue: "other" })
+        // The fetch of "long" is held between its statement and the start of its job.
+        const fetched = yield* Deferred.make<bigint>()
+        const gate = yield* Deferred.make<void>()
+        const hold = (rows: ReadonlyArray<{ readonly id: bigint; readonly kind: string }>) =>
+          rows.some((r) => r.kind === "long_job")
+            ? Effect.andThen(Deferred.succeed(fetched, rows[0]!.id), Deferred.await(gate))
+            : Effect.void
+        const { client, events } = yield* startRunner({
+          schema,
+          queues: { default: { maxWorkers: 2 }, other: { maxWorkers: 1 } },
+          workers: [long, other]
+        }).pipe(Effect.provideService(BeforeJobsStart, hold))
+        const { job } = yield* client.insert(Long, { name: "early" })
+        assert.strictEqual(yield* Deferred.await(fetched), job.id)
+        yield* client.cancel(job.id) // running in the database, not yet in the runner
+        yield* setup.resumeQueue("other")
+        yield* Deferred.await(otherStarted) // the cancel notification was handled before the resume
+        yield* Deferred.succeed(gate, undefined)
+        const event = yield* TestClock.withLive(
+          Effect.timeoutOrElse(awaitEvent(events, (e) => e.job.id === job.id), {
+            duration: "20 seconds",
+            orElse: () => Effect.die(new Error("the cancel was lost (the clock does not move: no cancel check runs)"))
+          })
+        )
         assert.strictEqual(event.kind, "cancelled")
         assert.strictEqual(event.job.state, "cancelled")
       }))

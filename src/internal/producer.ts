@@ -15,6 +15,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -29,6 +30,15 @@ import type { Completer } from "./completer.ts"
 import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"
 import { cancelRequestAtFetch } from "./cancelRequest.ts"
 import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
+
+/**
+ * Test hook: runs after a fetch statement returned its rows and before their jobs are
+ * registered and started (the window in which River lost cancels, PR #1397). Default: nothing.
+ */
+export const BeforeJobsStart = Context.Reference<(rows: ReadonlyArray<JobRow>) => Effect.Effect<void>>(
+  "effect-river/internal/BeforeJobsStart",
+  { defaultValue: () => () => Effect.void }
+)
 
 export interface ProducerConfig {
   readonly queue: string
@@ -46,7 +56,7 @@ export interface ProducerConfig {
   readonly started: Latch.Latch
   /** Start paused (the queue's `paused_at` in the database). */
   readonly paused?: boolean | undefined
-  /** Called when a fetched job starts (for metrics and tests). */
+  /** Called once a fetch's jobs have started (the runner checks cancel requests that arrived before). */
   readonly onFetched?: ((rows: ReadonlyArray<JobRow>) => Effect.Effect<void>) | undefined
 }
 
@@ -79,6 +89,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const pollMillis = Duration.toMillis(config.fetchPollInterval)
   const jitterMillis = Math.max(pollMillis * 0.1, 10)
   const scope = yield* Scope.Scope
+  const beforeJobsStart = yield* BeforeJobsStart
   const jobs = yield* FiberMap.make<bigint, void, never>()
   const wake = yield* Queue.sliding<void>(1)
   /**
@@ -121,6 +132,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, limit, new Date(now), config.clientId])
     if (raw.length === 0) return
     const rows = raw.map(decodeJobRow)
+    yield* beforeJobsStart(rows)
     for (const row of rows) {
       runningIds.set(row.id, cancelRequestAtFetch(row.metadata))
       const timeout = timeoutOf(executor, row)
