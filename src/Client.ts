@@ -30,6 +30,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import { DatabaseError, type InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
 import * as InsertOptions from "./InsertOptions.ts"
 import { queueProblem } from "./InsertOptions.ts"
+import { availableAtOf } from "./internal/availableAt.ts"
 import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
 import { makeInsertNotifier } from "./internal/insertNotifier.ts"
 import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
@@ -289,6 +290,11 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
         queues[i] = resolved.queue
         scheduled[i] = resolved.scheduledAt
         states[i] = resolved.state
+        const availableAt = availableAtOf(request)
+        if (availableAt !== undefined && resolved.state !== "pending") {
+          scheduled[i] = availableAt
+          states[i] = "available"
+        }
         tags[i] = resolved.tags.join(",")
         if (resolved.unique !== undefined) (uniques ??= new Array<ResolvedUnique | undefined>(n))[i] = resolved.unique
       }

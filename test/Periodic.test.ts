@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cron, Effect, Schema } from "effect"
+import { Clock, Cron, Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -46,6 +46,28 @@ describe("periodic jobs", () => {
         const all = yield* runs(client, "every_minute")
         const gaps = all.slice(1).map((job, i) => job.scheduledAt.getTime() - all[i]!.scheduledAt.getTime())
         for (const gap of gaps.slice(0, 2)) assert.strictEqual(gap, 60_000)
+      }))
+
+    it.effect("runs are inserted available at their planned time, as River's enqueuer inserts them", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("planned")
+        // Two schedules 50 ms apart, on a queue nobody works, so every run stays as inserted.
+        const a = PeriodicJob.make({ id: "a_min", schedule: "1 minute", job: () => Tick.of({}, { queue: "parked" }), runOnStart: true })
+        const b = PeriodicJob.make({ id: "b_min", schedule: 60_050, job: () => Tick.of({}, { queue: "parked" }), runOnStart: true })
+        const { client } = yield* Testing.runner({ schema, queues: { default: { maxWorkers: 1 } }, workers: [worker], periodicJobs: [a, b] })
+        const both = (n: number) =>
+          Effect.map(Effect.all([runs(client, "a_min"), runs(client, "b_min")]), ([x, y]) => x.length >= n && y.length >= n)
+        yield* advanceUntil(both(1), 10, 300)
+        const start = (yield* runs(client, "a_min"))[0]!.scheduledAt.getTime()
+        assert.strictEqual((yield* runs(client, "b_min"))[0]!.scheduledAt.getTime(), start, "runOnStart runs share the start")
+        // Up to just before the next run of `a`, then in small steps past the next run of `b`.
+        yield* TestClock.adjust(start + 59_990 - (yield* Clock.currentTimeMillis))
+        yield* advanceUntil(both(2), 10, 300)
+        const runsA = yield* runs(client, "a_min")
+        const runsB = yield* runs(client, "b_min")
+        assert.deepStrictEqual(runsA.map((j) => [j.state, j.scheduledAt.getTime() - start]), [["available", 0], ["available", 60_000]])
+        assert.deepStrictEqual(runsB.map((j) => [j.state, j.scheduledAt.getTime() - start]), [["available", 0], ["available", 60_050]])
       }))
 
     it.effect("a cron job runs at its next occurrence; without runOnStart nothing runs at start", () =>

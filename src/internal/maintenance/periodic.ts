@@ -2,8 +2,8 @@
  * The leader's periodic job enqueuer (River §8.4, improved): on gaining leadership it reads each
  * periodic job's last run from the database (the newest job with its `river:periodic_job_id`),
  * inserts at once a run that fell due while nobody led (once, not every missed one), then sleeps
- * until the earliest planned run, inserts everything due within 100 ms in one statement, and
- * plans the next runs.
+ * until the earliest planned run, inserts everything due in one statement — `available`, with
+ * `scheduled_at` at the planned time, as River inserts periodic jobs — and plans the next runs.
  *
  * @internal
  */
@@ -14,6 +14,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Client from "../../Client.ts"
 import type { InsertRequest } from "../../JobKind.ts"
 import type { PeriodicJob } from "../../PeriodicJob.ts"
+import { AvailableAt } from "../availableAt.ts"
 
 export const PERIODIC_ID_KEY = "river:periodic_job_id"
 
@@ -25,13 +26,17 @@ export interface EnqueuerConfig {
   readonly jobs: ReadonlyArray<PeriodicJob>
 }
 
-const withPeriodicMetadata = (request: InsertRequest, id: string, at: number, now: number): InsertRequest => ({
+/**
+ * A run as River's enqueuer inserts it: metadata `periodic: true` and `river:periodic_job_id`,
+ * `available` with `scheduled_at` at the planned time (unless the job's own options schedule it).
+ */
+const periodicRun = (request: InsertRequest, id: string, at: number): InsertRequest => ({
   ...request,
   options: {
     ...request.options,
-    ...(at > now ? { scheduledAt: new Date(at) } : {}),
     metadata: { ...request.options?.metadata, periodic: true, [PERIODIC_ID_KEY]: id }
-  }
+  },
+  ...(request.options?.scheduledAt === undefined ? { [AvailableAt]: new Date(at) } : {})
 })
 
 export const enqueuer = (config: EnqueuerConfig) =>
@@ -53,14 +58,14 @@ export const enqueuer = (config: EnqueuerConfig) =>
     while (true) {
       const now = yield* Clock.currentTimeMillis
       const earliest = Math.min(...plan.values())
-      if (earliest > now + 100) {
+      if (earliest > now) {
         yield* Effect.sleep(earliest - now)
         continue
       }
       const requests: Array<InsertRequest> = []
       for (const job of config.jobs) {
         const at = plan.get(job.id)!
-        if (at > now + 100) continue
+        if (at > now) continue
         let next = job.next(at)
         while (next <= now) next = job.next(next) // runs missed in between are not all replayed
         plan.set(job.id, next)
@@ -69,7 +74,7 @@ export const enqueuer = (config: EnqueuerConfig) =>
             Effect.as(Effect.logWarning(`effect-river: periodic job ${job.id} failed to build its job`, defect), undefined)
           )
         )
-        if (request !== undefined) requests.push(withPeriodicMetadata(request, job.id, at, now))
+        if (request !== undefined) requests.push(periodicRun(request, job.id, at))
       }
       if (requests.length > 0) {
         yield* config.client.insertMany(requests).pipe(
