@@ -80,6 +80,20 @@ describe("Testing", () => {
         assert.strictEqual((yield* client.get(job.id)).state, "available")
       }))
 
+    it.effect("workJob keeps attempted_by to River's last 100 entries, as a fetch does", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema()
+        const client = yield* Client.make({ schema })
+        const sql = yield* SqlClient.SqlClient
+        const { job } = yield* client.insert(Email, { to: "c@x" })
+        const earlier = Array.from({ length: 100 }, (_, i) => `client_${i}`)
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET attempted_by = $2 WHERE id = $1`, [job.id, earlier])
+        const result = yield* Testing.workJob(EmailWorker, job.id, { schema })
+        assert.strictEqual(result.job.attemptedBy.length, 100)
+        assert.deepStrictEqual(result.job.attemptedBy.slice(0, 2), ["client_1", "client_2"])
+        assert.strictEqual(result.job.attemptedBy.at(-1), "effect-river-testing")
+      }))
+
     it.effect("work starts resumable jobs after a step", () =>
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema()

@@ -87,6 +87,14 @@ export const insertPayloadSql = (column: string): string => `'{"queue": ' || to_
 /** River's insert-notification payload built in JS (same bytes as {@link insertPayloadSql}). */
 export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
 
+/** `attempted_by` with a client id appended, keeping River's last 100 entries (of table alias `j`). */
+const appendAttemptedBy = (clientIdParam: string): string =>
+  `array_append(
+    CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
+      THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
+      ELSE j.attempted_by END,
+    ${clientIdParam}::text)`
+
 /**
  * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
  */
@@ -246,11 +254,7 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
 )
 UPDATE ${p}river_job AS j
 SET state = 'running', attempt = j.attempt + 1, attempted_at = $3::timestamptz,
-  attempted_by = array_append(
-    CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
-      THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
-      ELSE j.attempted_by END,
-    $4::text)
+  attempted_by = ${appendAttemptedBy("$4")}
 FROM locked WHERE j.id = locked.id
 RETURNING ${jobColumns("j")}`,
 
@@ -347,11 +351,11 @@ WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
 
     /**
      * Marks one job running as a fetch would (the testing kit's "work an existing row"):
-     * attempt + 1, attempted_at $2, client id $3 appended. $1 id.
+     * attempt + 1, attempted_at $2, client id $3 appended (the last 100 kept). $1 id.
      */
     jobMarkRunning: `UPDATE ${p}river_job AS j
 SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz,
-  attempted_by = array_append(j.attempted_by, $3::text)
+  attempted_by = ${appendAttemptedBy("$3")}
 WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
 
     /**
