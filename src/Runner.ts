@@ -43,6 +43,7 @@ import type { JobRow } from "./Job.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import type { JobEvent } from "./JobEvent.ts"
 import { cancelRequestAtFetch } from "./internal/cancelRequest.ts"
+import * as ClockSkew from "./internal/clockSkew.ts"
 import * as Completer from "./internal/completer.ts"
 import type { Completion } from "./internal/completer.ts"
 import type { ExecutorConfig, InterruptReason } from "./internal/executor.ts"
@@ -202,6 +203,14 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    */
   readonly periodicJobs?: ReadonlyArray<PeriodicJob.PeriodicJob> | undefined
   /**
+   * Warn when this process's clock and the database's differ by more than this, measured at
+   * start and after each LISTEN reconnect: job times come from the Effect `Clock`, River's (Go)
+   * from the database, so each side runs the other's jobs late or early by the difference.
+   * `"off"` skips the check (the testing setup, whose `TestClock` is far from the database's).
+   * @default "1 second"
+   */
+  readonly clockSkewWarning?: Duration.Input | "off" | undefined
+  /**
    * Start fetching as soon as the runner is built. With `false`, nothing is fetched until
    * `runner.start` — for subscribing to events before the first job can finish.
    * @default true
@@ -293,6 +302,9 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       ? undefined
       : yield* check(duration("cancelCheckInterval", options.cancelCheckInterval, "1 second", 1))
     const queuePollInterval = yield* check(duration("queuePollInterval", options.queuePollInterval, "2 seconds", 1))
+    const clockSkewWarning = options.clockSkewWarning === "off"
+      ? "off" as const
+      : yield* check(duration("clockSkewWarning", options.clockSkewWarning, "1 second", 0))
     const leadership = options.leadership ?? {}
     const ttl = yield* check(duration("leadership.ttl", leadership.ttl, "15 seconds", 1_000))
     const electInterval = yield* check(duration("leadership.electInterval", leadership.electInterval, "5 seconds", 1))
@@ -385,6 +397,7 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       schedulerInterval,
       cancelCheckInterval,
       queuePollInterval,
+      clockSkewWarning,
       ttl,
       electInterval,
       renewInterval,
@@ -536,6 +549,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const timeoutSweepInterval = Duration.millis(
       Math.min(1_000, Math.max(10, Math.min(...timeouts, Number.POSITIVE_INFINITY) / 10))
     )
+
+    const clockSkewCheck = config.clockSkewWarning === "off"
+      ? Effect.void
+      : ClockSkew.check(sql, Duration.toMillis(config.clockSkewWarning))
+    yield* clockSkewCheck
 
     // Each queue's row is created or refreshed, and its pause state read, before it fetches.
     const now = yield* Clock.currentTimeMillis
@@ -713,6 +731,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
           triggerAll,
           refreshPauseStates.pipe(Effect.ignore),
           cancelCheck.pipe(Effect.ignore),
+          clockSkewCheck,
           leader.wake
         ], { discard: true })
       }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN")))

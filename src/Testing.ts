@@ -341,8 +341,9 @@ export const assertManyInserted = (
 
 /**
  * Runner settings for tests under `TestClock`: no fetch debounce, outcomes written at once,
- * every insert notified, no soft-stop wait. Only job times (retries, snoozes, schedules) then
- * depend on the clock.
+ * every insert notified, no soft-stop wait, no clock-skew warning (a `TestClock` is far from the
+ * database's clock on purpose). Only job times (retries, snoozes, schedules) then depend on the
+ * clock.
  *
  * @since 0.1.0
  * @category runners
@@ -351,7 +352,8 @@ export const testRunnerSettings = {
   fetchCooldown: 0,
   completerFlushInterval: 0,
   insertNotifyCooldown: 0,
-  softStopTimeout: 0
+  softStopTimeout: 0,
+  clockSkewWarning: "off"
 } as const
 
 /**

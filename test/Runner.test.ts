@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, PubSub, Ref, Schedule, Schema } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Logger, PubSub, Ref, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -469,6 +469,25 @@ describe("Runner", () => {
         assert.isAtLeast(moved, 1_000)
         const own = yield* client.insert(Task, { name: "own" })
         assert.strictEqual((yield* awaitEvent(events, (e) => e.job.id === own.job.id)).kind, "completed")
+      }))
+
+    it.effect("a runner warns at start when its clock is far from the database's, and not when they agree", () =>
+      Effect.gen(function*() {
+        const worker = Worker.make(Task, () => Effect.void)
+        const warnings: Array<string> = []
+        const collect = Logger.layer([
+          Logger.make((o) => {
+            if (o.logLevel === "Warn") warnings.push(String(o.message))
+          })
+        ])
+        const options = { queues: { default: { maxWorkers: 1 } }, workers: [worker], clockSkewWarning: "1 second" } as const
+        // TestClock reads 2031 while the database reads today.
+        yield* TestClock.setTime(T0)
+        yield* Effect.scoped(startRunner(options)).pipe(Effect.provide(collect))
+        assert.isTrue(warnings.some((w) => w.includes("clock is") && w.includes("ahead of the database")), warnings.join("\n"))
+        warnings.length = 0
+        yield* TestClock.withLive(Effect.scoped(startRunner(options))).pipe(Effect.provide(collect))
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("clock is")), [])
       }))
 
     it.effect("invalid runner options are typed errors", () =>

@@ -1,0 +1,46 @@
+/**
+ * Clock skew between this process and the database.
+ *
+ * effect-river takes job times from the Effect `Clock`; River (Go) takes them from the database
+ * (`now()`). Both sides compare the other's timestamps with their own: a runner whose clock lags
+ * the database does not fetch a Go-inserted job until its own clock reaches the job's
+ * `scheduled_at`, and the rescuer measures database-stamped `attempted_at` with the leader's
+ * clock. The runner measures the difference when it starts and after a LISTEN reconnect, and
+ * warns above a threshold.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+
+/**
+ * The database's clock minus this process's `Clock`, in milliseconds (positive: the database is
+ * ahead), taking the middle of the round trip as the moment the database read its clock.
+ */
+export const measure = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    const before = yield* Clock.currentTimeMillis
+    const rows = yield* sql.unsafe<{ now_ms: number }>(
+      "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms"
+    )
+    const after = yield* Clock.currentTimeMillis
+    return Number(rows[0]!.now_ms) - (before + after) / 2
+  })
+
+/** Measures the skew and logs a warning when it exceeds `thresholdMillis` (never fails). */
+export const check = (sql: SqlClient.SqlClient, thresholdMillis: number) =>
+  measure(sql).pipe(
+    Effect.flatMap((skew) =>
+      Math.abs(skew) <= thresholdMillis
+        ? Effect.logDebug(`effect-river: clock skew with the database ${Math.round(skew)} ms`)
+        : Effect.logWarning(
+          `effect-river: this process's clock is ${Math.abs(Math.round(skew))} ms ${
+            skew > 0 ? "behind" : "ahead of"
+          } the database's (more than ${thresholdMillis} ms): job times come from this clock, River's from the ` +
+            "database's, so jobs inserted by the other side run late or early by that much and stuck-job rescue is " +
+            "misjudged; synchronise the clocks (NTP). See docs/river-compatibility.md, \"Time\"."
+        )
+    ),
+    Effect.catchCause(() => Effect.void)
+  )
