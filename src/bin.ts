@@ -57,4 +57,14 @@ const report = <A, E extends { readonly message: string }>(effect: Effect.Effect
     return Effect.andThen(Console.error(`effect-river: ${line}`), Effect.failCause(cause))
   })
 
+// A reader that goes away (`effect-river demo | head -3`) makes writes to stdout fail with EPIPE,
+// which would kill the process without running finalizers (an embedded PostgreSQL would be left
+// running). Stop the program instead, as Ctrl-C does: its finalizers run, then it exits.
+let stdoutClosed = false
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE" || stdoutClosed) return
+  stdoutClosed = true
+  process.kill(process.pid, "SIGINT")
+})
+
 NodeRuntime.runMain(report(main(process.argv.slice(2))), { disableErrorReporting: true })

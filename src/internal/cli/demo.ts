@@ -525,12 +525,8 @@ const embeddedServer = Effect.acquireRelease(
     yield* Console.log(`No database URL given: starting an embedded PostgreSQL in ${dir} (the first run initialises it)…`)
     return yield* Effect.tryPromise({
       try: () => startEmbeddedPostgres({ dir, persistent: true }),
-      catch: (cause) =>
-        new CliError({
-          message: `cannot start the embedded PostgreSQL in ${dir} (${
-            cause instanceof Error ? cause.message : String(cause)
-          }); if an earlier demo was killed, stop its postgres process or remove ${DATA_DIR}`
-        })
+      // The message says why and what to do (a server an earlier demo left running is stopped first).
+      catch: (cause) => new CliError({ message: cause instanceof Error ? cause.message : String(cause) })
     })
   }),
   (server) =>
