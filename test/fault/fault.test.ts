@@ -262,6 +262,10 @@ describe("multi-node faults", () => {
     const victim = runners.find((r) => r.id === victimId)!
     await killRunner(victim)
     const killedAt = Date.now()
+    // A statement the victim sent before it died (a completion batch) still runs to its commit:
+    // only once its backends are gone is the set of jobs it left running final.
+    await waitFor("the victim's connections to close", 30_000, async () =>
+      (await db.q<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [victimId]))[0]!.n === 0, 50)
     const orphaned = await db.q<{ id: bigint }>(
       `SELECT id FROM ${SCHEMA}.river_job WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
       [victimId]

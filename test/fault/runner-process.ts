@@ -93,7 +93,9 @@ const program = Effect.gen(function*() {
 Effect.runPromise(
   program.pipe(
     Effect.scoped,
-    Effect.provide(PgClient.layer({ url: Redacted.make(config.url), maxConnections: config.maxConnections }))
+    // The runner's id names its connections, so the suite can tell when a killed runner's
+    // statements are all over (its backends are gone).
+    Effect.provide(PgClient.layer({ url: Redacted.make(config.url), maxConnections: config.maxConnections, applicationName: config.id }))
   )
 ).then(
   () => process.exit(0),
