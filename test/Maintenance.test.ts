@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Schema } from "effect"
+import { Cause, Duration, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -186,6 +186,48 @@ describe("maintenance", () => {
         assert.isNotNull(a.finalizedAt)
         assert.strictEqual((yield* client.get(second.job.id)).state, "available")
         assert.strictEqual((yield* client.get(holder.job.id)).state, "available")
+      }))
+
+    it.effect("the scheduler resolves a unique-key conflict inside one batch in one statement, as River does", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("sched_batch")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const unique = { byArgs: true, byState: ["available", "pending", "running", "scheduled", "completed"] } as const
+        // Z: retryable (does not hold its key), due first. X: scheduled with the same key (holds
+        // it), due a little later. Both land in one scheduler batch; so does an unrelated job U.
+        const z = yield* client.insert(Task, { n: 1 }, { unique })
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET state = 'retryable', scheduled_at = $1 WHERE id = $2`, [
+          new Date(T0 - 2_000),
+          z.job.id
+        ])
+        const x = yield* client.insert(Task, { n: 1 }, { unique, scheduledAt: new Date(T0 - 1_000) })
+        assert.isFalse(x.skippedAsDuplicate)
+        assert.strictEqual(x.job.state, "scheduled")
+        const u = yield* client.insert(Task, { n: 2 }, { scheduledAt: new Date(T0 - 500) })
+        const run = Scheduler.runOnce({
+          sql,
+          q: makeJobSql(schema, schemaPrefix(schema)),
+          interval: Duration.seconds(5),
+          onScheduled: () => Effect.void
+        })
+        const first = yield* Effect.exit(run)
+        assert.strictEqual(
+          first._tag,
+          "Success",
+          `the pass must not fail on a conflict inside its batch: ${first._tag === "Failure" ? Cause.pretty(first.cause) : ""}`
+        )
+        // River's rule: a key another row holds (X, scheduled) makes every due job with that key
+        // conflict, Z included; X is not the first of its key in the batch either.
+        for (const id of [z.job.id, x.job.id]) {
+          const job = yield* client.get(id)
+          assert.strictEqual(job.state, "discarded", `job ${id}`)
+          assert.strictEqual(job.metadata.unique_key_conflict, "scheduler_discarded")
+          assert.isNotNull(job.finalizedAt)
+        }
+        assert.strictEqual((yield* client.get(u.job.id)).state, "available")
+        assert.strictEqual(yield* run, 0, "the next pass has nothing left to do")
       }))
 
     it.effect("the leader's rescuer recovers a job left running by a dead runner; another runner finishes it", () =>

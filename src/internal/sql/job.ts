@@ -88,6 +88,14 @@ export const insertPayloadSql = (column: string): string => `'{"queue": ' || to_
 export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
 
 /**
+ * `metadata` as a JSON object: the column is `NOT NULL jsonb` but accepts `null`, scalars and
+ * arrays from other writers; `||` would turn those into an array. Anything but an object is
+ * treated as `{}`.
+ */
+export const metadataObject = (column: string): string =>
+  `(CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END)`
+
+/**
  * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
  */
 
@@ -275,45 +283,52 @@ RETURNING ${jobColumns("j")}`,
     jobSetStateIfRunningManyIds: setStateIfRunningMany(p, "ids"),
 
     /**
-     * River's scheduler: makes retryable/scheduled jobs due by $1 (now + 5 s) available, at most
-     * $2 of them, and notifies the queues of those due by $3 (now + 5 ms), in one statement.
-     * Unique jobs (River §8.3): per unique key only the first job of the batch is promoted; a job
-     * whose key another job already holds in a state its bitmask covers is discarded at $4 with
-     * `metadata.unique_key_conflict = "scheduler_discarded"` instead of failing the batch.
+     * River's scheduler (`JobSchedule` of River v0.51.2, in one statement): makes retryable and
+     * scheduled jobs due by $1 (now + 5 s) available, at most $2 of them, and notifies the queues
+     * of those due by $3 (now + 5 ms). Unique jobs (River §8.3) are resolved in the same
+     * statement, so no conflict can fail the pass: a due job whose unique key is held by any
+     * other row in a state that row's bitmask covers — a row of this very batch included — is
+     * discarded at $4 with `metadata.unique_key_conflict = "scheduler_discarded"`, as is every
+     * due job but the first (priority, scheduled_at, id) of its key. Only the first of a key no
+     * other row holds is promoted, so a promotion never meets another covered row of its key.
+     * Metadata that is not an object (written by someone else) is treated as `{}`.
      */
-    jobSchedule: `WITH due AS (
+    jobSchedule: `WITH jobs_to_schedule AS (
   SELECT id, unique_key, unique_states, priority, scheduled_at FROM ${p}river_job
   WHERE state IN ('retryable', 'scheduled') AND scheduled_at <= $1::timestamptz
   ORDER BY priority ASC, scheduled_at ASC, id ASC
   LIMIT $2::int
   FOR UPDATE
-), ranked AS (
-  SELECT due.id,
-    CASE WHEN due.unique_key IS NULL OR due.unique_states IS NULL THEN 1
-      ELSE row_number() OVER (PARTITION BY due.unique_key ORDER BY due.priority, due.scheduled_at, due.id) END AS rn,
-    (due.unique_key IS NOT NULL AND due.unique_states IS NOT NULL AND EXISTS (
-      SELECT 1 FROM ${p}river_job AS other
-      WHERE other.unique_key = due.unique_key AND other.id NOT IN (SELECT id FROM due)
-        AND other.unique_states IS NOT NULL
-        AND ${p}river_job_state_in_bitmask(other.unique_states, other.state)
-    )) AS conflict
-  FROM due
+), jobs_with_rownum AS (
+  SELECT *,
+    CASE WHEN unique_key IS NOT NULL AND unique_states IS NOT NULL
+      THEN row_number() OVER (PARTITION BY unique_key ORDER BY priority, scheduled_at, id) END AS row_num
+  FROM jobs_to_schedule
+), unique_conflicts AS (
+  SELECT DISTINCT other.unique_key
+  FROM ${p}river_job AS other
+  JOIN jobs_with_rownum AS job ON other.unique_key = job.unique_key AND other.id <> job.id
+  WHERE other.unique_key IS NOT NULL AND other.unique_states IS NOT NULL
+    AND ${p}river_job_state_in_bitmask(other.unique_states, other.state)
+), job_updates AS (
+  SELECT job.id, (job.row_num IS NOT NULL AND (uc.unique_key IS NOT NULL OR job.row_num > 1)) AS discard
+  FROM jobs_with_rownum AS job LEFT JOIN unique_conflicts AS uc ON job.unique_key = uc.unique_key
 ), updated AS (
-  UPDATE ${p}river_job AS j SET state = 'available' FROM ranked
-  WHERE j.id = ranked.id AND ranked.rn = 1 AND NOT ranked.conflict
-  RETURNING j.queue, j.scheduled_at
-), discarded AS (
-  UPDATE ${p}river_job AS j SET state = 'discarded', finalized_at = $4::timestamptz,
-    metadata = j.metadata || '{"unique_key_conflict": "scheduler_discarded"}'::jsonb
-  FROM ranked WHERE j.id = ranked.id AND (ranked.rn > 1 OR ranked.conflict)
-  RETURNING j.id
+  UPDATE ${p}river_job AS j SET
+    state = CASE WHEN u.discard THEN 'discarded'::${p}river_job_state ELSE 'available'::${p}river_job_state END,
+    finalized_at = CASE WHEN u.discard THEN $4::timestamptz ELSE j.finalized_at END,
+    metadata = CASE WHEN u.discard
+      THEN ${metadataObject("j.metadata")} || '{"unique_key_conflict": "scheduler_discarded"}'::jsonb
+      ELSE j.metadata END
+  FROM job_updates AS u WHERE j.id = u.id
+  RETURNING j.queue, j.scheduled_at, u.discard
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, ${insertPayloadSql("queue")})) AS n
-  FROM (SELECT DISTINCT queue FROM updated WHERE scheduled_at <= $3::timestamptz) AS q
+  FROM (SELECT DISTINCT queue FROM updated WHERE NOT discard AND scheduled_at <= $3::timestamptz) AS q
 )
-SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
-  (SELECT count(*) FROM discarded)::int AS discarded,
-  coalesce((SELECT array_agg(DISTINCT queue) FROM updated), '{}') AS queues`,
+SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
+  (SELECT count(*) FROM updated WHERE discard)::int AS discarded,
+  coalesce((SELECT array_agg(DISTINCT queue) FROM updated WHERE NOT discard), '{}') AS queues`,
 
     /**
      * River's cancel: locks the job; if it is not finalized, sends the control notification
