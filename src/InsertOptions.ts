@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
+import { stringifyJson } from "./internal/json.ts"
 import { normalizePaths, type ResolvedUnique, splitPath } from "./internal/uniqueKey.ts"
 import { bitmaskFromStates, type JobState, JobStates } from "./Job.ts"
 
@@ -249,7 +250,7 @@ export const validate = (options: InsertOptions, prefix = ""): InvalidOptions | 
       return invalid(`${prefix}metadata`, "must be a JSON object", metadata)
     }
     try {
-      JSON.stringify(metadata)
+      stringifyJson(metadata)
     } catch (cause) {
       return invalid(`${prefix}metadata`, `must be serializable as JSON (${String(cause)})`)
     }
@@ -409,7 +410,7 @@ export const resolve = (options: InsertOptions): ResolvedInsert => {
     maxAttempts: options.maxAttempts ?? 25,
     scheduledAt,
     tags: options.tags ?? [],
-    metadataJson: options.metadata === undefined ? "{}" : JSON.stringify(options.metadata),
+    metadataJson: options.metadata === undefined ? "{}" : stringifyJson(options.metadata)!,
     state: options.pending === true ? "pending" : scheduledAt !== undefined ? "scheduled" : "available",
     unique: resolveUnique(options.unique)
   }

@@ -25,6 +25,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
+import { stringifyJson } from "./json.ts"
 import type { JobSql, RawJobRow } from "./sql/job.ts"
 
 /** One job's outcome, as the executor decided it. */
@@ -128,11 +129,11 @@ export function writeCompletions(
     attemptDo[i] = c.attempt !== undefined
     attempts[i] = c.attempt ?? 0
     errorsDo[i] = c.error !== undefined
-    errors[i] = c.error === undefined ? "{}" : JSON.stringify(c.error)
+    errors[i] = c.error === undefined ? "{}" : stringifyJson(c.error)!
     finalizedDo[i] = c.finalizedAt !== undefined
     finalized[i] = c.finalizedAt ?? now
     metadataDo[i] = c.metadata !== undefined
-    metadata[i] = c.metadata === undefined ? "{}" : JSON.stringify(c.metadata)
+    metadata[i] = c.metadata === undefined ? "{}" : stringifyJson(c.metadata)!
     scheduledDo[i] = c.scheduledAt !== undefined
     scheduled[i] = c.scheduledAt ?? now
   }

@@ -10,6 +10,7 @@ import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
 import { type JobRow, type JobState, JobStates } from "../Job.ts"
 import { show } from "./identifiers.ts"
+import { stringifyJson } from "./json.ts"
 import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
 
 /**
@@ -130,7 +131,7 @@ export const buildListQuery = (q: JobSql, params: ListParams) => {
   if (params.ids !== undefined) where.push(`id = ANY(${bind(params.ids)}::bigint[])`)
   if (params.tagsAny !== undefined) where.push(`tags && ${bind(params.tagsAny)}::varchar(255)[]`)
   if (params.tagsAll !== undefined) where.push(`tags @> ${bind(params.tagsAll)}::varchar(255)[]`)
-  if (params.metadata !== undefined) where.push(`metadata @> ${bind(JSON.stringify(params.metadata))}::jsonb`)
+  if (params.metadata !== undefined) where.push(`metadata @> ${bind(stringifyJson(params.metadata))}::jsonb`)
   if (orderBy === "finalizedAt") where.push("finalized_at IS NOT NULL")
   const cmp = order === "asc" ? ">" : "<"
   if (params.after !== undefined) {

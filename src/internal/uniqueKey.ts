@@ -24,6 +24,7 @@
  * @internal
  */
 import { createHash } from "node:crypto"
+import { parseJson } from "./json.ts"
 
 /** Unique options after validation and defaults, ready to build keys. */
 export interface ResolvedUnique {
@@ -106,6 +107,9 @@ export const goJson = (value: unknown): string => {
       // Go writes float64 with the same shortest round-trip digits and the same switch to
       // exponent form (< 1e-6 or >= 1e21) as ECMAScript; only negative zero differs.
       return Number.isFinite(value) ? (Object.is(value, -0) ? "-0" : String(value)) : "null"
+    case "bigint":
+      // An integer beyond ±2^53, read losslessly (a Go int64): its digits, as Go writes them.
+      return value.toString()
     case "boolean":
       return value ? "true" : "false"
     case "object": {
@@ -262,7 +266,7 @@ const formatRfc3339 = (unixSeconds: number): string => {
 export const uniqueKeyString = (unique: ResolvedUnique, input: UniqueKeyInput): string => {
   let key = unique.excludeKind ? "" : `&kind=${input.kind}`
   if (unique.byArgs !== false) {
-    const parsed: unknown = JSON.parse(input.argsJson)
+    const parsed: unknown = parseJson(input.argsJson)
     // River rejects args that are not an object; an empty array counts as `{}`. Kinds always
     // encode to an object here, so only the object case matters in practice.
     const args = isPlainObject(parsed) ? parsed : {}

@@ -5,7 +5,7 @@ import { TestClock } from "effect/testing"
 import * as Client from "../../src/Client.ts"
 import * as Completer from "../../src/internal/completer.ts"
 import { schemaPrefix } from "../../src/internal/identifiers.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "../../src/internal/sql/job.ts"
+import { decodeJobRow, jobColumns, makeJobSql, type RawJobRow } from "../../src/internal/sql/job.ts"
 import type { JobRow } from "../../src/Job.ts"
 import * as JobKind from "../../src/JobKind.ts"
 import { freshDatabase } from "../utils/db.ts"
@@ -114,7 +114,7 @@ describe("completer", () => {
         }))
         yield* completer.enqueue(completion(b!))
         yield* completer.close
-        const [row] = yield* sql.unsafe<RawJobRow>(`SELECT * , unique_states::text AS unique_states FROM "${schema}".river_job WHERE id = $1`, [a!.id])
+        const [row] = yield* sql.unsafe<RawJobRow>(`SELECT ${jobColumns()} FROM "${schema}".river_job WHERE id = $1`, [a!.id])
         const job = decodeJobRow(row!)
         assert.strictEqual(job.state, "completed")
         assert.strictEqual(job.finalizedAt?.getTime(), 500)

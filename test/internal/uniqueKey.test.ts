@@ -136,6 +136,17 @@ describe("unique key: strings", () => {
     )
   })
 
+  it("integers beyond 2^53 keep every digit, as Go's int64 does", () => {
+    assert.strictEqual(
+      key({ byArgs: true }, { argsJson: `{"id":1460323737035677698,"neg":[-9223372036854775808]}` }),
+      `&kind=send_email&args={"id":1460323737035677698,"neg":[-9223372036854775808]}`
+    )
+    assert.strictEqual(
+      key({ byArgs: ["id"] }, { argsJson: `{"id":1460323737035677698}` }),
+      `&kind=send_email&args={"id":1460323737035677698}`
+    )
+  })
+
   it("chosen args: only those paths, nested, missing ones skipped", () => {
     const args = { account: { id: "acct", ignored: "x", region: "west" }, label: "l", ignored: true }
     assert.strictEqual(

@@ -7,8 +7,13 @@
  */
 import type { AttemptError, JobRow, JobState } from "../../Job.ts"
 import { statesFromBitmask } from "../../Job.ts"
+import { parseJson } from "../json.ts"
 
-/** The row columns, optionally qualified by a table alias. `unique_states` is sent as text. */
+/**
+ * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
+ * are `args` and `metadata`: the driver would parse their `jsonb` with `JSON.parse`, which rounds
+ * integers beyond 2^53 (a Go `int64`); {@link decodeJobRow} parses them losslessly.
+ */
 export const jobColumns = (alias = ""): string => {
   const a = alias === "" ? "" : `${alias}.`
   return [
@@ -22,14 +27,13 @@ export const jobColumns = (alias = ""): string => {
     "finalized_at",
     "scheduled_at",
     "priority",
-    "args",
     "errors",
     "kind",
-    "metadata",
     "queue",
     "tags",
     "unique_key"
-  ].map((c) => `${a}${c}`).join(", ") + `, ${a}unique_states::text AS unique_states`
+  ].map((c) => `${a}${c}`).join(", ") +
+    `, ${a}args::text AS args, ${a}metadata::text AS metadata, ${a}unique_states::text AS unique_states`
 }
 
 /** A raw row as the driver returns it for {@link jobColumns}. */
@@ -44,10 +48,12 @@ export interface RawJobRow {
   readonly finalized_at: Date | null
   readonly scheduled_at: Date
   readonly priority: number
-  readonly args: unknown
+  /** `jsonb` as text (see {@link jobColumns}). */
+  readonly args: string
   readonly errors: ReadonlyArray<AttemptError> | null
   readonly kind: string
-  readonly metadata: Record<string, unknown>
+  /** `jsonb` as text (see {@link jobColumns}). */
+  readonly metadata: string
   readonly queue: string
   readonly tags: ReadonlyArray<string>
   readonly unique_key: Uint8Array | null
@@ -56,6 +62,7 @@ export interface RawJobRow {
 
 const EMPTY: ReadonlyArray<never> = []
 
+/** A raw row as a `JobRow`: `args` and `metadata` parsed losslessly (see `parseJson`). */
 export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   id: raw.id,
   state: raw.state,
@@ -67,10 +74,10 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   finalizedAt: raw.finalized_at,
   scheduledAt: raw.scheduled_at,
   priority: raw.priority,
-  args: raw.args,
+  args: parseJson(raw.args),
   errors: raw.errors ?? EMPTY,
   kind: raw.kind,
-  metadata: raw.metadata,
+  metadata: parseJson(raw.metadata) as Readonly<Record<string, unknown>>,
   queue: raw.queue,
   tags: raw.tags,
   uniqueKey: raw.unique_key,
