@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Deferred, Effect, Option, Ref, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Client from "../src/Client.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Resumable from "../src/Resumable.ts"
+import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
 import { freshDatabase } from "./utils/db.ts"
 import { advanceUntilEvent, awaitEvent, startRunner } from "./utils/runner.ts"
@@ -261,6 +263,23 @@ describe("Resumable", () => {
         assert.deepStrictEqual(event.job.metadata, { [STEP]: "write", [CURSOR]: { batches: 3 } })
         const rows = yield* sql.unsafe<{ v: string }>(`SELECT v FROM "${schema}".business`)
         assert.deepStrictEqual(rows.map((r) => r.v), ["written"])
+      }))
+
+    it.effect("a transactional checkpoint holding what jsonb cannot store is written with U+FFFD", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const schema = yield* Testing.freshSchema("nul")
+        const client = yield* Client.make({ schema })
+        const worker = Worker.make(Pipeline, () =>
+          Resumable.stepCursor("scan", Schema.String, () =>
+            Effect.gen(function*() {
+              yield* sql.withTransaction(Resumable.commitCursor("a\u0000b\ud800"))
+              return yield* Effect.fail("page failed")
+            })))
+        const { job } = yield* client.insert(Pipeline, { mode: "nul" })
+        const result = yield* Testing.workJob(worker, job.id, { schema })
+        assert.strictEqual(result.error, "page failed")
+        assert.deepStrictEqual(result.job.metadata, { [CURSOR]: { scan: "a\ufffdb\ufffd" } })
       }))
 
     it.effect("a transactional checkpoint of an attempt that was rescued and refetched is refused", () =>
