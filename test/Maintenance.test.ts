@@ -111,6 +111,73 @@ describe("maintenance", () => {
         assert.deepStrictEqual(rows[4]!.errors, [])
       }))
 
+    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Maintenance.RescuerConfig => ({
+      sql,
+      q: makeMaintenanceSql(schemaPrefix(schema)),
+      workers: new Map<string, Worker.Any>([["task", Worker.make(Task, () => Effect.void)]]),
+      jobTimeout: Duration.minutes(1),
+      retryPolicy: undefined,
+      rescueAfter: Duration.hours(1),
+      batchSize: 10
+    })
+
+    it.effect("the rescuer rescues stuck jobs whose metadata is null or holds a non-numeric rescue count", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_meta")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const ids = (yield* client.insertMany([1, 2, 3, 4, 5].map((n) => Task.of({ n })))).map((r) => r.job.id)
+        const metadata = ["null", `{"river:rescue_count": "many"}`, `{"river:rescue_count": 1.5}`, "7", `{"river:rescue_count": 2}`]
+        for (let i = 0; i < ids.length; i++) {
+          yield* sql.unsafe(
+            `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1, metadata = $2::jsonb WHERE id = $3`,
+            [new Date(T0 - 2 * HOUR), metadata[i], ids[i]]
+          )
+        }
+        const rescued = yield* Maintenance.rescue(rescuerConfig(sql, schema))
+        assert.strictEqual(rescued, 5)
+        const rows = yield* Effect.forEach(ids, (id) => client.get(id))
+        assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "retryable", "retryable", "retryable", "retryable"])
+        assert.deepStrictEqual(rows.map((r) => r.metadata["river:rescue_count"]), [1, 1, 1, 1, 3])
+      }))
+
+    it.effect("the rescuer leaves alone a job that finished and was fetched again after it was read as stuck", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_fence")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const [refetched, stuck] = (yield* client.insertMany([Task.of({ n: 1 }), Task.of({ n: 2 })])).map((r) => r.job.id)
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
+          [new Date(T0 - 2 * HOUR), [refetched, stuck]]
+        )
+        const config = rescuerConfig(sql, schema)
+        // Between the rescuer's read and its update, attempt 1 of `refetched` finished (a retry)
+        // and another runner fetched it again: attempt 2 is running now.
+        const interleaved = {
+          unsafe: (text: string, params: ReadonlyArray<unknown>) =>
+            text === config.q.jobRescueMany
+              ? Effect.andThen(
+                sql.unsafe(
+                  `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
+                  [new Date(T0), refetched]
+                ),
+                sql.unsafe(text, params as Array<unknown>)
+              )
+              : sql.unsafe(text, params as Array<unknown>)
+        } as unknown as SqlClient.SqlClient
+        const rescued = yield* Maintenance.rescue({ ...config, sql: interleaved })
+        assert.strictEqual(rescued, 1)
+        const running = yield* client.get(refetched)
+        assert.strictEqual(running.state, "running")
+        assert.strictEqual(running.attempt, 2)
+        assert.deepStrictEqual(running.errors, [])
+        assert.deepStrictEqual(running.metadata, {})
+        assert.strictEqual((yield* client.get(stuck)).state, "retryable")
+      }))
+
     it.effect("the job cleaner deletes finalized jobs past their retention, in batches; forever keeps", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)

@@ -62,6 +62,15 @@ export interface RawJobRow {
 
 const EMPTY: ReadonlyArray<never> = []
 
+/**
+ * A job's metadata as an object. The column is `NOT NULL jsonb` but holds whatever another writer
+ * put there (`null`, a scalar, an array); every part of this runtime reads that as `{}` (and the
+ * statements that write metadata treat it so: {@link metadataObject}), so one malformed row never
+ * breaks a snooze, a rescue, a cancel or a checkpoint.
+ */
+export const metadataOf = (value: unknown): Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
+
 /** A raw row as a `JobRow`: `args` and `metadata` parsed losslessly (see `parseJson`). */
 export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   id: raw.id,
@@ -77,7 +86,7 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   args: parseJson(raw.args),
   errors: raw.errors ?? EMPTY,
   kind: raw.kind,
-  metadata: parseJson(raw.metadata) as Readonly<Record<string, unknown>>,
+  metadata: metadataOf(parseJson(raw.metadata)),
   queue: raw.queue,
   tags: raw.tags,
   uniqueKey: raw.unique_key,
@@ -101,6 +110,9 @@ export const insertPayload = (queue: string): string => `{"queue": ${JSON.string
  */
 export const metadataObject = (column: string): string =>
   `(CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END)`
+
+/** The largest `attempt` (a smallint) can hold. */
+const MAX_ATTEMPT = 32767
 
 /**
  * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
@@ -138,7 +150,7 @@ const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
       WHEN u.is_running AND u.should_cancel THEN array_append(j.errors, jsonb_build_object(
         'at', j.attempted_at, 'attempt', j.attempt, 'error', 'JobCancelError: job cancelled remotely', 'trace', ''))
       ELSE j.errors END,
-    metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
+    metadata = CASE WHEN u.metadata_do_merge THEN ${metadataObject("j.metadata")} || u.metadata_updates ELSE j.metadata END
   FROM job_to_update u WHERE j.id = u.id
   RETURNING ${returning === "rows" ? jobColumns("j") : "j.id"}
 )
@@ -251,6 +263,10 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
      * River's fetch: locks up to $2 available, due jobs of queue $1 (priority, scheduled_at, id;
      * SKIP LOCKED, so concurrent fetchers never share a row) and marks them running: attempt + 1,
      * attempted_at = $3, client id $4 appended to attempted_by (kept to the last 100).
+     * A row whose `attempt` is already 32767 (the column is a smallint; only another writer can
+     * put it there) cannot count another attempt: instead of failing the whole fetch (and every
+     * later fetch of its queue) with "smallint out of range", it is discarded at $3 with an error
+     * saying so, and not returned.
      */
     jobGetAvailable: `WITH locked AS (
   SELECT id FROM ${p}river_job
@@ -258,16 +274,24 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
   ORDER BY priority ASC, scheduled_at ASC, id ASC
   LIMIT $2::int
   FOR UPDATE SKIP LOCKED
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET state = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN 'running'::${p}river_job_state ELSE 'discarded'::${p}river_job_state END,
+    attempt = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.attempt + 1 ELSE j.attempt END,
+    attempted_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN $3::timestamptz ELSE j.attempted_at END,
+    attempted_by = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN array_append(
+      CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
+        THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
+        ELSE j.attempted_by END,
+      $4::text) ELSE j.attempted_by END,
+    finalized_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.finalized_at ELSE $3::timestamptz END,
+    errors = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.errors ELSE array_append(j.errors, jsonb_build_object(
+      'at', $3::timestamptz, 'attempt', j.attempt, 'trace', '',
+      'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END
+  FROM locked WHERE j.id = locked.id
+  RETURNING ${jobColumns("j")}
 )
-UPDATE ${p}river_job AS j
-SET state = 'running', attempt = j.attempt + 1, attempted_at = $3::timestamptz,
-  attempted_by = array_append(
-    CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
-      THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
-      ELSE j.attempted_by END,
-    $4::text)
-FROM locked WHERE j.id = locked.id
-RETURNING ${jobColumns("j")}`,
+SELECT * FROM updated WHERE state = 'running'`,
 
     /**
      * River's batched "set state if still running", one row per job (parallel arrays):
@@ -354,7 +378,7 @@ SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELE
   UPDATE ${p}river_job AS j SET
     state = CASE WHEN j.state = 'running' THEN j.state ELSE 'cancelled'::${p}river_job_state END,
     finalized_at = CASE WHEN j.state = 'running' THEN j.finalized_at ELSE $2::timestamptz END,
-    metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb($3::text))
+    metadata = jsonb_set(${metadataObject("j.metadata")}, '{cancel_attempted_at}', to_jsonb($3::text))
   FROM target WHERE j.id = target.id
   RETURNING ${jobColumns("j")}
 )
@@ -376,7 +400,7 @@ WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
      * Merges $2 into a running job's metadata (transactional resumable checkpoints) while attempt
      * $3 is the one running. $1 id.
      */
-    jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
+    jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = ${metadataObject("metadata")} || $2::jsonb
 WHERE id = $1 AND state = 'running' AND attempt = $3 RETURNING id`,
 
     /** Running jobs among $1 whose cancel was requested (the cancel check of poll-only runners). */
