@@ -347,6 +347,7 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
             const key = uniqueKeyHex(uniqueKeyString(unique, {
               kind: kinds[i]!,
               argsJson: args[i]!,
+              argsAst: requests[i]!.jobKind.argsJsonAst,
               queue: queues[i]!,
               scheduledAtMillis: scheduled[i]?.getTime(),
               nowMillis

@@ -35,7 +35,9 @@ export interface UniqueOptions {
   /**
    * `true`: the encoded args are part of the key (all top-level keys). An array: only these
    * keys (River's `river:"unique"` fields); `a.b` selects key `b` inside object `a`, and `\.`
-   * is a literal dot. Missing keys are left out of the key.
+   * is a literal dot. Missing keys are left out of the key. Nested values are written as Go's
+   * `json.Marshal` writes them: objects the args schema declares as struct fields in field order
+   * (declare them in the Go struct's order), any other object with its keys sorted (a Go map).
    * @default false
    */
   readonly byArgs?: boolean | ReadonlyArray<string> | undefined

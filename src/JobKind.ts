@@ -18,6 +18,7 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
 import { InvalidArgs, InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
@@ -68,6 +69,11 @@ export interface JobKind<in out A, in out I = A> {
   readonly decode: (json: unknown) => Result.Result<A, InvalidArgs>
   /** @internal the reason the kind name or default options are invalid, if they are. */
   readonly problem: InvalidOptions | undefined
+  /**
+   * @internal the shape of the stored args (the encoded side of the JSON codec), for River's
+   * unique keys: which objects are structs (field order) and which are maps (sorted keys).
+   */
+  readonly argsJsonAst: SchemaAST.AST
 }
 
 /**
@@ -116,6 +122,7 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
     args: definition.args,
     options,
     problem,
+    argsJsonAst: SchemaAST.toEncoded(json.ast),
     of: (args, insertOptions) => ({ jobKind: self, args, options: insertOptions }),
     encode: (args) => {
       const encoded = encodeResult(args, { errors: "all" })
