@@ -22,7 +22,7 @@ import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
 import { InvalidArgs, InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
-import { stringifyJson } from "./internal/json.ts"
+import { findUnstorableString, schemaPath, stringifyJson } from "./internal/json.ts"
 import * as InsertOptions from "./InsertOptions.ts"
 
 /**
@@ -63,7 +63,10 @@ export interface JobKind<in out A, in out I = A> {
   readonly options: InsertOptions.InsertOptions
   /** Builds an insert request for `Client.insertMany`. */
   readonly of: (args: A, options?: InsertOptions.InsertOptions) => InsertRequest
-  /** @internal encodes args to JSON text, or describes why it cannot. */
+  /**
+   * @internal encodes args to JSON text, or describes why it cannot: the schema's issues, keys it
+   * does not declare, or a string `jsonb` cannot store (`\u0000`, a lone surrogate).
+   */
   readonly encode: (args: unknown) => Result.Result<string, InvalidArgs>
   /** @internal decodes stored args. */
   readonly decode: (json: unknown) => Result.Result<A, InvalidArgs>
@@ -125,7 +128,8 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
     argsJsonAst: SchemaAST.toEncoded(json.ast),
     of: (args, insertOptions) => ({ jobKind: self, args, options: insertOptions }),
     encode: (args) => {
-      const encoded = encodeResult(args, { errors: "all" })
+      // Keys the schema does not declare are rejected (a misspelt field would otherwise vanish).
+      const encoded = encodeResult(args, { errors: "all", onExcessProperty: "error" })
       if (Result.isFailure(encoded)) {
         return Result.fail(new InvalidArgs({ kind, issues: encoded.failure.message }))
       }
@@ -143,6 +147,10 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
       }
       if (json === undefined || json[0] !== "{") {
         return Result.fail(new InvalidArgs({ kind, issues: `args must encode to a JSON object, got ${show(encoded.success)}` }))
+      }
+      const unstorable = findUnstorableString(encoded.success, json)
+      if (unstorable !== undefined) {
+        return Result.fail(new InvalidArgs({ kind, issues: `at ${schemaPath(unstorable.path) || "the args"}: ${unstorable.problem}` }))
       }
       return Result.succeed(json)
     },

@@ -56,6 +56,21 @@ describe("malformed rows", () => {
         }
       }))
 
+    it.effect("a job whose args carry keys the schema does not declare is worked; the keys are ignored, as Go does", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema("extra")
+        const seen: Array<unknown> = []
+        const worker = Worker.make(Task, (job) => Effect.sync(() => void seen.push(job.args)))
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql.unsafe<{ id: bigint }>(
+          `INSERT INTO "${schema}".river_job (args, kind, max_attempts, priority, queue, state)
+           VALUES ('{"n": 1, "added_by_a_newer_go_struct": true}', 'task', 25, 1, 'default', 'available') RETURNING id`
+        )
+        const result = yield* Testing.workJob(worker, row!.id, { schema })
+        assert.strictEqual(result.kind, "completed")
+        assert.deepStrictEqual(seen, [{ n: 1 }])
+      }))
+
     it.effect("a job whose metadata is null can be cancelled", () =>
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema("cancel")

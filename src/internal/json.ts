@@ -73,35 +73,51 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /** True if `jsonb` cannot store the string (a NUL, or a lone UTF-16 surrogate). */
 export const isUnstorableString = (s: string): boolean => s.includes("\0") || LONE_SURROGATE.test(s)
 
-const pathKey = (key: string): string => /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+/** Where in a value a problem is: object keys and array indexes from the top. */
+export type JsonPath = ReadonlyArray<string | number>
+
+/** A path as Effect Schema prints it: `["a"][2]["b c"]`. */
+export const schemaPath = (path: JsonPath): string =>
+  path.map((p) => typeof p === "number" ? `[${p}]` : `[${JSON.stringify(p)}]`).join("")
+
+/** A path as an option field suffix: `.a[2]["b c"]`. */
+export const fieldPath = (path: JsonPath): string =>
+  path.map((p) =>
+    typeof p === "number" ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`
+  ).join("")
 
 /**
- * The path (`.a[2]["b c"]`, relative to the value) of the first string, value or key, that
- * `jsonb` cannot store, with what is wrong; `undefined` if there is none. Cheap for JSON text
- * without escapes: callers pass the text they stringified.
+ * The first string, value or key, that `jsonb` cannot store, with its path (for a key: the path
+ * of its object) and what is wrong; `undefined` if there is none. Cheap for JSON text without
+ * escapes: callers pass the text they stringified from the value.
  */
 export const findUnstorableString = (
   value: unknown,
   text: string
-): { readonly path: string; readonly problem: string } | undefined => {
+): { readonly path: JsonPath; readonly problem: string } | undefined => {
   if (!text.includes("\\u")) return undefined
-  const describe = (s: string) => s.includes("\0") ? "contains U+0000 (NUL)" : "contains a lone UTF-16 surrogate"
-  const walk = (v: unknown, path: string): { readonly path: string; readonly problem: string } | undefined => {
-    if (typeof v === "string") return isUnstorableString(v) ? { path, problem: describe(v) } : undefined
+  const describe = (s: string) =>
+    `${s.includes("\0") ? "contains U+0000 (NUL)" : "contains a lone UTF-16 surrogate"}, which PostgreSQL's jsonb cannot store`
+  const walk = (v: unknown, path: Array<string | number>): { readonly path: JsonPath; readonly problem: string } | undefined => {
+    if (typeof v === "string") return isUnstorableString(v) ? { path: [...path], problem: describe(v) } : undefined
     if (typeof v !== "object" || v === null) return undefined
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
-        const found = walk(v[i], `${path}[${i}]`)
+        path.push(i)
+        const found = walk(v[i], path)
+        path.pop()
         if (found !== undefined) return found
       }
       return undefined
     }
     for (const [k, x] of Object.entries(v)) {
-      if (isUnstorableString(k)) return { path: `${path}${pathKey(k)}`, problem: `has a key that ${describe(k)}` }
-      const found = walk(x, `${path}${pathKey(k)}`)
+      if (isUnstorableString(k)) return { path: [...path], problem: `has a key (${JSON.stringify(k)}) that ${describe(k)}` }
+      path.push(k)
+      const found = walk(x, path)
+      path.pop()
       if (found !== undefined) return found
     }
     return undefined
   }
-  return walk(value, "")
+  return walk(value, [])
 }
