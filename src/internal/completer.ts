@@ -263,8 +263,12 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     for (const c of batch) if (!pending.has(c.id)) pending.set(c.id, c)
   }
 
-  /** The last resort for one outcome the database refused: no metadata, a readable error. */
-  const writeFallback = (c: Completion, refused: SqlError) =>
+  /**
+   * The last resort for one outcome the database refused: no metadata, a readable error. If that
+   * is refused too, the outcome is dropped; if it fails for another reason (the connection), the
+   * original outcome is put back for the next flush.
+   */
+  const writeFallback = (c: Completion, refused: SqlError): Effect.Effect<void, SqlError> =>
     Effect.gen(function*() {
       const fallback = fallbackCompletion(c, refused)
       const exit = yield* Effect.exit(writeWithRetry([fallback]))
@@ -274,6 +278,11 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
             "stored without its metadata, with an error saying why"
         )
         return yield* report([fallback], exit.value)
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      if (!(Option.isSome(error) && isRowError(error.value))) {
+        putBack([c])
+        return yield* Effect.failCause(exit.cause)
       }
       yield* Effect.logError(
         `effect-river: the outcome of job ${c.id} could not be stored, not even without its metadata; ` +
