@@ -130,7 +130,7 @@ export const runW2 = async (serverUrl: string, options: W2Options = {}): Promise
         const fetch = () => sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", 10, new Date(), "bench_ceiling"])
         yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
           yield* Queue.take(notifications)
-          for (const row of yield* fetch()) arrived[(row.args as { i: number }).i] = performance.now()
+          for (const row of yield* fetch()) arrived[(JSON.parse(row.args) as { i: number }).i] = performance.now()
         })))
         const payloads = [`{"queue": "default"}`]
         const insert = (i: number) => {

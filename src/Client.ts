@@ -27,7 +27,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { DatabaseError, type InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
+import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
 import * as InsertOptions from "./InsertOptions.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import { availableAtOf } from "./internal/availableAt.ts"
@@ -175,14 +175,21 @@ export const defaultClientId = (hostname: string, nowMillis: number): string => 
   return `${host}_${stamp}`
 }
 
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
 const toBigIntId = (id: unknown): bigint | undefined => {
-  if (typeof id === "bigint") return id
+  if (typeof id === "bigint") return id >= INT64_MIN && id <= INT64_MAX ? id : undefined
   if (typeof id === "number" && Number.isSafeInteger(id)) return BigInt(id)
   return undefined
 }
 
 const idError = (id: unknown) =>
-  new InvalidOptions({ field: "id", rule: "must be a bigint (or a safe integer number)", value: show(id) })
+  new InvalidOptions({
+    field: "id",
+    rule: "must be a 64-bit signed integer: a bigint from -2^63 to 2^63 - 1 (or a safe integer number)",
+    value: show(id)
+  })
 
 /**
  * Builds a client from a `SqlClient`.
@@ -280,7 +287,11 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
           if (problem !== undefined) return Effect.fail(problem)
         }
         const encoded = kind.encode(request.args)
-        if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+        if (Result.isFailure(encoded)) {
+          return Effect.fail(
+            n === 1 ? encoded.failure : new InvalidArgs({ kind: kind.kind, issues: `request [${i}]: ${encoded.failure.issues}` })
+          )
+        }
         const resolved = resolvedFor(kind, request.options)
         args[i] = encoded.success
         kinds[i] = kind.kind
@@ -353,6 +364,7 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
             const key = uniqueKeyHex(uniqueKeyString(unique, {
               kind: kinds[i]!,
               argsJson: args[i]!,
+              argsAst: requests[i]!.jobKind.argsJsonAst,
               queue: queues[i]!,
               scheduledAtMillis: scheduled[i]?.getTime(),
               nowMillis

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
+import { fieldPath, findUnstorableString, stringifyJson } from "./internal/json.ts"
 import { normalizePaths, type ResolvedUnique, splitPath } from "./internal/uniqueKey.ts"
 import { bitmaskFromStates, type JobState, JobStates } from "./Job.ts"
 
@@ -34,7 +35,9 @@ export interface UniqueOptions {
   /**
    * `true`: the encoded args are part of the key (all top-level keys). An array: only these
    * keys (River's `river:"unique"` fields); `a.b` selects key `b` inside object `a`, and `\.`
-   * is a literal dot. Missing keys are left out of the key.
+   * is a literal dot. Missing keys are left out of the key. Nested values are written as Go's
+   * `json.Marshal` writes them: objects the args schema declares as struct fields in field order
+   * (declare them in the Go struct's order), any other object with its keys sorted (a Go map).
    * @default false
    */
   readonly byArgs?: boolean | ReadonlyArray<string> | undefined
@@ -78,6 +81,12 @@ export const UniqueStatesDefault: ReadonlyArray<JobState> = [
   "scheduled"
 ]
 
+/**
+ * The first instant PostgreSQL's `timestamptz` holds (4713-11-24 00:00 UTC BC, Julian day 0).
+ * Its last (294276 AD) lies beyond every valid `Date`.
+ */
+const MIN_TIMESTAMPTZ_MILLIS = Date.UTC(-4713, 10, 24)
+
 const UNIQUE_REQUIRED_STATES: ReadonlyArray<JobState> = ["available", "pending", "running", "scheduled"]
 const UNIQUE_FIELDS = ["byArgs", "byPeriod", "byQueue", "byState", "excludeKind"] as const
 /** Go's `time.Duration` is an int64 of nanoseconds. */
@@ -103,7 +112,8 @@ export interface InsertOptions {
   readonly priority?: number | undefined
   /**
    * When the job may run. Setting it (even to a past time) inserts the job `scheduled`; the
-   * scheduler makes it `available` when due.
+   * scheduler makes it `available` when due. No earlier than 4713 BC (-4713-11-24T00:00:00Z), the
+   * start of PostgreSQL's `timestamptz` range.
    */
   readonly scheduledAt?: Date | DateTime.DateTime | undefined
   /**
@@ -119,7 +129,9 @@ export interface InsertOptions {
   readonly tags?: ReadonlyArray<string> | undefined
   /**
    * A JSON object stored in the job's `metadata`. Keys starting with `river:` are River's
-   * reserved keys (resumable checkpoints and the like); set them only deliberately.
+   * reserved keys (resumable checkpoints and the like); set them only deliberately. A `bigint` is
+   * stored as a bare JSON number; a string or key holding `\u0000` or a lone UTF-16 surrogate is
+   * rejected (`jsonb` cannot store it), naming its path (`metadata.a[0]`).
    * @default {}
    */
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
@@ -228,8 +240,19 @@ export const validate = (options: InsertOptions, prefix = ""): InvalidOptions | 
     return invalid(`${prefix}maxAttempts`, "must be an integer from 1 to 32767", maxAttempts)
   }
   if (scheduledAt !== undefined) {
-    const ok = scheduledAt instanceof Date ? !Number.isNaN(scheduledAt.getTime()) : DateTime.isDateTime(scheduledAt)
-    if (!ok) return invalid(`${prefix}scheduledAt`, "must be a valid Date or DateTime", scheduledAt)
+    const millis = scheduledAt instanceof Date
+      ? scheduledAt.getTime()
+      : DateTime.isDateTime(scheduledAt)
+      ? DateTime.toEpochMillis(scheduledAt)
+      : Number.NaN
+    if (Number.isNaN(millis)) return invalid(`${prefix}scheduledAt`, "must be a valid Date or DateTime", scheduledAt)
+    if (millis < MIN_TIMESTAMPTZ_MILLIS) {
+      return invalid(
+        `${prefix}scheduledAt`,
+        "must be no earlier than 4713 BC (-4713-11-24T00:00:00Z), the start of PostgreSQL's timestamptz range",
+        scheduledAt
+      )
+    }
   }
   if (tags !== undefined) {
     if (!Array.isArray(tags)) return invalid(`${prefix}tags`, "must be an array of strings", tags)
@@ -248,11 +271,14 @@ export const validate = (options: InsertOptions, prefix = ""): InvalidOptions | 
     if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
       return invalid(`${prefix}metadata`, "must be a JSON object", metadata)
     }
+    let text: string | undefined
     try {
-      JSON.stringify(metadata)
+      text = stringifyJson(metadata)
     } catch (cause) {
       return invalid(`${prefix}metadata`, `must be serializable as JSON (${String(cause)})`)
     }
+    const unstorable = text === undefined ? undefined : findUnstorableString(metadata, text)
+    if (unstorable !== undefined) return invalid(`${prefix}metadata${fieldPath(unstorable.path)}`, unstorable.problem)
   }
   if (pending !== undefined && typeof pending !== "boolean") {
     return invalid(`${prefix}pending`, "must be a boolean", pending)
@@ -409,7 +435,7 @@ export const resolve = (options: InsertOptions): ResolvedInsert => {
     maxAttempts: options.maxAttempts ?? 25,
     scheduledAt,
     tags: options.tags ?? [],
-    metadataJson: options.metadata === undefined ? "{}" : JSON.stringify(options.metadata),
+    metadataJson: options.metadata === undefined ? "{}" : stringifyJson(options.metadata)!,
     state: options.pending === true ? "pending" : scheduledAt !== undefined ? "scheduled" : "available",
     unique: resolveUnique(options.unique)
   }

@@ -18,8 +18,11 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { InvalidArgs, InvalidOptions } from "./Errors.ts"
 import { show } from "./internal/identifiers.ts"
+import { findUnstorableString, schemaPath, stringifyJson } from "./internal/json.ts"
 import * as InsertOptions from "./InsertOptions.ts"
 
 /**
@@ -60,12 +63,20 @@ export interface JobKind<in out A, in out I = A> {
   readonly options: InsertOptions.InsertOptions
   /** Builds an insert request for `Client.insertMany`. */
   readonly of: (args: A, options?: InsertOptions.InsertOptions) => InsertRequest
-  /** @internal encodes args to JSON text, or describes why it cannot. */
+  /**
+   * @internal encodes args to JSON text, or describes why it cannot: the schema's issues, keys it
+   * does not declare, or a string `jsonb` cannot store (`\u0000`, a lone surrogate).
+   */
   readonly encode: (args: unknown) => Result.Result<string, InvalidArgs>
   /** @internal decodes stored args. */
   readonly decode: (json: unknown) => Result.Result<A, InvalidArgs>
   /** @internal the reason the kind name or default options are invalid, if they are. */
   readonly problem: InvalidOptions | undefined
+  /**
+   * @internal the shape of the stored args (the encoded side of the JSON codec), for River's
+   * unique keys: which objects are structs (field order) and which are maps (sorted keys).
+   */
+  readonly argsJsonAst: SchemaAST.AST
 }
 
 /**
@@ -114,15 +125,17 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
     args: definition.args,
     options,
     problem,
+    argsJsonAst: SchemaAST.toEncoded(json.ast),
     of: (args, insertOptions) => ({ jobKind: self, args, options: insertOptions }),
     encode: (args) => {
-      const encoded = encodeResult(args, { errors: "all" })
+      // Keys the schema does not declare are rejected (a misspelt field would otherwise vanish).
+      const encoded = encodeResult(args, { errors: "all", onExcessProperty: "error" })
       if (Result.isFailure(encoded)) {
         return Result.fail(new InvalidArgs({ kind, issues: encoded.failure.message }))
       }
       let json: string | undefined
       try {
-        json = JSON.stringify(encoded.success)
+        json = stringifyJson(encoded.success)
       } catch (cause) {
         return Result.fail(
           new InvalidArgs({
@@ -135,17 +148,79 @@ export const make = <S extends Schema.Codec<any, any, never, never>>(
       if (json === undefined || json[0] !== "{") {
         return Result.fail(new InvalidArgs({ kind, issues: `args must encode to a JSON object, got ${show(encoded.success)}` }))
       }
+      const unstorable = findUnstorableString(encoded.success, json)
+      if (unstorable !== undefined) {
+        return Result.fail(new InvalidArgs({ kind, issues: `at ${schemaPath(unstorable.path) || "the args"}: ${unstorable.problem}` }))
+      }
       return Result.succeed(json)
     },
     decode: (json) => {
       const decoded = decodeResult(json, { errors: "all" })
-      return Result.isFailure(decoded)
-        ? Result.fail(new InvalidArgs({ kind, issues: decoded.failure.message }))
-        : Result.succeed(decoded.success)
+      if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+      const hint = containsBigInt(json)
+        ? "\n(the args hold an integer beyond ±2^53, read as a bigint so that no digit is lost: " +
+          "declare such a field with JobKind.Int64)"
+        : ""
+      return Result.fail(new InvalidArgs({ kind, issues: decoded.failure.message + hint }))
     }
   }
   return self
 }
+
+const containsBigInt = (value: unknown): boolean => {
+  if (typeof value === "bigint") return true
+  if (typeof value !== "object" || value === null) return false
+  return (Array.isArray(value) ? value : Object.values(value)).some(containsBigInt)
+}
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+const INTEGER_TEXT = /^-?\d{1,20}$/
+
+/** The stored form of {@link Int64}: what a Go `int64` looks like in JSON, read losslessly. */
+const Int64Json = Schema.declare(
+  (u): u is number | bigint | string =>
+    typeof u === "bigint" || (typeof u === "number" && Number.isSafeInteger(u)) ||
+    (typeof u === "string" && INTEGER_TEXT.test(u)),
+  {
+    expected: "an int64 (a JSON integer, a bigint, or an integer string; a number beyond ±2^53 has lost digits)",
+    // Already JSON as effect-river reads and writes it: bigints are bare JSON numbers.
+    toCodecJson: () => undefined
+  }
+)
+
+/**
+ * A Go `int64` in job args or a resumable cursor: Type `bigint`, stored as a bare JSON number
+ * (as Go's `encoding/json` writes an `int64`), never rounded.
+ *
+ * effect-river reads `args` and `metadata` losslessly: an integer beyond ±2^53 arrives as a
+ * `bigint`, which `Schema.Number` rejects (the attempt fails with `InvalidArgs` instead of
+ * running with a rounded value). Declare such fields with `Int64`. Decoding accepts a JSON
+ * integer (a safe `number` or a `bigint`) and, leniently, an integer string; anything outside
+ * −2^63 … 2^63 − 1, a fraction, or an unsafe `number` (already rounded) is rejected.
+ * (`Schema.BigInt` is different: its canonical JSON form is a string, which a Go `int64` field
+ * does not accept.)
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobKind } from "effect-river"
+ *
+ * // Go: type TransferArgs struct { Account int64 `json:"account"`; Cents int `json:"cents"` }
+ * export const Transfer = JobKind.make("transfer", {
+ *   args: Schema.Struct({ account: JobKind.Int64, cents: Schema.Int })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Int64: Schema.Codec<bigint, number | bigint | string> = Int64Json.pipe(
+  Schema.decodeTo(Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: INT64_MIN, maximum: INT64_MAX })), {
+    decode: SchemaGetter.transform((u: number | bigint | string) => BigInt(u)),
+    encode: SchemaGetter.transform((b: bigint) => b)
+  })
+)
 
 const kindProblem = (kind: unknown): InvalidOptions | undefined => {
   if (typeof kind !== "string" || kind.length === 0 || kind.length > 127 || !KIND_PATTERN.test(kind)) {

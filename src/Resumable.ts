@@ -39,6 +39,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseError } from "./Errors.ts"
+import { toJsonb } from "./internal/json.ts"
 
 /**
  * River's metadata key for the last completed step.
@@ -198,7 +199,7 @@ const loadAttempt = (options: {
       jobId,
       state,
       persist: (patch) =>
-        sql.unsafe<{ id: bigint }>(persistSql, [jobId, JSON.stringify(patch), options.attempt]).pipe(
+        sql.unsafe<{ id: bigint }>(persistSql, [jobId, toJsonb(patch), options.attempt]).pipe(
           Effect.mapError(DatabaseError.fromSqlError("Resumable checkpoint")),
           Effect.flatMap((rows) =>
             rows.length === 1 ? Effect.void : Effect.fail(

@@ -37,6 +37,7 @@ import type * as InsertOptions from "./InsertOptions.ts"
 import { type Completion, writeCompletions } from "./internal/completer.ts"
 import { execute } from "./internal/executor.ts"
 import { schemaPrefix, validateSchema } from "./internal/identifiers.ts"
+import { parseJson, stringifyJson } from "./internal/json.ts"
 import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
 import type { JobRow, JobState } from "./Job.ts"
 import type { JobEvent, JobEventKind } from "./JobEvent.ts"
@@ -236,8 +237,8 @@ const jobsOfKinds = (kinds: ReadonlyArray<string>, schema: string | undefined) =
 const mismatches = (kind: JobKind.JobKind<any, any>, job: JobRow, expected: InsertedExpectation): Array<string> => {
   const out: Array<string> = []
   const check = (field: string, want: unknown, got: unknown) => {
-    if (want !== undefined && JSON.stringify(want) !== JSON.stringify(got)) {
-      out.push(`${field}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`)
+    if (want !== undefined && stringifyJson(want) !== stringifyJson(got)) {
+      out.push(`${field}: expected ${stringifyJson(want)}, got ${stringifyJson(got)}`)
     }
   }
   check("queue", expected.queue, job.queue)
@@ -248,7 +249,7 @@ const mismatches = (kind: JobKind.JobKind<any, any>, job: JobRow, expected: Inse
   check("tags", expected.tags, job.tags)
   if (expected.args !== undefined) {
     const encoded = kind.encode(expected.args)
-    check("args", Result.isSuccess(encoded) ? JSON.parse(encoded.success) : expected.args, job.args)
+    check("args", Result.isSuccess(encoded) ? parseJson(encoded.success) : expected.args, job.args)
   }
   return out
 }

@@ -138,6 +138,85 @@ describe("Client", () => {
         assert.strictEqual(yield* countJobs(schema), 0)
       }))
 
+    it.effect("args jsonb cannot store, and extra args keys, fail with InvalidArgs naming the field, before any SQL", () =>
+      Effect.gen(function*() {
+        const { client, schema } = yield* clientOnFreshSchema()
+        const Note = JobKind.make("note", {
+          args: Schema.Struct({ text: Schema.String, tags: Schema.Array(Schema.String), extra: Schema.Record(Schema.String, Schema.String) })
+        })
+        const cases: ReadonlyArray<readonly [unknown, RegExp]> = [
+          [{ text: "a\u0000b", tags: [], extra: {} }, /\["text"\].*U\+0000/],
+          [{ text: "ok", tags: ["x", "😀 truncated".slice(1)], extra: {} }, /\["tags"\]\[1\].*lone UTF-16 surrogate/],
+          [{ text: "ok", tags: [], extra: { "k\u0000": "v" } }, /\["extra"\].*key.*U\+0000/],
+          [{ text: "ok", tags: [], extra: {}, colour: "red" }, /\["colour"\]/]
+        ]
+        for (const [args, pattern] of cases) {
+          const error = yield* Effect.flip(client.insert(Note, args as never))
+          assert.instanceOf(error, InvalidArgs, String(pattern))
+          assert.match(error.message, pattern)
+        }
+        // In a batch: the request's index is named, and nothing of the batch is written.
+        const batch = yield* Effect.flip(client.insertMany([
+          Note.of({ text: "fine", tags: [], extra: {} }),
+          Note.of({ text: "bad\u0000", tags: [], extra: {} })
+        ]))
+        assert.instanceOf(batch, InvalidArgs)
+        assert.match(batch.message, /\[1\]/)
+        assert.strictEqual(yield* countJobs(schema), 0)
+      }))
+
+    it.effect("metadata jsonb cannot store and a scheduledAt PostgreSQL cannot store fail with InvalidOptions, before any SQL", () =>
+      Effect.gen(function*() {
+        const { client, schema } = yield* clientOnFreshSchema()
+        const args = { to: "a@x", subject: "s" }
+        const nul = yield* Effect.flip(client.insert(SendEmail, args, { metadata: { note: "a\u0000" } }))
+        assert.instanceOf(nul, InvalidOptions)
+        assert.strictEqual((nul as InvalidOptions).field, "metadata.note")
+        assert.include(nul.message, "U+0000")
+        const lone = yield* Effect.flip(client.insertMany([
+          SendEmail.of(args),
+          SendEmail.of(args, { metadata: { list: [{ "a b": "\udc00" }] } })
+        ]))
+        assert.strictEqual((lone as InvalidOptions).field, `[1].metadata.list[0]["a b"]`)
+        const ancient = yield* Effect.flip(client.insert(SendEmail, args, { scheduledAt: new Date(Date.UTC(-5000, 0, 1)) }))
+        assert.instanceOf(ancient, InvalidOptions)
+        assert.strictEqual((ancient as InvalidOptions).field, "scheduledAt")
+        assert.include(ancient.message, "4713 BC")
+        // The first instant PostgreSQL can store is accepted.
+        const first = yield* client.insert(SendEmail, args, { scheduledAt: new Date(Date.UTC(-4713, 10, 24)) })
+        assert.strictEqual(first.job.scheduledAt.getTime(), Date.UTC(-4713, 10, 24))
+        assert.strictEqual(yield* countJobs(schema), 1)
+      }))
+
+    it.effect("a job id outside int64 is InvalidOptions for get, retry, delete, cancel and list, before any SQL", () =>
+      Effect.gen(function*() {
+        const { client } = yield* clientOnFreshSchema()
+        for (const id of [2n ** 63n, -(2n ** 63n) - 1n]) {
+          for (const operation of [client.get, client.retry, client.delete, client.cancel]) {
+            const error = yield* Effect.flip(operation(id))
+            assert.instanceOf(error, InvalidOptions, `${id}`)
+            assert.strictEqual((error as InvalidOptions).field, "id")
+            assert.include(error.message, "64-bit")
+          }
+          const listed = yield* Effect.flip(client.list({ ids: [1n, id] }))
+          assert.strictEqual((listed as InvalidOptions).field, "ids[1]")
+        }
+        const edge = yield* Effect.flip(client.get(2n ** 63n - 1n))
+        assert.instanceOf(edge, JobNotFound, "the largest int64 is a valid id")
+      }))
+
+    const title = (options: unknown): string => {
+      try {
+        return JSON.stringify(options, (_, v) => typeof v === "bigint" ? `${v}n` : v)?.slice(0, 40) ?? ""
+      } catch {
+        return "(cyclic)"
+      }
+    }
+    const cyclic = () => {
+      const o: Record<string, unknown> = { n: 1 }
+      o.self = o
+      return o
+    }
     const badOptions: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
       ["queue", { queue: "Has Spaces" }, "lowercase"],
       ["queue", { queue: "" }, "1 to 64"],
@@ -154,13 +233,13 @@ describe("Client", () => {
       ["tags[0]", { tags: ["x".repeat(256)] }, "3 to 255"],
       ["metadata", { metadata: [1, 2] }, "JSON object"],
       ["metadata", { metadata: null }, "JSON object"],
-      ["metadata", { metadata: { n: 1n } }, "serializable"],
+      ["metadata", { metadata: cyclic() }, "serializable"],
       ["scheduledAt", { scheduledAt: new Date("nope") }, "valid Date"],
       ["pending", { pending: "yes" }, "boolean"],
       ["priorty", { priorty: 2 }, "did you mean \"priority\""]
     ]
     for (const [field, options, rule] of badOptions) {
-      it.effect(`invalid option ${field} ${JSON.stringify(options, (_, v) => typeof v === "bigint" ? `${v}n` : v)?.slice(0, 40)} is rejected before SQL`, () =>
+      it.effect(`invalid option ${field} ${title(options)} is rejected before SQL`, () =>
         Effect.gen(function*() {
           const { client, schema } = yield* clientOnFreshSchema()
           const error = yield* Effect.flip(client.insert(SendEmail, { to: "a@x", subject: "s" }, options as never))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Schema } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -157,6 +157,73 @@ describe("maintenance", () => {
         assert.deepStrictEqual(rows[4]!.errors, [])
       }))
 
+    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Maintenance.RescuerConfig => ({
+      sql,
+      q: makeMaintenanceSql(schemaPrefix(schema)),
+      workers: new Map<string, Worker.Any>([["task", Worker.make(Task, () => Effect.void)]]),
+      jobTimeout: Duration.minutes(1),
+      retryPolicy: undefined,
+      rescueAfter: Duration.hours(1),
+      batchSize: 10
+    })
+
+    it.effect("the rescuer rescues stuck jobs whose metadata is null or holds a non-numeric rescue count", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_meta")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const ids = (yield* client.insertMany([1, 2, 3, 4, 5].map((n) => Task.of({ n })))).map((r) => r.job.id)
+        const metadata = ["null", `{"river:rescue_count": "many"}`, `{"river:rescue_count": 1.5}`, "7", `{"river:rescue_count": 2}`]
+        for (let i = 0; i < ids.length; i++) {
+          yield* sql.unsafe(
+            `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1, metadata = $2::jsonb WHERE id = $3`,
+            [new Date(T0 - 2 * HOUR), metadata[i], ids[i]]
+          )
+        }
+        const rescued = yield* Maintenance.rescue(rescuerConfig(sql, schema))
+        assert.strictEqual(rescued, 5)
+        const rows = yield* Effect.forEach(ids, (id) => client.get(id))
+        assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "retryable", "retryable", "retryable", "retryable"])
+        assert.deepStrictEqual(rows.map((r) => r.metadata["river:rescue_count"]), [1, 1, 1, 1, 3])
+      }))
+
+    it.effect("the rescuer leaves alone a job that finished and was fetched again after it was read as stuck", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_fence")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const [refetched, stuck] = (yield* client.insertMany([Task.of({ n: 1 }), Task.of({ n: 2 })])).map((r) => r.job.id)
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
+          [new Date(T0 - 2 * HOUR), [refetched, stuck]]
+        )
+        const config = rescuerConfig(sql, schema)
+        // Between the rescuer's read and its update, attempt 1 of `refetched` finished (a retry)
+        // and another runner fetched it again: attempt 2 is running now.
+        const interleaved = {
+          unsafe: (text: string, params: ReadonlyArray<unknown>) =>
+            text === config.q.jobRescueMany
+              ? Effect.andThen(
+                sql.unsafe(
+                  `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
+                  [new Date(T0), refetched]
+                ),
+                sql.unsafe(text, params as Array<unknown>)
+              )
+              : sql.unsafe(text, params as Array<unknown>)
+        } as unknown as SqlClient.SqlClient
+        const rescued = yield* Maintenance.rescue({ ...config, sql: interleaved })
+        assert.strictEqual(rescued, 1)
+        const running = yield* client.get(refetched)
+        assert.strictEqual(running.state, "running")
+        assert.strictEqual(running.attempt, 2)
+        assert.deepStrictEqual(running.errors, [])
+        assert.deepStrictEqual(running.metadata, {})
+        assert.strictEqual((yield* client.get(stuck)).state, "retryable")
+      }))
+
     it.effect("the job cleaner deletes finalized jobs past their retention, in batches; forever keeps", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
@@ -232,6 +299,48 @@ describe("maintenance", () => {
         assert.isNotNull(a.finalizedAt)
         assert.strictEqual((yield* client.get(second.job.id)).state, "available")
         assert.strictEqual((yield* client.get(holder.job.id)).state, "available")
+      }))
+
+    it.effect("the scheduler resolves a unique-key conflict inside one batch in one statement, as River does", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("sched_batch")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const unique = { byArgs: true, byState: ["available", "pending", "running", "scheduled", "completed"] } as const
+        // Z: retryable (does not hold its key), due first. X: scheduled with the same key (holds
+        // it), due a little later. Both land in one scheduler batch; so does an unrelated job U.
+        const z = yield* client.insert(Task, { n: 1 }, { unique })
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET state = 'retryable', scheduled_at = $1 WHERE id = $2`, [
+          new Date(T0 - 2_000),
+          z.job.id
+        ])
+        const x = yield* client.insert(Task, { n: 1 }, { unique, scheduledAt: new Date(T0 - 1_000) })
+        assert.isFalse(x.skippedAsDuplicate)
+        assert.strictEqual(x.job.state, "scheduled")
+        const u = yield* client.insert(Task, { n: 2 }, { scheduledAt: new Date(T0 - 500) })
+        const run = Scheduler.runOnce({
+          sql,
+          q: makeJobSql(schema, schemaPrefix(schema)),
+          interval: Duration.seconds(5),
+          onScheduled: () => Effect.void
+        })
+        const first = yield* Effect.exit(run)
+        assert.strictEqual(
+          first._tag,
+          "Success",
+          `the pass must not fail on a conflict inside its batch: ${first._tag === "Failure" ? Cause.pretty(first.cause) : ""}`
+        )
+        // River's rule: a key another row holds (X, scheduled) makes every due job with that key
+        // conflict, Z included; X is not the first of its key in the batch either.
+        for (const id of [z.job.id, x.job.id]) {
+          const job = yield* client.get(id)
+          assert.strictEqual(job.state, "discarded", `job ${id}`)
+          assert.strictEqual(job.metadata.unique_key_conflict, "scheduler_discarded")
+          assert.isNotNull(job.finalizedAt)
+        }
+        assert.strictEqual((yield* client.get(u.job.id)).state, "available")
+        assert.strictEqual(yield* run, 0, "the next pass has nothing left to do")
       }))
 
     it.effect("the leader's rescuer recovers a job left running by a dead runner; another runner finishes it", () =>

@@ -511,6 +511,11 @@ describe("Migrator", () => {
         const failures: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
           [["up", "--database-url", "mysql://localhost/app"], /^invalid database URL scheme "mysql:"/],
           [["up", "--target-version", "two"], /^--target-version must be an integer \(got "two"\)$/],
+          [["up", "--target-version", "99999999999999999999"], /^--target-version 99999999999999999999 is not a version of migration line main \(0 to \d+\)$/],
+          [["down", "--target-version", "-1"], /^migration error \(UnknownVersion\): target version -1 is not a version of migration line main \(0 to \d+\)$/],
+          [["down", "--target-version=-1"], /^migration error \(UnknownVersion\): target version -1 is not a version/],
+          [["get", "--up", "--from-version", "-2"], /^migration error \(UnknownVersion\): from version -2 is not a version/],
+          [["get", "--up", "--from-version", "-99999999999999999999"], /^--from-version -99999999999999999999 is not a version of migration line main/],
           [["down", "--schema", "x"], /^migrate down needs --target-version/],
           [["sideways"], /^unknown migrate command "sideways"/],
           [["up", "--frobnicate"], /^migrate up: Unknown option '--frobnicate'/],

@@ -118,6 +118,29 @@ describe("periodic jobs", () => {
         assert.strictEqual(new Set(times).size, times.length, "no run inserted twice")
       }))
 
+    it.effect("a periodic job whose args are invalid does not keep the others due with it from running", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("badargs")
+        const Count = JobKind.make("tick_count", { args: Schema.Struct({ n: Schema.Number }) })
+        const counter = Worker.make(Count, () => Effect.void)
+        const good = PeriodicJob.make({ id: "good", schedule: "1 minute", job: () => Tick.of({}), runOnStart: true })
+        const bad = PeriodicJob.make({
+          id: "bad",
+          schedule: "1 minute",
+          job: () => Count.of({ n: "not a number" } as never),
+          runOnStart: true
+        })
+        const { client } = yield* Testing.runner({
+          schema,
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker, counter],
+          periodicJobs: [bad, good]
+        })
+        yield* advanceUntil(Effect.map(runs(client, "good"), (r) => r.length >= 2))
+        assert.deepStrictEqual(yield* runs(client, "bad"), [])
+      }))
+
     it.effect("invalid periodic jobs are typed errors", () =>
       Effect.gen(function*() {
         const cases: ReadonlyArray<readonly [PeriodicJob.PeriodicJob, string]> = [

@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Deferred, Effect, Option, Ref, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Client from "../src/Client.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Resumable from "../src/Resumable.ts"
+import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
 import { freshDatabase } from "./utils/db.ts"
 import { advanceUntilEvent, awaitEvent, startRunner } from "./utils/runner.ts"
@@ -313,6 +315,24 @@ describe("Resumable", () => {
         assert.include(e2.error!, "not a step of this worker")
         assert.deepStrictEqual(e2.job.metadata, metadata)
         assert.deepStrictEqual(yield* Ref.get(ran), ["other"], "a plain step never runs in place of the cursor step")
+      }))
+
+    it.effect("a transactional checkpoint holding what jsonb cannot store is written with U+FFFD", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const schema = yield* Testing.freshSchema("nul")
+        const client = yield* Client.make({ schema })
+        const worker = Worker.make(Pipeline, () =>
+          Resumable.stepCursor("scan", Schema.String, () =>
+            Effect.gen(function*() {
+              yield* sql.withTransaction(Resumable.commitCursor("a\u0000b\ud800"))
+              return yield* Effect.fail("page failed")
+            })))
+        const { job } = yield* client.insert(Pipeline, { mode: "nul" })
+        const result = yield* Testing.workJob(worker, job.id, { schema })
+        assert.strictEqual(result.error, "page failed")
+        // River's transactional checkpoint: the current step and its cursor, stored as U+FFFD.
+        assert.deepStrictEqual(result.job.metadata, { [STEP]: "scan", [CURSOR]: { scan: "a\ufffdb\ufffd" } })
       }))
 
     it.effect("a transactional checkpoint of an attempt that was rescued and refetched is refused", () =>

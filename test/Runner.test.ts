@@ -240,6 +240,23 @@ describe("Runner", () => {
         assert.include(event.job.errors[0]!.error, ">= 0")
       }))
 
+    it.effect("a snooze or retry beyond the last representable time is a job error, not an unstorable outcome", () =>
+      Effect.gen(function*() {
+        const snoozer = Worker.make(Task, () => JobSnooze.of(1e17))
+        const { client, events } = yield* startRunner({
+          queues: { default: { maxWorkers: 5 } },
+          workers: [snoozer],
+          retryPolicy: () => Duration.millis(1e17)
+        })
+        yield* client.insert(Task, { name: "far" })
+        const event = yield* awaitEvent(events)
+        assert.strictEqual(event.kind, "failed")
+        assert.include(event.job.errors[0]!.error, "JobSnooze")
+        // The policy's time is not representable either: River's default backoff (1 s) applies.
+        assert.strictEqual(event.job.state, "available")
+        assert.isBelow(event.job.scheduledAt.getTime(), T0 + 3_600_000)
+      }))
+
     it.effect("runs many jobs concurrently up to maxWorkers, each exactly once", () =>
       Effect.gen(function*() {
         const running = yield* Ref.make(0)

@@ -71,6 +71,34 @@ describe("Unique jobs", () => {
         assert.strictEqual(yield* countJobs(schema), 4)
       }))
 
+    it.effect("byArgs with nested structs and maps: the row's key is byte-identical to River's", () =>
+      Effect.gen(function*() {
+        const { client } = yield* clientOnFreshSchema()
+        // Go: type SelectedArgs struct { Inner Inner `json:"inner" river:"unique"`;
+        //   Map map[string]int `json:"map" river:"unique"`; Skip string `json:"skip"` }
+        // with Inner { Z int `json:"z"`; M int `json:"m"`; A string `json:"a"` } — River v0.51.2's
+        // dbunique.UniqueKey gives 177cbf26… for the args below.
+        const Selected = JobKind.make("selected_args", {
+          args: Schema.Struct({
+            inner: Schema.Struct({ z: Schema.Number, m: Schema.Number, a: Schema.String }),
+            map: Schema.Record(Schema.String, Schema.Number),
+            skip: Schema.String
+          })
+        })
+        const { job } = yield* client.insert(
+          Selected,
+          { inner: { a: "a", m: 2, z: 1 }, map: { "10": 1, "9": 2 }, skip: "x" },
+          { unique: { byArgs: ["inner", "map"] } }
+        )
+        assert.strictEqual(hex(job.uniqueKey), "177cbf26cef31c5b0cae51012130a7bde548b92e71b26efd880f00eace1e435f")
+        const again = yield* client.insert(
+          Selected,
+          { skip: "y", map: { "9": 2, "10": 1 }, inner: { z: 1, a: "a", m: 2 } },
+          { unique: { byArgs: ["inner", "map"] } }
+        )
+        assert.isTrue(again.skippedAsDuplicate)
+      }))
+
     it.effect("byArgs (chosen keys): only those keys count", () =>
       Effect.gen(function*() {
         const { client, schema } = yield* clientOnFreshSchema()

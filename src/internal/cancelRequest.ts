@@ -16,6 +16,8 @@
  * @internal
  */
 
+import { toJsonb } from "./json.ts"
+
 const KEY = "cancel_attempted_at"
 
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null
@@ -26,12 +28,10 @@ const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof 
  */
 export const cancelRequestAtFetch = (metadata: unknown): string => {
   if (!isRecord(metadata) || !Object.hasOwn(metadata, KEY)) return ""
-  const value = metadata[KEY]
-  if (typeof value === "string") return JSON.stringify(value)
   try {
-    return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? Number(v) : v)) ?? "null"
+    return toJsonb(metadata[KEY])
   } catch {
-    return "null"
+    return "null" // a value JSON cannot hold (a cycle) cannot be in the row either
   }
 }
 

@@ -8,6 +8,13 @@
  *   itself under load and needs no timer — the testing setup uses it with `TestClock`).
  * - At most 5,000 jobs per statement; a statement that fails with a retryable database error is
  *   retried (1 s, 2 s, 4 s), and a batch that still fails is put back (newer outcomes win).
+ * - What `jsonb` cannot store (`\u0000`, lone UTF-16 surrogates in an error text or metadata) is
+ *   written as U+FFFD, as Go's `json.Marshal` does for invalid UTF-8.
+ * - One row the database refuses (a data or constraint error: SQLSTATE class 22, 23, 54 or P0,
+ *   or a parameter the driver cannot encode) never holds up the others: the batch is split in
+ *   halves until the row is alone; it is then written without its metadata and with a readable
+ *   error saying why, and if even that is refused it is dropped with an error log (the job stays
+ *   `running` until the rescuer takes it). Nothing is retried forever.
  * - Backpressure: `enqueue` waits while 10,000 are pending, until fewer than 5,000 are.
  * - `close` flushes everything left (used at the end of a graceful stop).
  *
@@ -19,13 +26,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import { describeCause } from "../Errors.ts"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
 import { cancelRequestAtFetch } from "./cancelRequest.ts"
+import { toJsonb } from "./json.ts"
 import type { JobSql, RawJobRow } from "./sql/job.ts"
 
 /** One job's outcome, as the executor decided it. */
@@ -79,6 +89,55 @@ export interface Completer {
 
 const retrySchedule = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.upTo({ times: 3 }))
 
+/** The SQLSTATE in an error's cause chain, if any. */
+const sqlState = (error: unknown): string | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * Whether a failed write may be caused by one row's values rather than by the statement or the
+ * connection: data exceptions (22), integrity constraints (23), program limits such as an
+ * oversized value (54), exceptions raised by triggers (P0), or no SQLSTATE at all (the driver
+ * refused to encode a parameter). Such batches are split to find the row.
+ */
+export const isRowError = (error: SqlError): boolean => {
+  if (error.isRetryable) return false
+  const state = sqlState(error)
+  return state === undefined || /^(?:22|23|54|P0)/.test(state)
+}
+
+const MAX_KEPT_ERROR = 2_000
+
+/**
+ * What is written for an outcome the database refused: the same state and times, no metadata,
+ * and an error saying why (with the attempt's own error, shortened, if it had one).
+ */
+export const fallbackCompletion = (c: Completion, cause: unknown): Completion => {
+  const own = c.error === undefined
+    ? ""
+    : `; the attempt's error was: ${
+      c.error.error.length > MAX_KEPT_ERROR ? `${c.error.error.slice(0, MAX_KEPT_ERROR)}…` : c.error.error
+    }`
+  return {
+    ...c,
+    metadata: undefined,
+    error: {
+      at: c.error?.at ?? (c.job.attemptedAt ?? new Date(0)).toISOString(),
+      attempt: c.job.attempt,
+      error: `effect-river: this attempt's outcome could not be stored as decided (${
+        describeCause(cause)
+      }); it was stored without its metadata${own}`,
+      trace: ""
+    }
+  }
+}
+
 /**
  * Writes outcomes with River's batched "set state if still running" statement (fenced by the
  * attempt that ran) and returns the rows as they are afterwards (jobs deleted meanwhile are
@@ -131,11 +190,11 @@ export function writeCompletions(
     attemptDo[i] = c.attempt !== undefined
     attempts[i] = c.attempt ?? 0
     errorsDo[i] = c.error !== undefined
-    errors[i] = c.error === undefined ? "{}" : JSON.stringify(c.error)
+    errors[i] = c.error === undefined ? "{}" : toJsonb(c.error)
     finalizedDo[i] = c.finalizedAt !== undefined
     finalized[i] = c.finalizedAt ?? now
     metadataDo[i] = c.metadata !== undefined
-    metadata[i] = c.metadata === undefined ? "{}" : JSON.stringify(c.metadata)
+    metadata[i] = c.metadata === undefined ? "{}" : toJsonb(c.metadata)
     scheduledDo[i] = c.scheduledAt !== undefined
     scheduled[i] = c.scheduledAt ?? now
   }
@@ -198,22 +257,68 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
-  const flushBatch = (batch: ReadonlyArray<Completion>) =>
-    writeWithRetry(batch).pipe(
-      Effect.flatMap((rows) =>
-        rows === undefined
-          ? Effect.void
-          : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
-      ),
-      Effect.catchCause((cause) =>
-        Effect.gen(function*() {
-          // Put the batch back unless a newer outcome for the same job arrived meanwhile.
-          for (const c of batch) if (!pending.has(c.id)) pending.set(c.id, c)
-          yield* Effect.logWarning(`effect-river: completing ${batch.length} jobs failed; will retry`, Cause.pretty(cause))
-          return yield* Effect.failCause(cause)
-        })
+  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<RawJobRow> | undefined) =>
+    rows === undefined
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
+
+  /** Puts outcomes back unless a newer outcome for the same job arrived meanwhile. */
+  const putBack = (batch: ReadonlyArray<Completion>) => {
+    for (const c of batch) if (!pending.has(c.id)) pending.set(c.id, c)
+  }
+
+  /**
+   * The last resort for one outcome the database refused: no metadata, a readable error. If that
+   * is refused too, the outcome is dropped; if it fails for another reason (the connection), the
+   * original outcome is put back for the next flush.
+   */
+  const writeFallback = (c: Completion, refused: SqlError): Effect.Effect<void, SqlError> =>
+    Effect.gen(function*() {
+      const fallback = fallbackCompletion(c, refused)
+      const exit = yield* Effect.exit(writeWithRetry([fallback]))
+      if (exit._tag === "Success") {
+        yield* Effect.logWarning(
+          `effect-river: the outcome of job ${c.id} could not be stored (${describeCause(refused)}); ` +
+            "stored without its metadata, with an error saying why"
+        )
+        return yield* report([fallback], exit.value)
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      if (!(Option.isSome(error) && isRowError(error.value))) {
+        putBack([c])
+        return yield* Effect.failCause(exit.cause)
+      }
+      yield* Effect.logError(
+        `effect-river: the outcome of job ${c.id} could not be stored, not even without its metadata; ` +
+          "the job stays running until the rescuer takes it",
+        Cause.pretty(exit.cause)
       )
-    )
+    })
+
+  /**
+   * Writes one batch. A row-specific failure splits it (halves, down to the one row, which gets
+   * {@link writeFallback}); any other failure puts the batch back and fails.
+   */
+  const flushBatch = (batch: ReadonlyArray<Completion>): Effect.Effect<void, SqlError> =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(writeWithRetry(batch))
+      if (exit._tag === "Success") return yield* report(batch, exit.value)
+      const error = Cause.findErrorOption(exit.cause)
+      if (Option.isSome(error) && isRowError(error.value)) {
+        if (batch.length === 1) return yield* writeFallback(batch[0]!, error.value)
+        const middle = batch.length >> 1
+        const rest = batch.slice(middle)
+        const first = yield* Effect.exit(flushBatch(batch.slice(0, middle)))
+        if (first._tag === "Failure") {
+          putBack(rest)
+          return yield* Effect.failCause(first.cause)
+        }
+        return yield* flushBatch(rest)
+      }
+      putBack(batch)
+      yield* Effect.logWarning(`effect-river: completing ${batch.length} jobs failed; will retry`, Cause.pretty(exit.cause))
+      return yield* Effect.failCause(exit.cause)
+    })
 
   /** Writes everything pending, in batches of at most `maxBatch`. */
   const flushAll = Effect.gen(function*() {

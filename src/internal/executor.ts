@@ -33,6 +33,12 @@ import type { JobSql } from "./sql/job.ts"
 /** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
 export const AVAILABLE_WITHIN_MILLIS = 5_000
 
+/**
+ * The last instant a `Date` can hold (+275760-09-13); PostgreSQL's `timestamptz` goes further, so
+ * every valid `Date` is storable. A snooze or retry beyond it could not be written.
+ */
+export const MAX_TIME_MILLIS = 8.64e15
+
 /** A fetched job whose kind has no worker in this runner. */
 export class UnknownJobKind extends Data.TaggedError("UnknownJobKind")<{ readonly kind: string }> {
   override get message(): string {
@@ -229,8 +235,16 @@ const outcome = (
       })
     }
     if (e instanceof JobSnooze) {
-      if (!(e.millis >= 0) || !Number.isFinite(e.millis)) {
-        return failed(config, row, base, e, `JobSnooze: the delay must be a finite duration >= 0 (got ${e.millis} ms)`, "", now)
+      if (!(e.millis >= 0) || !Number.isFinite(e.millis) || now + e.millis > MAX_TIME_MILLIS) {
+        return failed(
+          config,
+          row,
+          base,
+          e,
+          `JobSnooze: the delay must be a finite duration >= 0 that ends by +275760-09-13 (got ${e.millis} ms)`,
+          "",
+          now
+        )
       }
       const snoozes = typeof row.metadata.snoozes === "number" ? row.metadata.snoozes : 0
       return Effect.succeed({
@@ -279,7 +293,7 @@ const failed = (
     // A policy that throws or answers a time in the past falls back to River's default (River
     // logs a warning and does the same).
     Effect.flatMap((next) =>
-      next !== undefined && !(Number.isFinite(next) && next >= now)
+      next !== undefined && !(Number.isFinite(next) && next >= now && next <= MAX_TIME_MILLIS)
         ? nextRetryAt(undefined, row, error, now)
         : Effect.succeed(next)
     ),

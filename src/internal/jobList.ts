@@ -10,6 +10,7 @@ import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
 import { type JobRow, type JobState, JobStates } from "../Job.ts"
 import { show } from "./identifiers.ts"
+import { fieldPath, findUnstorableString, stringifyJson } from "./json.ts"
 import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
 
 /**
@@ -67,8 +68,9 @@ const decodeCursor = (cursor: string): CursorData | undefined => {
     const data = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Partial<CursorData>
     if (
       typeof data === "object" && data !== null && typeof data.o === "string" && data.o in ORDER_COLUMNS &&
-      typeof data.id === "string" && /^-?\d+$/.test(data.id) &&
-      (data.v === null || (typeof data.v === "string" && /^-?\d+$/.test(data.v)))
+      typeof data.id === "string" && /^-?\d{1,19}$/.test(data.id) && BigInt(data.id) >= -(2n ** 63n) &&
+      BigInt(data.id) < 2n ** 63n &&
+      (data.v === null || (typeof data.v === "string" && /^-?\d{1,18}$/.test(data.v)))
     ) return data as CursorData
   } catch {
     // fall through
@@ -108,12 +110,27 @@ export const buildListQuery = (q: JobSql, params: ListParams) => {
     checkArray("kinds", params.kinds, (s) => typeof s === "string", "must be a string") ??
     checkArray("queues", params.queues, (s) => typeof s === "string", "must be a string") ??
     checkArray("priorities", params.priorities, (p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 4, "must be an integer from 1 to 4") ??
-    checkArray("ids", params.ids, (id) => typeof id === "bigint", "must be a bigint") ??
+    checkArray(
+      "ids",
+      params.ids,
+      (id) => typeof id === "bigint" && id >= -(2n ** 63n) && id < 2n ** 63n,
+      "must be a 64-bit signed integer (a bigint from -2^63 to 2^63 - 1)"
+    ) ??
     checkArray("tagsAny", params.tagsAny, (s) => typeof s === "string", "must be a string") ??
     checkArray("tagsAll", params.tagsAll, (s) => typeof s === "string", "must be a string")
   if (problem !== undefined) return Result.fail(problem)
   if (params.metadata !== undefined && (typeof params.metadata !== "object" || params.metadata === null || Array.isArray(params.metadata))) {
     return fail("metadata", "must be a JSON object", params.metadata)
+  }
+  let metadataText: string | undefined
+  if (params.metadata !== undefined) {
+    try {
+      metadataText = stringifyJson(params.metadata)
+    } catch (cause) {
+      return fail("metadata", `must be serializable as JSON (${String(cause)})`)
+    }
+    const unstorable = metadataText === undefined ? undefined : findUnstorableString(params.metadata, metadataText)
+    if (unstorable !== undefined) return fail(`metadata${fieldPath(unstorable.path)}`, unstorable.problem)
   }
 
   const column = ORDER_COLUMNS[orderBy]
@@ -130,7 +147,7 @@ export const buildListQuery = (q: JobSql, params: ListParams) => {
   if (params.ids !== undefined) where.push(`id = ANY(${bind(params.ids)}::bigint[])`)
   if (params.tagsAny !== undefined) where.push(`tags && ${bind(params.tagsAny)}::varchar(255)[]`)
   if (params.tagsAll !== undefined) where.push(`tags @> ${bind(params.tagsAll)}::varchar(255)[]`)
-  if (params.metadata !== undefined) where.push(`metadata @> ${bind(JSON.stringify(params.metadata))}::jsonb`)
+  if (metadataText !== undefined) where.push(`metadata @> ${bind(metadataText)}::jsonb`)
   if (orderBy === "finalizedAt") where.push("finalized_at IS NOT NULL")
   const cmp = order === "asc" ? ">" : "<"
   if (params.after !== undefined) {

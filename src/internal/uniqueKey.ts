@@ -6,15 +6,23 @@
  *
  * - `&kind=<kind>` unless `excludeKind`;
  * - `&args=<json>` if `byArgs`: all top-level keys of the encoded args, sorted by their UTF-8
- *   bytes, each value as Go's `encoding/json` writes it; or, with chosen keys (River's
+ *   bytes, each value as Go's `encoding/json` wrote it; or, with chosen keys (River's
  *   `river:"unique"` fields), only those paths (`a.b` = key `b` inside `a`), sorted, rebuilt as
  *   nested objects, missing ones skipped (all missing: the segment is `&args=` and nothing else);
  * - `&period=<RFC 3339, UTC, whole seconds>` if `byPeriod`: the job's `scheduledAt` (else now)
  *   truncated to a multiple of the period counted from Go's zero time 0001-01-01T00:00:00Z;
  * - `&queue=<queue>` if `byQueue`.
  *
+ * River writes each value's raw bytes as `json.Marshal` produced them, so nested objects keep Go's
+ * order: a struct's fields in declaration order, a map's keys sorted bytewise. JavaScript objects
+ * put integer-like keys first, so the order is taken from the args schema instead (the encoded
+ * side of its JSON codec, `argsAst`): an object the schema declares as struct fields is written
+ * in field order (a TypeScript struct mirrors its Go struct's declaration order), any other object
+ * (a record, `Schema.Unknown`, no schema) with its keys sorted bytewise, as Go writes a map; a union
+ * uses the member the value is.
+ *
  * Args are taken from the JSON text that is stored for the job (what River hashes is the encoded
- * args it stores, too) and re-rendered as Go would encode them: compact; `<`, `>`, `&`, U+2028,
+ * args it stores, too), parsed losslessly, and re-rendered as Go would encode them: compact; `<`, `>`, `&`, U+2028,
  * U+2029 escaped as `\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`; other control characters
  * as `\b \f \n \r \t` or `\u00XX`; a lone surrogate as `\ufffd`. Object keys of the rebuilt
  * top-level object are written the way River writes them (sjson's rule): verbatim between quotes
@@ -23,7 +31,10 @@
  *
  * @internal
  */
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
 import { createHash } from "node:crypto"
+import { parseJson } from "./json.ts"
 
 /** Unique options after validation and defaults, ready to build keys. */
 export interface ResolvedUnique {
@@ -42,6 +53,11 @@ export interface UniqueKeyInput {
   readonly kind: string
   /** The encoded args as stored (JSON text of an object). */
   readonly argsJson: string
+  /**
+   * The shape of the stored args: the encoded side of the args schema's JSON codec. Without it,
+   * every nested object is written as a Go map (keys sorted).
+   */
+  readonly argsAst?: SchemaAST.AST | undefined
   readonly queue: string
   /** The job's `scheduledAt` in epoch milliseconds, or `undefined` (then `nowMillis` is used). */
   readonly scheduledAtMillis: number | undefined
@@ -106,6 +122,9 @@ export const goJson = (value: unknown): string => {
       // Go writes float64 with the same shortest round-trip digits and the same switch to
       // exponent form (< 1e-6 or >= 1e21) as ECMAScript; only negative zero differs.
       return Number.isFinite(value) ? (Object.is(value, -0) ? "-0" : String(value)) : "null"
+    case "bigint":
+      // An integer beyond ±2^53, read losslessly (a Go int64): its digits, as Go writes them.
+      return value.toString()
     case "boolean":
       return value ? "true" : "false"
     case "object": {
@@ -145,18 +164,88 @@ export const compareUtf8 = (a: string, b: string): number => {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Args segment
+// Go's order for nested objects, from the args schema
 
 const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
+const guards = new WeakMap<SchemaAST.AST, (u: unknown) => boolean>()
+
+/** Whether a value is of an (encoded-side) AST's type, memoized per node. */
+const isOf = (ast: SchemaAST.AST, value: unknown): boolean => {
+  let guard = guards.get(ast)
+  if (guard === undefined) {
+    guard = Schema.is(Schema.make<Schema.Top>(ast))
+    guards.set(ast, guard)
+  }
+  return guard(value)
+}
+
+/**
+ * The AST that describes `value`: suspensions resolved, a union narrowed to the first member
+ * the value is (`undefined` when none is: then the value is treated as unknown JSON).
+ */
+const shapeOf = (ast: SchemaAST.AST | undefined, value: unknown): SchemaAST.AST | undefined => {
+  for (let depth = 0; ast !== undefined && depth < 32; depth++) {
+    if (ast._tag === "Suspend") ast = ast.thunk()
+    else if (ast._tag === "Union") ast = ast.types.find((member) => isOf(member, value))
+    else return ast
+  }
+  return ast
+}
+
+/** The AST of key `key` of an object of shape `ast`. */
+const fieldAst = (ast: SchemaAST.AST | undefined, key: string): SchemaAST.AST | undefined => {
+  if (ast?._tag !== "Objects") return undefined
+  for (const ps of ast.propertySignatures) if (ps.name === key) return ps.type
+  return ast.indexSignatures[0]?.type
+}
+
+/**
+ * A parsed JSON value as Go's `encoding/json` wrote it for the shape `ast`: struct fields in
+ * declaration order, map keys (and every object of unknown shape) sorted bytewise.
+ */
+export const goJsonShaped = (value: unknown, ast: SchemaAST.AST | undefined): string => {
+  if (typeof value !== "object" || value === null) return goJson(value)
+  const shape = shapeOf(ast, value)
+  if (Array.isArray(value)) {
+    const parts = new Array<string>(value.length)
+    for (let i = 0; i < value.length; i++) {
+      const element = shape?._tag === "Arrays" ? (shape.elements[i] ?? shape.rest[0]) : undefined
+      parts[i] = goJsonShaped(value[i], element)
+    }
+    return `[${parts.join(",")}]`
+  }
+  const object = value as Record<string, unknown>
+  const parts: Array<string> = []
+  let rest: Array<string>
+  if (shape?._tag === "Objects" && shape.propertySignatures.length > 0) {
+    // A struct: declared fields first, in declaration order.
+    const declared = new Set<string>()
+    for (const ps of shape.propertySignatures) {
+      const name = ps.name as string
+      declared.add(name)
+      if (Object.hasOwn(object, name)) parts.push(`${goString(name)}:${goJsonShaped(object[name], ps.type)}`)
+    }
+    rest = Object.keys(object).filter((k) => !declared.has(k))
+  } else {
+    rest = Object.keys(object)
+  }
+  const valueAst = shape?._tag === "Objects" ? shape.indexSignatures[0]?.type : undefined
+  for (const k of rest.sort(compareUtf8)) parts.push(`${goString(k)}:${goJsonShaped(object[k], valueAst)}`)
+  return `{${parts.join(",")}}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Args segment
+
 /** All top-level keys, sorted, values as Go writes them. */
-const allArgs = (args: Record<string, unknown>): string => {
+const allArgs = (args: Record<string, unknown>, ast: SchemaAST.AST | undefined): string => {
   const keys = Object.keys(args).sort(compareUtf8)
   let out = "{"
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) out += ","
-    out += `${riverObjectKey(keys[i]!)}:${goJson(args[keys[i]!])}`
+    out += `${riverObjectKey(keys[i]!)}:${goJsonShaped(args[keys[i]!], fieldAst(ast, keys[i]!))}`
   }
   return out + "}"
 }
@@ -170,14 +259,21 @@ const renderTree = (tree: Tree): string => {
 }
 
 /** Only the chosen paths (already sorted), rebuilt as nested objects in that order. */
-const chosenArgs = (args: Record<string, unknown>, paths: ReadonlyArray<ReadonlyArray<string>>): string => {
+const chosenArgs = (
+  args: Record<string, unknown>,
+  ast: SchemaAST.AST | undefined,
+  paths: ReadonlyArray<ReadonlyArray<string>>
+): string => {
   const root: Tree = new Map()
   for (const path of paths) {
     let value: unknown = args
+    let shape: SchemaAST.AST | undefined = ast
     let found = true
     for (const component of path) {
-      if (isPlainObject(value) && Object.hasOwn(value, component)) value = value[component]
-      else {
+      if (isPlainObject(value) && Object.hasOwn(value, component)) {
+        shape = fieldAst(shapeOf(shape, value), component)
+        value = value[component]
+      } else {
         found = false
         break
       }
@@ -192,7 +288,7 @@ const chosenArgs = (args: Record<string, unknown>, paths: ReadonlyArray<Readonly
       }
       node = child
     }
-    node.set(path[path.length - 1]!, goJson(value))
+    node.set(path[path.length - 1]!, goJsonShaped(value, shape))
   }
   return root.size === 0 ? "" : renderTree(root)
 }
@@ -262,11 +358,12 @@ const formatRfc3339 = (unixSeconds: number): string => {
 export const uniqueKeyString = (unique: ResolvedUnique, input: UniqueKeyInput): string => {
   let key = unique.excludeKind ? "" : `&kind=${input.kind}`
   if (unique.byArgs !== false) {
-    const parsed: unknown = JSON.parse(input.argsJson)
+    const parsed: unknown = parseJson(input.argsJson)
     // River rejects args that are not an object; an empty array counts as `{}`. Kinds always
     // encode to an object here, so only the object case matters in practice.
     const args = isPlainObject(parsed) ? parsed : {}
-    key += `&args=${unique.byArgs === true ? allArgs(args) : chosenArgs(args, unique.byArgs)}`
+    const ast = shapeOf(input.argsAst, args)
+    key += `&args=${unique.byArgs === true ? allArgs(args, ast) : chosenArgs(args, ast, unique.byArgs)}`
   }
   if (unique.byPeriodNanos !== undefined) {
     key += `&period=${periodBound(input.scheduledAtMillis ?? input.nowMillis, unique.byPeriodNanos)}`

@@ -5,7 +5,7 @@ import { TestClock } from "effect/testing"
 import * as Client from "../../src/Client.ts"
 import * as Completer from "../../src/internal/completer.ts"
 import { schemaPrefix } from "../../src/internal/identifiers.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "../../src/internal/sql/job.ts"
+import { decodeJobRow, jobColumns, makeJobSql, type RawJobRow } from "../../src/internal/sql/job.ts"
 import type { JobRow } from "../../src/Job.ts"
 import * as JobKind from "../../src/JobKind.ts"
 import { freshDatabase } from "../utils/db.ts"
@@ -114,7 +114,7 @@ describe("completer", () => {
         }))
         yield* completer.enqueue(completion(b!))
         yield* completer.close
-        const [row] = yield* sql.unsafe<RawJobRow>(`SELECT * , unique_states::text AS unique_states FROM "${schema}".river_job WHERE id = $1`, [a!.id])
+        const [row] = yield* sql.unsafe<RawJobRow>(`SELECT ${jobColumns()} FROM "${schema}".river_job WHERE id = $1`, [a!.id])
         const job = decodeJobRow(row!)
         assert.strictEqual(job.state, "completed")
         assert.strictEqual(job.finalizedAt?.getTime(), 500)
@@ -176,6 +176,63 @@ describe("completer", () => {
         yield* completer.enqueue(completion(done!))
         yield* completer.close
         assert.deepStrictEqual(yield* states(schema), { cancelled: 3, completed: 1 })
+      }))
+
+    it.effect("an error text or metadata that jsonb cannot store is written with U+FFFD and blocks nothing", () =>
+      Effect.gen(function*() {
+        const { completer, rows, schema, sql } = yield* setup(4)
+        const [nul, lone, keys, plain] = rows
+        const truncated = "😀 truncated".slice(1) // a lone low surrogate, then " truncated"
+        yield* completer.enqueue(completion(nul!, {
+          state: "retryable",
+          finalizedAt: undefined,
+          scheduledAt: new Date(60_000),
+          error: { at: "1970-01-01T00:00:00.000Z", attempt: 1, error: "bad\u0000byte", trace: "at \\u0000 \u0000" },
+          kind: "failed"
+        }))
+        yield* completer.enqueue(completion(lone!, { metadata: { note: truncated } }))
+        yield* completer.enqueue(completion(keys!, { metadata: { "k\u0000": "\ud83d", "pair": "😀" } }))
+        yield* completer.enqueue(completion(plain!))
+        yield* waitFor(Effect.map(states(schema), (s) => s.completed === 3 && s.retryable === 1))
+        const stored = yield* sql.unsafe<RawJobRow>(
+          `SELECT ${jobColumns()} FROM "${schema}".river_job ORDER BY id`
+        )
+        const jobs = stored.map(decodeJobRow)
+        assert.strictEqual(jobs[0]!.errors[0]!.error, "bad\ufffdbyte")
+        assert.strictEqual(jobs[0]!.errors[0]!.trace, "at \\u0000 \ufffd", "an escaped backslash is text, not an escape")
+        assert.deepStrictEqual(jobs[1]!.metadata, { note: "\ufffd truncated" })
+        assert.deepStrictEqual(jobs[2]!.metadata, { "k\ufffd": "\ufffd", pair: "😀" })
+        yield* completer.close
+        assert.strictEqual(yield* completer.pending, 0)
+      }))
+
+    it.effect("a row the database refuses is isolated: the rest completes, the row ends with a readable error", () =>
+      Effect.gen(function*() {
+        const { completer, rows, schema, sql } = yield* setup(5)
+        const [a, poisoned, c, hopeless, e] = rows
+        // Outcomes the database refuses for one row each: metadata a trigger or constraint rejects,
+        // and a row that may never leave running.
+        yield* sql.unsafe(`ALTER TABLE "${schema}".river_job ADD CONSTRAINT test_no_poison CHECK (NOT metadata ? 'poison')`)
+        yield* sql.unsafe(
+          `ALTER TABLE "${schema}".river_job ADD CONSTRAINT test_stuck CHECK (state = 'running' OR id <> ${hopeless!.id})`
+        )
+        for (const row of [a, c, hopeless, e]) yield* completer.enqueue(completion(row!))
+        yield* completer.enqueue(completion(poisoned!, { metadata: { poison: true } }))
+        yield* waitFor(Effect.map(states(schema), (s) => s.completed === 4))
+        const byId = new Map(
+          (yield* sql.unsafe<RawJobRow>(`SELECT ${jobColumns()} FROM "${schema}".river_job`)).map(decodeJobRow).map((j) => [j.id, j])
+        )
+        for (const row of [a, c, e]) assert.deepStrictEqual(byId.get(row!.id)!.errors, [])
+        const written = byId.get(poisoned!.id)!
+        assert.strictEqual(written.state, "completed")
+        assert.deepStrictEqual(written.metadata, {}, "stored without the metadata it could not store")
+        assert.strictEqual(written.errors.length, 1)
+        assert.match(written.errors[0]!.error, /outcome could not be stored as decided/)
+        assert.match(written.errors[0]!.error, /test_no_poison/)
+        assert.strictEqual(byId.get(hopeless!.id)!.state, "running", "left to the rescuer")
+        assert.strictEqual(yield* completer.pending, 0, "nothing is retried forever")
+        yield* completer.close
+        assert.strictEqual(yield* completer.pending, 0)
       }))
 
     it.effect("10,000 pending outcomes are all written when it closes", () =>

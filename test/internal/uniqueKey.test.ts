@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
+import { Result, Schema } from "effect"
 import * as InsertOptions from "../../src/InsertOptions.ts"
 import {
   compareUtf8,
@@ -14,6 +15,7 @@ import {
   uniqueKeyHex,
   uniqueKeyString
 } from "../../src/internal/uniqueKey.ts"
+import * as JobKind from "../../src/JobKind.ts"
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex")
 
@@ -127,12 +129,24 @@ describe("unique key: strings", () => {
   it("all args: top-level keys sorted, values as Go encodes them", () => {
     assert.strictEqual(
       key({ byArgs: true }, { args: { zeta: "z", alpha: "<a>&", nested: { z: 1, a: 2 }, list: [1, "x"] } }),
-      String.raw`&kind=send_email&args={"alpha":"\u003ca\u003e\u0026","list":[1,"x"],"nested":{"z":1,"a":2},"zeta":"z"}`
+      String.raw`&kind=send_email&args={"alpha":"\u003ca\u003e\u0026","list":[1,"x"],"nested":{"a":2,"z":1},"zeta":"z"}`,
+      "without a schema a nested object is a map: keys sorted, as Go writes a map[string]any"
     )
     assert.strictEqual(key({ byArgs: true }, { args: {} }), "&kind=send_email&args={}")
     assert.strictEqual(
       key({ byArgs: true }, { argsJson: `{"a<b":1,"é<":2,"a.b":3,"":4}` }),
       String.raw`&kind=send_email&args={"":4,"a.b":3,"a<b":1,"é\u003c":2}`
+    )
+  })
+
+  it("integers beyond 2^53 keep every digit, as Go's int64 does", () => {
+    assert.strictEqual(
+      key({ byArgs: true }, { argsJson: `{"id":1460323737035677698,"neg":[-9223372036854775808]}` }),
+      `&kind=send_email&args={"id":1460323737035677698,"neg":[-9223372036854775808]}`
+    )
+    assert.strictEqual(
+      key({ byArgs: ["id"] }, { argsJson: `{"id":1460323737035677698}` }),
+      `&kind=send_email&args={"id":1460323737035677698}`
     )
   })
 
@@ -170,6 +184,126 @@ describe("unique key: strings", () => {
     assert.isUndefined(InsertOptions.resolveUnique({ excludeKind: true }), "excludeKind alone enables nothing")
     assert.isUndefined(InsertOptions.resolveUnique({}), "empty: not unique")
     assert.isUndefined(InsertOptions.resolveUnique({ byArgs: false, byQueue: false }))
+  })
+})
+
+describe("unique key: nested objects as Go's encoding/json writes them", () => {
+  const withSchema = <S extends Schema.Codec<any, any, never, never>>(
+    schema: S,
+    args: S["Type"],
+    options: InsertOptions.UniqueOptions = { byArgs: true }
+  ) => {
+    const kind = JobKind.make("nested", { args: schema })
+    const json = kind.encode(args)
+    if (Result.isFailure(json)) throw json.failure
+    return uniqueKeyString(unique(options), {
+      kind: "nested",
+      argsJson: json.success,
+      argsAst: kind.argsJsonAst,
+      queue: "default",
+      scheduledAtMillis: undefined,
+      nowMillis: NOW
+    })
+  }
+
+  it("a map's keys are sorted bytewise, not in JavaScript's integer-first order", () => {
+    assert.strictEqual(
+      key({ byArgs: true }, { argsJson: `{"m":{"10":1,"9":2,"b":3}}` }),
+      `&kind=send_email&args={"m":{"10":1,"9":2,"b":3}}`
+    )
+    assert.strictEqual(
+      withSchema(Schema.Struct({ m: Schema.Record(Schema.String, Schema.Number) }), { m: { b: 3, 9: 2, 10: 1 } }),
+      `&kind=nested&args={"m":{"10":1,"9":2,"b":3}}`
+    )
+  })
+
+  it("a struct the schema declares is written in field order (Go struct order), at any depth", () => {
+    const Inner = Schema.Struct({ z: Schema.Number, m: Schema.Number, a: Schema.String })
+    assert.strictEqual(
+      withSchema(Schema.Struct({ inner: Inner, list: Schema.Array(Inner), byName: Schema.Record(Schema.String, Inner) }), {
+        inner: { a: "<&>", m: 2, z: 1 },
+        list: [{ z: 3, m: 4, a: "b" }],
+        byName: { k2: { a: "c", m: 6, z: 5 }, k10: { z: 7, m: 8, a: "d" } }
+      }),
+      String.raw`&kind=nested&args={"byName":{"k10":{"z":7,"m":8,"a":"d"},"k2":{"z":5,"m":6,"a":"c"}},"inner":{"z":1,"m":2,"a":"\u003c\u0026\u003e"},"list":[{"z":3,"m":4,"a":"b"}]}`
+    )
+  })
+
+  it("a union picks the member the value is, and uses its field order", () => {
+    const Shape = Schema.Union([
+      Schema.Struct({ kind: Schema.Literal("circle"), radius: Schema.Number, center: Schema.Number }),
+      Schema.Struct({ kind: Schema.Literal("square"), side: Schema.Number, corner: Schema.Number })
+    ])
+    assert.strictEqual(
+      withSchema(Schema.Struct({ shapes: Schema.Array(Shape) }), {
+        shapes: [{ corner: 0, side: 2, kind: "square" }, { center: 0, radius: 1, kind: "circle" }]
+      }),
+      `&kind=nested&args={"shapes":[{"kind":"square","side":2,"corner":0},{"kind":"circle","radius":1,"center":0}]}`
+    )
+  })
+
+  it("chosen paths render the selected value the same way", () => {
+    const Inner = Schema.Struct({ z: Schema.Number, m: Schema.Number })
+    assert.strictEqual(
+      withSchema(
+        Schema.Struct({ inner: Inner, map: Schema.Record(Schema.String, Schema.Number), skip: Schema.String }),
+        { inner: { m: 2, z: 1 }, map: { b: 1, 10: 2, 9: 3 }, skip: "x" },
+        { byArgs: ["inner", "map"] }
+      ),
+      `&kind=nested&args={"inner":{"z":1,"m":2},"map":{"10":2,"9":3,"b":1}}`
+    )
+  })
+
+  // Computed with River v0.51.2's own dbunique.UniqueKey on json.Marshal of Go structs (nested
+  // struct, map[string]int, map[string]any, slices, map of structs, int64), kinds nested_args and
+  // selected_args (river:"unique" on inner and map). The args are built in a different key order
+  // here on purpose: the order comes from the schema (structs) or from sorting (maps).
+  it("River golden vectors with nested structs and maps", () => {
+    const Inner = Schema.Struct({
+      z: Schema.Number,
+      m: Schema.Number,
+      a: Schema.String,
+      extra: Schema.optionalKey(Schema.Record(Schema.String, Schema.Number))
+    })
+    const Variant = Schema.Struct({ kind: Schema.String, zeta: Schema.optionalKey(Schema.Number), beta: Schema.optionalKey(Schema.Number) })
+    const NestedArgs = Schema.Struct({
+      label: Schema.String,
+      inner: Inner,
+      map: Schema.Record(Schema.String, Schema.Number),
+      any: Schema.Record(Schema.String, Schema.Unknown),
+      list: Schema.Array(Inner),
+      vars: Schema.Array(Variant),
+      records: Schema.Record(Schema.String, Inner),
+      big: JobKind.Int64
+    })
+    const args = {
+      label: "<l&>",
+      inner: { a: "a", z: 1, m: 2, extra: { b: 1, "10": 2, "9": 3 } },
+      map: { "10": 1, "9": 2, b: 3, "é": 4, "\ue000": 6, "😀": 5 },
+      any: { z: [{ y: 1, x: 2 }], a: null, "10": true },
+      list: [{ z: 3, m: 4, a: "b" }],
+      vars: [{ kind: "z", zeta: 1 }, { kind: "b", beta: 2 }],
+      records: { k2: { z: 5, m: 6, a: "c" }, k10: { z: 7, m: 8, a: "d" } },
+      big: 1460323737035677698n
+    }
+    const all = withSchema(NestedArgs, args)
+    assert.strictEqual(
+      all,
+      String.raw`&kind=nested&args={"any":{"10":true,"a":null,"z":[{"x":2,"y":1}]},"big":1460323737035677698,"inner":{"z":1,"m":2,"a":"a","extra":{"10":2,"9":3,"b":1}},"label":"\u003cl\u0026\u003e","list":[{"z":3,"m":4,"a":"b"}],"map":{"10":1,"9":2,"b":3,"é":4,"${"\ue000"}":6,"😀":5},"records":{"k10":{"z":7,"m":8,"a":"d"},"k2":{"z":5,"m":6,"a":"c"}},"vars":[{"kind":"z","zeta":1},{"kind":"b","beta":2}]}`
+    )
+    assert.strictEqual(
+      uniqueKeyHex(all.replace("&kind=nested", "&kind=nested_args")),
+      "88c3d6e4a804f15bc9fe967ad1848174b59ec3c0550ea796271d77bd5cd6f043"
+    )
+    const selected = withSchema(
+      Schema.Struct({ inner: Inner, map: Schema.Record(Schema.String, Schema.Number), skip: Schema.String }),
+      { inner: { a: "a", m: 2, z: 1 }, map: { "10": 1, "9": 2 }, skip: "x" },
+      { byArgs: ["inner", "map"] }
+    )
+    assert.strictEqual(
+      uniqueKeyHex(selected.replace("&kind=nested", "&kind=selected_args")),
+      "177cbf26cef31c5b0cae51012130a7bde548b92e71b26efd880f00eace1e435f"
+    )
   })
 })
 

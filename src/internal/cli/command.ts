@@ -27,6 +27,24 @@ export class CliError extends Data.TaggedError("CliError")<{ readonly message: s
 /** Option definitions accepted by {@link parseOptions}. */
 export type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string }>
 
+/**
+ * Joins a string option and a value that looks like a negative number (`--n -1` → `--n=-1`):
+ * `parseArgs` would otherwise refuse it as "ambiguous", and the value gets its own check.
+ */
+const joinNegativeValues = (args: ReadonlyArray<string>, options: OptionSpec): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const next = args[i + 1]
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined
+    if (name !== undefined && options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`)
+      i++
+    } else out.push(arg)
+  }
+  return out
+}
+
 /** Parses `--name value` / `--name=value` / `--flag` options; no positionals. */
 export const parseOptions = <const Spec extends OptionSpec>(
   args: ReadonlyArray<string>,
@@ -38,7 +56,7 @@ export const parseOptions = <const Spec extends OptionSpec>(
 > =>
   Effect.try({
     try: () =>
-      parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as {
+      parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals: false }).values as {
         readonly [K in keyof Spec]?: Spec[K]["type"] extends "string" ? string : boolean
       },
     catch: (error) => {
@@ -47,11 +65,31 @@ export const parseOptions = <const Spec extends OptionSpec>(
     }
   })
 
-/** Parses an integer option value. */
-export const parseInteger = (value: string | undefined, option: string): Effect.Effect<number | undefined, CliError> => {
+/**
+ * Parses an integer option value from `min` to `max`; `outOfRange` words the error for an
+ * integer outside them (the value is quoted as typed, never rounded).
+ */
+export const parseInteger = (
+  value: string | undefined,
+  option: string,
+  range: {
+    readonly min: number
+    readonly max: number
+    readonly outOfRange: (text: string) => string
+  } = {
+    min: Number.MIN_SAFE_INTEGER,
+    max: Number.MAX_SAFE_INTEGER,
+    outOfRange: (text) => `--${option} ${text} is too large`
+  }
+): Effect.Effect<number | undefined, CliError> => {
   if (value === undefined) return Effect.succeed(undefined)
-  if (!/^-?\d+$/.test(value.trim())) {
+  const text = value.trim()
+  if (!/^-?\d+$/.test(text)) {
     return Effect.fail(new CliError({ message: `--${option} must be an integer (got ${JSON.stringify(value)})` }))
   }
-  return Effect.succeed(Number(value.trim()))
+  const n = BigInt(text)
+  if (n < BigInt(range.min) || n > BigInt(range.max)) {
+    return Effect.fail(new CliError({ message: range.outOfRange(text) }))
+  }
+  return Effect.succeed(Number(n))
 }

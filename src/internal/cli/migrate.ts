@@ -68,13 +68,25 @@ const withDatabase = (option: string | undefined) =>
 
 const ms = (duration: Duration.Duration) => `${Math.round(Duration.toMillis(duration))} ms`
 
+/**
+ * A version option. An integer too large for a number gets one line naming the range, the text
+ * quoted as typed (never rounded); every other integer goes to the migrator, which says which
+ * versions exist.
+ */
+const parseVersion = (value: string | undefined, option: string) =>
+  parseInteger(value, option, {
+    min: Number.MIN_SAFE_INTEGER,
+    max: Number.MAX_SAFE_INTEGER,
+    outOfRange: (text) => `--${option} ${text} is not a version of migration line ${Migrator.line} (0 to ${Migrator.latestVersion})`
+  })
+
 const statusLine = (current: number) =>
   `migration line ${Migrator.line} is at version ${current} (latest: ${Migrator.latestVersion})`
 
 const up = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   const options = yield* parseOptions(args, { ...connection, "target-version": { type: "string" } }, "migrate up")
   if (options.help === true) return yield* Console.log(help)
-  const targetVersion = yield* parseInteger(options["target-version"], "target-version")
+  const targetVersion = yield* parseVersion(options["target-version"], "target-version")
   yield* Effect.gen(function*() {
     const runs = yield* Migrator.up({ schema: options.schema, targetVersion })
     for (const run of runs) yield* Console.log(`applied version ${run.version} ${run.name} (${ms(run.duration)})`)
@@ -86,7 +98,7 @@ const up = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
 const down = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   const options = yield* parseOptions(args, { ...connection, "target-version": { type: "string" } }, "migrate down")
   if (options.help === true) return yield* Console.log(help)
-  const targetVersion = yield* parseInteger(options["target-version"], "target-version")
+  const targetVersion = yield* parseVersion(options["target-version"], "target-version")
   if (targetVersion === undefined) {
     return yield* new CliError({ message: "migrate down needs --target-version (0 reverts everything)" })
   }
@@ -135,8 +147,8 @@ const get = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   const text = yield* Migrator.sql({
     direction,
     schema: options.schema,
-    fromVersion: yield* parseInteger(options["from-version"], "from-version"),
-    targetVersion: yield* parseInteger(options["target-version"], "target-version")
+    fromVersion: yield* parseVersion(options["from-version"], "from-version"),
+    targetVersion: yield* parseVersion(options["target-version"], "target-version")
   })
   yield* Console.log(text === "" ? `-- nothing to run ${direction}` : text.trimEnd())
 })

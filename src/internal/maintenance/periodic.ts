@@ -39,6 +39,14 @@ const periodicRun = (request: InsertRequest, id: string, at: number): InsertRequ
   ...(request.options?.scheduledAt === undefined ? { [AvailableAt]: new Date(at) } : {})
 })
 
+const insertEach = (config: EnqueuerConfig, requests: ReadonlyArray<InsertRequest>, ids: ReadonlyArray<string>) =>
+  Effect.forEach(requests, (request, i) =>
+    config.client.insertMany([request]).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logWarning(`effect-river: inserting periodic job ${ids[i]} failed`, Cause.pretty(cause))
+      )
+    ), { discard: true })
+
 export const enqueuer = (config: EnqueuerConfig) =>
   Effect.gen(function*() {
     if (config.jobs.length === 0) return
@@ -63,6 +71,7 @@ export const enqueuer = (config: EnqueuerConfig) =>
         continue
       }
       const requests: Array<InsertRequest> = []
+      const ids: Array<string> = []
       for (const job of config.jobs) {
         const at = plan.get(job.id)!
         if (at > now) continue
@@ -74,10 +83,19 @@ export const enqueuer = (config: EnqueuerConfig) =>
             Effect.as(Effect.logWarning(`effect-river: periodic job ${job.id} failed to build its job`, defect), undefined)
           )
         )
-        if (request !== undefined) requests.push(periodicRun(request, job.id, at))
+        if (request !== undefined) {
+          requests.push(periodicRun(request, job.id, at))
+          ids.push(job.id)
+        }
       }
       if (requests.length > 0) {
         yield* config.client.insertMany(requests).pipe(
+          // One periodic job building invalid args or options must not keep the others due with
+          // it from being inserted: insert them one by one, and name the one that failed.
+          Effect.catchTags({
+            InvalidArgs: () => insertEach(config, requests, ids),
+            InvalidOptions: () => insertEach(config, requests, ids)
+          }),
           Effect.catchCause((cause) => Effect.logWarning("effect-river: inserting periodic jobs failed", Cause.pretty(cause)))
         )
       }

@@ -114,7 +114,9 @@ export const rescue = (config: RescuerConfig) =>
           decisions.map((d) => d.scheduledAt !== undefined),
           decisions.map((d) =>
             JSON.stringify({ at: nowDate.toISOString(), attempt: byId.get(d.id)!.attempt, error: RESCUE_ERROR, trace: "" })
-          )
+          ),
+          decisions.map((d) => byId.get(d.id)!.attempt),
+          before
         ])
         rescued += rows.length
       }

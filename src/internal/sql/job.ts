@@ -7,8 +7,13 @@
  */
 import type { AttemptError, JobRow, JobState } from "../../Job.ts"
 import { statesFromBitmask } from "../../Job.ts"
+import { parseJson } from "../json.ts"
 
-/** The row columns, optionally qualified by a table alias. `unique_states` is sent as text. */
+/**
+ * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
+ * are `args` and `metadata`: the driver would parse their `jsonb` with `JSON.parse`, which rounds
+ * integers beyond 2^53 (a Go `int64`); {@link decodeJobRow} parses them losslessly.
+ */
 export const jobColumns = (alias = ""): string => {
   const a = alias === "" ? "" : `${alias}.`
   return [
@@ -22,14 +27,13 @@ export const jobColumns = (alias = ""): string => {
     "finalized_at",
     "scheduled_at",
     "priority",
-    "args",
     "errors",
     "kind",
-    "metadata",
     "queue",
     "tags",
     "unique_key"
-  ].map((c) => `${a}${c}`).join(", ") + `, ${a}unique_states::text AS unique_states`
+  ].map((c) => `${a}${c}`).join(", ") +
+    `, ${a}args::text AS args, ${a}metadata::text AS metadata, ${a}unique_states::text AS unique_states`
 }
 
 /** A raw row as the driver returns it for {@link jobColumns}. */
@@ -44,10 +48,12 @@ export interface RawJobRow {
   readonly finalized_at: Date | null
   readonly scheduled_at: Date
   readonly priority: number
-  readonly args: unknown
+  /** `jsonb` as text (see {@link jobColumns}). */
+  readonly args: string
   readonly errors: ReadonlyArray<AttemptError> | null
   readonly kind: string
-  readonly metadata: Record<string, unknown>
+  /** `jsonb` as text (see {@link jobColumns}). */
+  readonly metadata: string
   readonly queue: string
   readonly tags: ReadonlyArray<string>
   readonly unique_key: Uint8Array | null
@@ -56,6 +62,16 @@ export interface RawJobRow {
 
 const EMPTY: ReadonlyArray<never> = []
 
+/**
+ * A job's metadata as an object. The column is `NOT NULL jsonb` but holds whatever another writer
+ * put there (`null`, a scalar, an array); every part of this runtime reads that as `{}` (and the
+ * statements that write metadata treat it so: {@link metadataObject}), so one malformed row never
+ * breaks a snooze, a rescue, a cancel or a checkpoint.
+ */
+export const metadataOf = (value: unknown): Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
+
+/** A raw row as a `JobRow`: `args` and `metadata` parsed losslessly (see `parseJson`). */
 export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   id: raw.id,
   state: raw.state,
@@ -67,10 +83,10 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   finalizedAt: raw.finalized_at,
   scheduledAt: raw.scheduled_at,
   priority: raw.priority,
-  args: raw.args,
+  args: parseJson(raw.args),
   errors: raw.errors ?? EMPTY,
   kind: raw.kind,
-  metadata: raw.metadata,
+  metadata: metadataOf(parseJson(raw.metadata)),
   queue: raw.queue,
   tags: raw.tags,
   uniqueKey: raw.unique_key,
@@ -94,6 +110,17 @@ const appendAttemptedBy = (clientIdParam: string): string =>
       THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
       ELSE j.attempted_by END,
     ${clientIdParam}::text)`
+
+/**
+ * `metadata` as a JSON object: the column is `NOT NULL jsonb` but accepts `null`, scalars and
+ * arrays from other writers; `||` would turn those into an array. Anything but an object is
+ * treated as `{}`.
+ */
+export const metadataObject = (column: string): string =>
+  `(CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END)`
+
+/** The largest `attempt` (a smallint) can hold. */
+const MAX_ATTEMPT = 32767
 
 /**
  * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
@@ -129,7 +156,7 @@ const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
     scheduled_at = CASE WHEN u.is_running AND NOT u.should_cancel AND u.scheduled_at_do_update
       THEN u.scheduled_at ELSE j.scheduled_at END,
     errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error) ELSE j.errors END,
-    metadata = CASE WHEN u.metadata_do_merge THEN j.metadata || u.metadata_updates ELSE j.metadata END
+    metadata = CASE WHEN u.metadata_do_merge THEN ${metadataObject("j.metadata")} || u.metadata_updates ELSE j.metadata END
   FROM job_to_update u WHERE j.id = u.id
   RETURNING ${returning === "rows" ? jobColumns("j") : "j.id"}
 )
@@ -244,6 +271,10 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
      * River's fetch: locks up to $2 available, due jobs of queue $1 (priority, scheduled_at, id;
      * SKIP LOCKED, so concurrent fetchers never share a row) and marks them running: attempt + 1,
      * attempted_at = $3, client id $4 appended to attempted_by (kept to the last 100).
+     * A row whose `attempt` is already 32767 (the column is a smallint; only another writer can
+     * put it there) cannot count another attempt: instead of failing the whole fetch (and every
+     * later fetch of its queue) with "smallint out of range", it is discarded at $3 with an error
+     * saying so, and not returned.
      */
     jobGetAvailable: `WITH locked AS (
   SELECT id FROM ${p}river_job
@@ -251,12 +282,20 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
   ORDER BY priority ASC, scheduled_at ASC, id ASC
   LIMIT $2::int
   FOR UPDATE SKIP LOCKED
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET state = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN 'running'::${p}river_job_state ELSE 'discarded'::${p}river_job_state END,
+    attempt = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.attempt + 1 ELSE j.attempt END,
+    attempted_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN $3::timestamptz ELSE j.attempted_at END,
+    attempted_by = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN ${appendAttemptedBy("$4")} ELSE j.attempted_by END,
+    finalized_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.finalized_at ELSE $3::timestamptz END,
+    errors = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.errors ELSE array_append(j.errors, jsonb_build_object(
+      'at', $3::timestamptz, 'attempt', j.attempt, 'trace', '',
+      'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END
+  FROM locked WHERE j.id = locked.id
+  RETURNING ${jobColumns("j")}
 )
-UPDATE ${p}river_job AS j
-SET state = 'running', attempt = j.attempt + 1, attempted_at = $3::timestamptz,
-  attempted_by = ${appendAttemptedBy("$4")}
-FROM locked WHERE j.id = locked.id
-RETURNING ${jobColumns("j")}`,
+SELECT * FROM updated WHERE state = 'running'`,
 
     /**
      * River's batched "set state if still running", one row per job (parallel arrays):
@@ -283,45 +322,52 @@ RETURNING ${jobColumns("j")}`,
     jobSetStateIfRunningManyIds: setStateIfRunningMany(p, "ids"),
 
     /**
-     * River's scheduler: makes retryable/scheduled jobs due by $1 (now + 5 s) available, at most
-     * $2 of them, and notifies the queues of those due by $3 (now + 5 ms), in one statement.
-     * Unique jobs (River §8.3): per unique key only the first job of the batch is promoted; a job
-     * whose key another job already holds in a state its bitmask covers is discarded at $4 with
-     * `metadata.unique_key_conflict = "scheduler_discarded"` instead of failing the batch.
+     * River's scheduler (`JobSchedule` of River v0.51.2, in one statement): makes retryable and
+     * scheduled jobs due by $1 (now + 5 s) available, at most $2 of them, and notifies the queues
+     * of those due by $3 (now + 5 ms). Unique jobs (River §8.3) are resolved in the same
+     * statement, so no conflict can fail the pass: a due job whose unique key is held by any
+     * other row in a state that row's bitmask covers — a row of this very batch included — is
+     * discarded at $4 with `metadata.unique_key_conflict = "scheduler_discarded"`, as is every
+     * due job but the first (priority, scheduled_at, id) of its key. Only the first of a key no
+     * other row holds is promoted, so a promotion never meets another covered row of its key.
+     * Metadata that is not an object (written by someone else) is treated as `{}`.
      */
-    jobSchedule: `WITH due AS (
+    jobSchedule: `WITH jobs_to_schedule AS (
   SELECT id, unique_key, unique_states, priority, scheduled_at FROM ${p}river_job
   WHERE state IN ('retryable', 'scheduled') AND scheduled_at <= $1::timestamptz
   ORDER BY priority ASC, scheduled_at ASC, id ASC
   LIMIT $2::int
   FOR UPDATE
-), ranked AS (
-  SELECT due.id,
-    CASE WHEN due.unique_key IS NULL OR due.unique_states IS NULL THEN 1
-      ELSE row_number() OVER (PARTITION BY due.unique_key ORDER BY due.priority, due.scheduled_at, due.id) END AS rn,
-    (due.unique_key IS NOT NULL AND due.unique_states IS NOT NULL AND EXISTS (
-      SELECT 1 FROM ${p}river_job AS other
-      WHERE other.unique_key = due.unique_key AND other.id NOT IN (SELECT id FROM due)
-        AND other.unique_states IS NOT NULL
-        AND ${p}river_job_state_in_bitmask(other.unique_states, other.state)
-    )) AS conflict
-  FROM due
+), jobs_with_rownum AS (
+  SELECT *,
+    CASE WHEN unique_key IS NOT NULL AND unique_states IS NOT NULL
+      THEN row_number() OVER (PARTITION BY unique_key ORDER BY priority, scheduled_at, id) END AS row_num
+  FROM jobs_to_schedule
+), unique_conflicts AS (
+  SELECT DISTINCT other.unique_key
+  FROM ${p}river_job AS other
+  JOIN jobs_with_rownum AS job ON other.unique_key = job.unique_key AND other.id <> job.id
+  WHERE other.unique_key IS NOT NULL AND other.unique_states IS NOT NULL
+    AND ${p}river_job_state_in_bitmask(other.unique_states, other.state)
+), job_updates AS (
+  SELECT job.id, (job.row_num IS NOT NULL AND (uc.unique_key IS NOT NULL OR job.row_num > 1)) AS discard
+  FROM jobs_with_rownum AS job LEFT JOIN unique_conflicts AS uc ON job.unique_key = uc.unique_key
 ), updated AS (
-  UPDATE ${p}river_job AS j SET state = 'available' FROM ranked
-  WHERE j.id = ranked.id AND ranked.rn = 1 AND NOT ranked.conflict
-  RETURNING j.queue, j.scheduled_at
-), discarded AS (
-  UPDATE ${p}river_job AS j SET state = 'discarded', finalized_at = $4::timestamptz,
-    metadata = j.metadata || '{"unique_key_conflict": "scheduler_discarded"}'::jsonb
-  FROM ranked WHERE j.id = ranked.id AND (ranked.rn > 1 OR ranked.conflict)
-  RETURNING j.id
+  UPDATE ${p}river_job AS j SET
+    state = CASE WHEN u.discard THEN 'discarded'::${p}river_job_state ELSE 'available'::${p}river_job_state END,
+    finalized_at = CASE WHEN u.discard THEN $4::timestamptz ELSE j.finalized_at END,
+    metadata = CASE WHEN u.discard
+      THEN ${metadataObject("j.metadata")} || '{"unique_key_conflict": "scheduler_discarded"}'::jsonb
+      ELSE j.metadata END
+  FROM job_updates AS u WHERE j.id = u.id
+  RETURNING j.queue, j.scheduled_at, u.discard
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, ${insertPayloadSql("queue")})) AS n
-  FROM (SELECT DISTINCT queue FROM updated WHERE scheduled_at <= $3::timestamptz) AS q
+  FROM (SELECT DISTINCT queue FROM updated WHERE NOT discard AND scheduled_at <= $3::timestamptz) AS q
 )
-SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
-  (SELECT count(*) FROM discarded)::int AS discarded,
-  coalesce((SELECT array_agg(DISTINCT queue) FROM updated), '{}') AS queues`,
+SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELECT n FROM notified)::int AS notified,
+  (SELECT count(*) FROM updated WHERE discard)::int AS discarded,
+  coalesce((SELECT array_agg(DISTINCT queue) FROM updated WHERE NOT discard), '{}') AS queues`,
 
     /**
      * River's cancel: locks the job; if it is not finalized, sends the control notification
@@ -340,7 +386,7 @@ SELECT (SELECT count(*) FROM updated)::int AS scheduled, (SELECT n FROM notified
   UPDATE ${p}river_job AS j SET
     state = CASE WHEN j.state = 'running' THEN j.state ELSE 'cancelled'::${p}river_job_state END,
     finalized_at = CASE WHEN j.state = 'running' THEN j.finalized_at ELSE $2::timestamptz END,
-    metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb($3::text))
+    metadata = jsonb_set(${metadataObject("j.metadata")}, '{cancel_attempted_at}', to_jsonb($3::text))
   FROM target WHERE j.id = target.id
   RETURNING ${jobColumns("j")}
 )
@@ -362,7 +408,7 @@ WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
      * Merges $2 into a running job's metadata (transactional resumable checkpoints) while attempt
      * $3 is the one running. $1 id.
      */
-    jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = metadata || $2::jsonb
+    jobMergeMetadataIfRunning: `UPDATE ${p}river_job SET metadata = ${metadataObject("metadata")} || $2::jsonb
 WHERE id = $1 AND state = 'running' AND attempt = $3 RETURNING id`,
 
     /**

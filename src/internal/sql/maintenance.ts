@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { jobColumns } from "./job.ts"
+import { jobColumns, metadataObject } from "./job.ts"
 
 export const makeMaintenanceSql = (p: string) => ({
   /** Running jobs attempted before $1, after id $2, in id order, at most $3. */
@@ -13,24 +13,32 @@ WHERE state = 'running' AND attempted_at < $1::timestamptz AND id > $2::bigint
 ORDER BY id LIMIT $3::int`,
 
   /**
-   * Applies the rescuer's decisions to jobs still running: state, finalized_at, scheduled_at,
-   * one error appended, `river:rescue_count` + 1; attempt unchanged.
-   * $1 ids, $2 states, $3 finalized_at (flag $4), $5 scheduled_at (flag $6), $7 errors.
+   * Applies the rescuer's decisions to jobs still running the attempt it read as stuck: state,
+   * finalized_at, scheduled_at, one error appended, `river:rescue_count` + 1; attempt unchanged.
+   * Fenced like River v0.48+ (`attempted_at` still before the stuck horizon $9) and by the
+   * attempt read ($8): a job that finished and was fetched again between the read and this
+   * update — or that an overlapping leader rescued first — is left alone. A rescue count that is
+   * not a whole number (or metadata that is not an object) counts as 0, as in River.
+   * $1 ids, $2 states, $3 finalized_at (flag $4), $5 scheduled_at (flag $6), $7 errors,
+   * $8 attempts read, $9 stuck horizon.
    */
   jobRescueMany: `WITH input AS (
   SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
     unnest($3::timestamptz[]) AS finalized_at, unnest($4::boolean[]) AS finalize,
     unnest($5::timestamptz[]) AS scheduled_at, unnest($6::boolean[]) AS reschedule,
-    unnest($7::jsonb[]) AS error
+    unnest($7::jsonb[]) AS error, unnest($8::smallint[]) AS attempt
 )
 UPDATE ${p}river_job AS j SET
   state = input.state::${p}river_job_state,
   finalized_at = CASE WHEN input.finalize THEN input.finalized_at ELSE j.finalized_at END,
   scheduled_at = CASE WHEN input.reschedule THEN input.scheduled_at ELSE j.scheduled_at END,
   errors = array_append(j.errors, input.error),
-  metadata = jsonb_set(j.metadata, '{river:rescue_count}',
-    to_jsonb(coalesce((j.metadata->>'river:rescue_count')::int, 0) + 1))
-FROM input WHERE j.id = input.id AND j.state = 'running'
+  metadata = ${metadataObject("j.metadata")} || jsonb_build_object('river:rescue_count', coalesce(
+    CASE WHEN jsonb_typeof(j.metadata -> 'river:rescue_count') = 'number'
+      AND (j.metadata ->> 'river:rescue_count') ~ '^[0-9]{1,9}$'
+      THEN (j.metadata ->> 'river:rescue_count')::int END, 0) + 1)
+FROM input
+WHERE j.id = input.id AND j.state = 'running' AND j.attempt = input.attempt AND j.attempted_at < $9::timestamptz
 RETURNING j.id`,
 
   /**
