@@ -1,5 +1,5 @@
 /**
- * Applies and reverts River's database schema (migration line `main`, versions 1 to 7), keeping
+ * Applies and reverts River's database schema (migration line `main`, versions 1 to 8), keeping
  * River's own history table `river_migration`, so a database migrated here is one River's Go
  * client accepts as migrated, and the other way round.
  *
@@ -180,7 +180,7 @@ export const line = "main"
 export const migrations: ReadonlyArray<Migration> = generatedMigrations
 
 /**
- * The newest version of line `main` this library knows: 7.
+ * The newest version of line `main` this library knows: 8 (River v0.48 and later; version 8 is a no-op on PostgreSQL).
  *
  * @since 0.1.0
  * @category constants
