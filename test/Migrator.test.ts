@@ -326,6 +326,23 @@ describe("Migrator", () => {
         assert.deepStrictEqual(all.pending, [])
       }))
 
+    it.effect("validate: ok once every version up to the target is applied (River's migrate-validate)", () =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), {
+          ok: false,
+          messages: ["Unapplied migrations: [1 2 3 4 5 6 7 8]"]
+        })
+        yield* Migrator.up({ schema: "validated", targetVersion: 5 })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), {
+          ok: false,
+          messages: ["Unapplied migrations: [6 7 8]"]
+        })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated", targetVersion: 5 }), { ok: true, messages: [] })
+        yield* Migrator.up({ schema: "validated" })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), { ok: true, messages: [] })
+        yield* expectMigrationError(Migrator.validate({ schema: "validated", targetVersion: 9 }), "UnknownVersion")
+      }))
+
     it.effect("concurrent ups apply each version exactly once, and both succeed", () =>
       Effect.gen(function*() {
         const results = yield* Effect.all(
@@ -532,7 +549,7 @@ describe("Migrator", () => {
         const help = yield* cli(["--help"])
         assert.strictEqual(help.code, 0)
         assert.match(help.stdout, /^Usage: effect-river <command>/)
-        assert.match(help.stdout, /\n {2}migrate {3}apply, revert, list or print/)
+        assert.match(help.stdout, /\n {2}migrate {3}apply, revert, list, validate or print/)
       }))
 
     it.effect("migrate command: input errors, help, and list of a database ahead (in process)", () =>
