@@ -7,12 +7,14 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Exit, Layer, ManagedRuntime, Redacted, Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { execFile } from "node:child_process"
+import { type ChildProcess, execFile, fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { inject } from "vitest"
 import * as Client from "../../../src/Client.ts"
 import * as Migrator from "../../../src/Migrator.ts"
 import * as Runner from "../../../src/Runner.ts"
 import type * as Worker from "../../../src/Worker.ts"
+import type { ProcessConfig } from "./effect-runner-process.ts"
 import { Recorder, workers } from "./kinds.ts"
 import { killAll, Riverside } from "./riverside.ts"
 
@@ -155,6 +157,7 @@ export class Scenario {
   async dispose() {
     await Promise.all(this.sides.map((side) => side.close().catch(() => {})))
     await killAll()
+    for (const child of children) child.kill("SIGKILL")
     for (const scope of this.scopes.reverse()) {
       await this.runtime.runPromise(Scope.close(scope, Exit.void)).catch(() => {})
     }
@@ -162,6 +165,50 @@ export class Scenario {
     await this.dropDatabase().catch(() => {})
   }
 }
+
+/** An effect-river runner in a child process (test/river/utils/effect-runner-process.ts). */
+export interface EffectRunnerProcess {
+  readonly id: string
+  readonly child: ChildProcess
+  /** SIGKILL: no stop, no resign, running jobs left `running`. */
+  readonly kill: () => Promise<void>
+}
+
+const children = new Set<ChildProcess>()
+
+/** Forks an effect-river runner process on `schema`; resolves once it runs. */
+export const forkEffectRunner = (config: Omit<ProcessConfig, "url">, url: string): Promise<EffectRunnerProcess> =>
+  new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL("./effect-runner-process.ts", import.meta.url)), [JSON.stringify({ ...config, url })], {
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      execArgv: []
+    })
+    children.add(child)
+    const output: Array<string> = []
+    child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
+    child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
+    const exited = new Promise<void>((done) => child.on("exit", () => done()))
+    void exited.then(() => {
+      children.delete(child)
+      reject(new Error(`effect-river runner ${config.id} exited before it was ready:\n${output.join("")}`))
+    })
+    const timer = setTimeout(() => reject(new Error(`effect-river runner ${config.id} not ready after 60 s:\n${output.join("")}`)), 60_000)
+    child.on("message", (message: { type?: string; message?: string }) => {
+      clearTimeout(timer)
+      if (message.type === "ready") {
+        resolve({
+          id: config.id,
+          child,
+          kill: async () => {
+            child.kill("SIGKILL")
+            await exited
+          }
+        })
+      } else {
+        reject(new Error(`effect-river runner ${config.id} failed: ${message.message}`))
+      }
+    })
+  })
 
 export interface CliResult {
   readonly code: number

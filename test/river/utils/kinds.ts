@@ -144,6 +144,9 @@ export const workers = (recorder: Recorder) => {
           return yield* JobCancel.of(message)
         case "panic":
           return yield* Effect.die(new Error(message))
+        case "block_once":
+          if (job.attempt > 1) return
+          return yield* Effect.never
         case "block":
           return yield* Effect.acquireRelease(
             Effect.void,
@@ -158,7 +161,7 @@ export const workers = (recorder: Recorder) => {
         default:
           return yield* Effect.fail(new Error(`unknown mode ${mode}`))
       }
-    }), { timeout: "none" })
+    }))
   const uniqueAll = Worker.make(UniqueAll, (job) => recorder.work(job))
   const uniqueKeys = Worker.make(UniqueKeys, (job) => recorder.work(job))
   const periodic = Worker.make(Periodic, (job) => recorder.work(job))

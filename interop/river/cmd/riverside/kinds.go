@@ -75,7 +75,8 @@ func formatInts(values []int64) []string {
 // BehaveArgs tells BehaveWorker how the attempt ends.
 type BehaveArgs struct {
 	// Mode: complete, fail, fail_once, snooze, snooze_once, cancel, panic, block (until the
-	// context is cancelled), hang (ignores the context: for rescue scenarios).
+	// context is cancelled), block_once (block on attempt 1, complete after: for rescue
+	// scenarios), hang (ignores the context).
 	Mode     string `json:"mode"`
 	Message  string `json:"message"`
 	SnoozeMs int    `json:"snooze_ms"`
@@ -86,10 +87,6 @@ func (BehaveArgs) Kind() string { return "interop_behave" }
 // BehaveWorker ends each attempt as its args say.
 type BehaveWorker struct {
 	river.WorkerDefaults[BehaveArgs]
-}
-
-func (w *BehaveWorker) Timeout(*river.Job[BehaveArgs]) time.Duration {
-	return -1 // no timeout: block and hang must wait for their cancel or kill
 }
 
 func (w *BehaveWorker) Work(ctx context.Context, job *river.Job[BehaveArgs]) error {
@@ -124,6 +121,12 @@ func (w *BehaveWorker) Work(ctx context.Context, job *river.Job[BehaveArgs]) err
 			"at_unix_ns": strconv.FormatInt(at.UnixNano(), 10),
 			"cause":      fmt.Sprint(context.Cause(ctx)),
 		})
+		return ctx.Err()
+	case "block_once":
+		if job.Attempt > 1 {
+			return nil
+		}
+		<-ctx.Done()
 		return ctx.Err()
 	case "hang":
 		select {}
