@@ -93,4 +93,58 @@ describe("cancel across languages", () => {
     figures["effect-river client.cancel → River job context done"] = summary(latencies)
     console.log(`OUTCOME cancel ts→go latency ms: ${JSON.stringify(summary(latencies))}`)
   })
+
+  it("a job cancelled while running and retried with effect-river's client.retry runs to completion (River's JobRetry clears the cancel request)", async () => {
+    const schema = await s.effectSchema("retry_after_cancel_ts")
+    // A fast cancel check: a stale cancel request on the retried job would interrupt it at once.
+    const runner = await s.runner(schema, { id: "effect-retry", queues: { default: { maxWorkers: 2 } }, cancelCheckInterval: "100 millis" })
+    const river = await s.river(schema, "river-retry-cancel")
+    const { job } = await s.run(runner.client.insert(Behave, behave("block_then_sleep", "", 1_500)))
+    await waitFor("effect-river runs attempt 1", () => runner.recorder.worksOf(job.id).length === 1)
+    await river.cancel(job.id)
+    await waitFor("the job is cancelled", async () => (await s.run(runner.client.get(job.id))).state === "cancelled")
+    const retried = await s.run(runner.client.retry(job.id))
+    expect(retried.state).toBe("available")
+    expect(retried.metadata.cancel_attempted_at, "River's JobRetry clears cancel_attempted_at").toBeUndefined()
+    const done = await waitFor("attempt 2 ends", async () => {
+      const row = await s.run(runner.client.get(job.id))
+      return row.attempt === 2 && ["completed", "cancelled"].includes(row.state) ? row : undefined
+    })
+    expect(done.state).toBe("completed")
+    await runner.stop()
+  })
+
+  it("a job cancelled while running and retried with River's JobRetry runs to completion in effect-river", async () => {
+    const schema = await s.effectSchema("retry_after_cancel_go")
+    const runner = await s.runner(schema, { id: "effect-retried", queues: { default: { maxWorkers: 2 } }, cancelCheckInterval: "100 millis" })
+    const river = await s.river(schema, "river-retrier")
+    const { job } = await s.run(runner.client.insert(Behave, behave("block_then_sleep", "", 1_500)))
+    await waitFor("effect-river runs attempt 1", () => runner.recorder.worksOf(job.id).length === 1)
+    await s.run(runner.client.cancel(job.id))
+    await waitFor("the job is cancelled", async () => (await s.run(runner.client.get(job.id))).state === "cancelled")
+    const retried = (await river.retry(job.id))!
+    expect(retried.state).toBe("available")
+    expect(retried.metadata.cancel_attempted_at).toBeUndefined()
+    const done = await waitFor("attempt 2 ends", async () => {
+      const row = await s.run(runner.client.get(job.id))
+      return row.attempt === 2 && ["completed", "cancelled"].includes(row.state) ? row : undefined
+    })
+    expect(done.state).toBe("completed")
+    await runner.stop()
+  })
+
+  it("a River job cancelled by effect-river and retried by River runs to completion in River", async () => {
+    const schema = await s.effectSchema("retry_after_cancel_river")
+    const river = await s.river(schema, "river-retry-worker")
+    await river.start({ id: "river-retry-worker", queues: { default: 2 } })
+    const client = await s.client(schema)
+    const { job } = await s.run(client.insert(Behave, behave("block_then_sleep", "", 1_500)))
+    await river.waitForWork(job.id, 1)
+    await s.run(client.cancel(job.id))
+    await river.waitForRiverEvent("job_cancelled", job.id)
+    const retried = (await river.retry(job.id))!
+    expect(retried.metadata.cancel_attempted_at).toBeUndefined()
+    const done = await river.waitForRiverEvent("job_completed", job.id)
+    expect(done.attempt).toBe(2)
+  })
 })

@@ -144,6 +144,9 @@ export const workers = (recorder: Recorder) => {
           return yield* JobCancel.of(message)
         case "panic":
           return yield* Effect.die(new Error(message))
+        case "block_then_sleep":
+          if (job.attempt > 1) return yield* Effect.sleep(snooze_ms)
+          return yield* Effect.never
         case "block_once":
           if (job.attempt > 1) return
           return yield* Effect.never

@@ -76,7 +76,8 @@ func formatInts(values []int64) []string {
 type BehaveArgs struct {
 	// Mode: complete, fail, fail_once, snooze, snooze_once, cancel, panic, block (until the
 	// context is cancelled), block_once (block on attempt 1, complete after: for rescue
-	// scenarios), hang (ignores the context).
+	// scenarios), block_then_sleep (block on attempt 1, then run SnoozeMs and complete), hang
+	// (ignores the context).
 	Mode     string `json:"mode"`
 	Message  string `json:"message"`
 	SnoozeMs int    `json:"snooze_ms"`
@@ -128,6 +129,18 @@ func (w *BehaveWorker) Work(ctx context.Context, job *river.Job[BehaveArgs]) err
 		}
 		<-ctx.Done()
 		return ctx.Err()
+	case "block_then_sleep":
+		if job.Attempt == 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			emit(map[string]any{"event": "ctx_done", "id": strconv.FormatInt(job.ID, 10), "cause": fmt.Sprint(context.Cause(ctx))})
+			return ctx.Err()
+		case <-time.After(time.Duration(job.Args.SnoozeMs) * time.Millisecond):
+			return nil
+		}
 	case "hang":
 		select {}
 	default:
