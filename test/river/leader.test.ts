@@ -33,6 +33,24 @@ const leaderIs = (schema: string, id: string, timeoutMs = 60_000) =>
     return rows.length === 1 && rows[0]!.leader_id === id ? rows[0]! : undefined
   }, timeoutMs)
 
+/** The schema's jobs and leader, for failure messages. */
+const diagnose = async (schema: string) => {
+  const jobs = await s.q<{ id: bigint; state: string; attempt: number; scheduled_at: Date; attempted_by: Array<string> | null }>(
+    `SELECT id, state::text AS state, attempt, scheduled_at, attempted_by FROM "${schema}".river_job ORDER BY id`
+  )
+  const now = await s.q<{ now: Date }>("SELECT now() AS now")
+  return JSON.stringify({ now: now[0]!.now, leaders: await leaders(schema), jobs }, (_k, v) => (typeof v === "bigint" ? v.toString() : v))
+}
+
+/** `waitFor`, with the schema's jobs and leader in the error. */
+const waitWithDiagnosis = async <A>(schema: string, label: string, check: () => Promise<A | undefined | false>, timeoutMs = 60_000) => {
+  try {
+    return await waitFor(label, check, timeoutMs)
+  } catch (error) {
+    throw new Error(`${String(error)}\n${await diagnose(schema)}`)
+  }
+}
+
 const state = (schema: string, id: bigint) =>
   s.q<{ state: string }>(`SELECT state::text AS state FROM "${schema}".river_job WHERE id = $1`, [id]).then((r) => r[0]?.state)
 
@@ -103,7 +121,7 @@ describe("one leader for both", { timeout: 240_000 }, () => {
     const retried = (await s.run(worker.client.insert(Behave, behave("fail_once", "first attempt fails")))).job
 
     // Rescuer: the dead runner's stuck job is rescued by River and finished by effect-river.
-    const rescued = await waitFor("the stuck job is rescued by River and completed by effect-river", async () => {
+    const rescued = await waitWithDiagnosis(schema, "the stuck job is rescued by River and completed by effect-river", async () => {
       const row = await s.run(worker.client.get(stuck.id))
       return row.state === "completed" ? row : undefined
     }, 120_000)
@@ -114,12 +132,12 @@ describe("one leader for both", { timeout: 240_000 }, () => {
     expect((await river.get(stuck.id))?.errors.map((e) => e.error)).toEqual(["Stuck job rescued by JobRescuer"])
 
     for (const job of [scheduled, retried]) {
-      await waitFor(`job ${job.id} completed through River's scheduler`, async () => (await state(schema, job.id)) === "completed")
+      await waitWithDiagnosis(schema, `job ${job.id} completed through River's scheduler`, async () => (await state(schema, job.id)) === "completed")
     }
     expect(worker.recorder.worksOf(retried.id).map((w) => w.attempt)).toEqual([1, 2])
 
     // Cleaner: effect-river's completed job is deleted by River.
-    await waitFor("River's cleaner deleted effect-river's completed job", async () => (await state(schema, done.id)) === undefined, 120_000)
+    await waitWithDiagnosis(schema, "River's cleaner deleted effect-river's completed job", async () => (await state(schema, done.id)) === undefined, 120_000)
     expect(await s.run(worker.runner.isLeader)).toBe(false)
     await worker.stop()
   })
