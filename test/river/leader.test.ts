@@ -4,7 +4,7 @@
  * the other language at once, without waiting for the TTL; and the leader's maintenance serves
  * both: its scheduler promotes the other side's scheduled and retryable jobs, its rescuer
  * rescues the other side's stuck jobs (a process killed mid-job), its cleaner deletes the other
- * side's completed jobs. The rescued jobs are read by the other side (scenario 3's "rescued").
+ * side's finished jobs. The rescued jobs are read by the other side (scenario 3's "rescued").
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Behave, behave } from "./utils/kinds.ts"
@@ -86,7 +86,7 @@ describe("one leader for both", { timeout: 240_000 }, () => {
 
   it("River leads: its scheduler, rescuer and cleaner serve effect-river's jobs", async () => {
     const schema = await s.effectSchema("river_maintains")
-    // An effect-river runner process works two jobs, then dies: one completed, one stuck running.
+    // An effect-river runner process works two jobs, then dies: one discarded, one stuck running.
     const doomed = await forkEffectRunner({
       schema,
       id: "effect-doomed",
@@ -94,10 +94,10 @@ describe("one leader for both", { timeout: 240_000 }, () => {
       leadership: { ttlMillis: 3_000, electIntervalMillis: 500, renewIntervalMillis: 1_000 }
     }, s.url)
     const client = await s.client(schema)
-    const done = (await s.run(client.insert(Behave, behave("complete")))).job
+    const done = (await s.run(client.insert(Behave, behave("fail", "discarded at once"), { maxAttempts: 1 }))).job
     const stuck = (await s.run(client.insert(Behave, behave("block_once")))).job
-    await waitFor("effect-river completed one job and runs the other", async () =>
-      (await state(schema, done.id)) === "completed" && (await state(schema, stuck.id)) === "running")
+    await waitFor("effect-river discarded one job and runs the other", async () =>
+      (await state(schema, done.id)) === "discarded" && (await state(schema, stuck.id)) === "running")
     await doomed.kill()
 
     // River starts after the crash: it leads once the dead runner's term expires, and its
@@ -109,7 +109,8 @@ describe("one leader for both", { timeout: 240_000 }, () => {
       job_timeout_ms: 1_000,
       rescue_stuck_jobs_after_ms: 2_000,
       retry_delay_ms: 300,
-      completed_retention_ms: 1_000
+      // Discarded jobs only: completed ones stay, so the scenario can read them.
+      discarded_retention_ms: 1_000
     })
     await leaderIs(schema, "river-leader")
     const worker = await s.runner(schema, { id: "effect-worker", queues: { default: { maxWorkers: 4 } } })
@@ -136,8 +137,8 @@ describe("one leader for both", { timeout: 240_000 }, () => {
     }
     expect(worker.recorder.worksOf(retried.id).map((w) => w.attempt)).toEqual([1, 2])
 
-    // Cleaner: effect-river's completed job is deleted by River.
-    await waitWithDiagnosis(schema, "River's cleaner deleted effect-river's completed job", async () => (await state(schema, done.id)) === undefined, 120_000)
+    // Cleaner: effect-river's discarded job is deleted by River.
+    await waitWithDiagnosis(schema, "River's cleaner deleted effect-river's discarded job", async () => (await state(schema, done.id)) === undefined, 120_000)
     expect(await s.run(worker.runner.isLeader)).toBe(false)
     await worker.stop()
   })
@@ -152,17 +153,18 @@ describe("one leader for both", { timeout: 240_000 }, () => {
       rescueStuckJobsAfter: "2 seconds",
       rescuerInterval: "300 millis",
       retryPolicy: () => "300 millis",
-      retention: { completed: "1 second" },
+      // Discarded jobs only: completed ones stay, so the scenario can read them.
+      retention: { discarded: "1 second" },
       jobCleanerInterval: "300 millis"
     })
     await leaderIs(schema, "effect-leader")
 
-    // A River process works two jobs, then dies: one completed, one stuck running.
+    // A River process works two jobs, then dies: one discarded, one stuck running.
     const doomed = await s.river(schema, "river-doomed")
     await doomed.start({ id: "river-doomed", queues: { default: 2 } })
-    const done = (await doomed.insert("interop_behave", behave("complete"))).job
+    const done = (await doomed.insert("interop_behave", behave("fail", "discarded at once"), { max_attempts: 1 })).job
     const stuck = (await doomed.insert("interop_behave", behave("block_once"))).job
-    await doomed.waitForRiverEvent("job_completed", done.id)
+    await doomed.waitForRiverEvent("job_failed", done.id)
     await doomed.waitForWork(stuck.id, 1)
     await doomed.kill()
 
@@ -182,7 +184,7 @@ describe("one leader for both", { timeout: 240_000 }, () => {
     expect(byEffect.errors.map((e) => e.error)).toEqual(["Stuck job rescued by JobRescuer"])
 
     await river.waitForRiverEvent("job_completed", scheduled.id)
-    await waitFor("effect-river's cleaner deleted River's completed job", async () => (await state(schema, done.id)) === undefined)
+    await waitWithDiagnosis(schema, "effect-river's cleaner deleted River's discarded job", async () => (await state(schema, done.id)) === undefined)
     expect(await s.run(leader.runner.isLeader)).toBe(true)
     await leader.stop()
   })

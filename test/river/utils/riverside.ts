@@ -83,6 +83,7 @@ export interface RiverStartOptions {
   readonly rescue_stuck_jobs_after_ms?: number
   readonly retry_delay_ms?: number
   readonly completed_retention_ms?: number
+  readonly discarded_retention_ms?: number
   readonly leader_election_disabled?: boolean
   readonly periodic?: ReadonlyArray<
     { readonly id: string; readonly interval_ms: number; readonly run_on_start?: boolean; readonly args: unknown; readonly queue?: string }

@@ -311,6 +311,7 @@ type startParams struct {
 	RescueStuckJobsAfterMs int            `json:"rescue_stuck_jobs_after_ms"`
 	RetryDelayMs           int            `json:"retry_delay_ms"`
 	CompletedRetentionMs   int            `json:"completed_retention_ms"`
+	DiscardedRetentionMs   int            `json:"discarded_retention_ms"`
 	LeaderElectionDisabled bool           `json:"leader_election_disabled"`
 	Periodic               []struct {
 		ID         string          `json:"id"`
@@ -350,6 +351,7 @@ func (s *server) start(ctx context.Context, raw json.RawMessage) (any, error) {
 		JobTimeout:                  millis(p.JobTimeoutMs),
 		RescueStuckJobsAfter:        millis(p.RescueStuckJobsAfterMs),
 		CompletedJobRetentionPeriod: millis(p.CompletedRetentionMs),
+		DiscardedJobRetentionPeriod: millis(p.DiscardedRetentionMs),
 		LeaderElectionDisabled:      p.LeaderElectionDisabled,
 	}
 	if p.RetryDelayMs > 0 {
