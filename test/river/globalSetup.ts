@@ -54,8 +54,8 @@ const buildGo = async () => {
   mkdirSync(bin, { recursive: true })
   await run("go", ["mod", "download"], { cwd: goModule })
   // One after the other: on two cores, parallel builds only fight over them.
-  await run("go", ["build", "-o", join(bin, "riverside"), "./cmd/riverside"], { cwd: goModule })
-  await run("go", ["build", "-o", join(bin, "riverui"), "riverqueue.com/riverui/cmd/riverui"], { cwd: goModule })
+  await run("go", ["build", "-buildvcs=false", "-o", join(bin, "riverside"), "./cmd/riverside"], { cwd: goModule })
+  await run("go", ["build", "-buildvcs=false", "-o", join(bin, "riverui"), "riverqueue.com/riverui/cmd/riverui"], { cwd: goModule })
 }
 
 const installChromium = async () => {
