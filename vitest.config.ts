@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    // The River conformance suite needs Go: `npm run test:river` (vitest.river.config.ts).
+    exclude: [...configDefaults.exclude, "test/river/**"],
     globalSetup: ["./test/globalSetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

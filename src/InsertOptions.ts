@@ -25,8 +25,8 @@ export type { ResolvedUnique } from "./internal/uniqueKey.ts"
  * client sharing the database deduplicates against these jobs and they against its.
  *
  * The kind is always part of the key unless `excludeKind`; each other option adds a dimension.
- * With none of `byArgs`, `byPeriod`, `byQueue`, `byState` set the job is not unique
- * (`excludeKind` alone enables nothing).
+ * With none of `byArgs`, `byPeriod`, `byQueue`, `byState` set the job is not unique;
+ * `excludeKind` without `byArgs`, `byPeriod` or `byQueue` is an error, as in River.
  *
  * @since 0.1.0
  * @category models
@@ -60,6 +60,7 @@ export interface UniqueOptions {
   readonly byState?: ReadonlyArray<JobState> | undefined
   /**
    * Leave the kind out of the key, so jobs of different kinds deduplicate against each other.
+   * Needs `byArgs`, `byPeriod` or `byQueue` (as in River, which rejects it otherwise).
    * @default false
    */
   readonly excludeKind?: boolean | undefined
@@ -368,6 +369,10 @@ const uniqueProblem = (unique: UniqueOptions, prefix: string): InvalidOptions | 
   }
   if (excludeKind !== undefined && typeof excludeKind !== "boolean") {
     return invalid(`${prefix}excludeKind`, "must be a boolean", excludeKind)
+  }
+  // River (since v0.48, insert_opts.go UniqueOpts.validate) rejects a key of nothing but states.
+  if (excludeKind === true && (byArgs === undefined || byArgs === false) && byPeriod === undefined && byQueue !== true) {
+    return invalid(`${prefix}excludeKind`, "requires byArgs, byPeriod or byQueue (River rejects it without them)", excludeKind)
   }
   return undefined
 }

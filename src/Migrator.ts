@@ -1,5 +1,5 @@
 /**
- * Applies and reverts River's database schema (migration line `main`, versions 1 to 7), keeping
+ * Applies and reverts River's database schema (migration line `main`, versions 1 to 8), keeping
  * River's own history table `river_migration`, so a database migrated here is one River's Go
  * client accepts as migrated, and the other way round.
  *
@@ -180,7 +180,7 @@ export const line = "main"
 export const migrations: ReadonlyArray<Migration> = generatedMigrations
 
 /**
- * The newest version of line `main` this library knows: 7.
+ * The newest version of line `main` this library knows: 8 (River v0.48 and later; version 8 is a no-op on PostgreSQL).
  *
  * @since 0.1.0
  * @category constants
@@ -291,6 +291,59 @@ export const list = Effect.fn("Migrator.list")(function*(
       .filter((m) => m.version > state.current)
       .map((m) => ({ version: m.version, name: m.name }))
   }
+})
+
+/**
+ * Options of {@link validate}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ValidateOptions {
+  /** Schema holding River's tables; the `search_path` applies when absent. */
+  readonly schema?: string | undefined
+  /** Check only the versions up to this one. @default latestVersion */
+  readonly targetVersion?: number | undefined
+}
+
+/**
+ * Result of {@link validate}: `ok` when every version up to the target is applied; otherwise
+ * `messages` says why, in the words of River's `migrate-validate`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ValidationResult {
+  readonly ok: boolean
+  readonly messages: ReadonlyArray<string>
+}
+
+/**
+ * Checks that the database has every version up to `targetVersion` (default: the latest), like
+ * River's `rivermigrate.Validate` / `river migrate-validate`: not ok with
+ * `Unapplied migrations: [6 7 8]` when some are missing. Changes nothing and takes no lock.
+ *
+ * **Gotchas**
+ *
+ * A database ahead of this library is not ok here (River's validate ignores versions it does
+ * not know): {@link up} and {@link down} refuse it.
+ *
+ * @since 0.1.0
+ * @category inspecting
+ */
+export const validate = Effect.fn("Migrator.validate")(function*(
+  options: ValidateOptions = {}
+): Effect.fn.Return<ValidationResult, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
+  const schema = yield* validateSchema(options.schema)
+  const target = yield* checkVersion("target version", options.targetVersion, latestVersion)
+  const client = (yield* SqlClient.SqlClient).withoutTransforms()
+  const state = yield* readState(client, schema).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.validate")))
+  if (state.current > latestVersion) return { ok: false, messages: [aheadError(state.current).detail] }
+  const applied = new Set(state.rows.map((row) => row.version))
+  const missing = migrations.filter((m) => m.version <= target && !applied.has(m.version)).map((m) => m.version)
+  return missing.length === 0
+    ? { ok: true, messages: [] }
+    : { ok: false, messages: [`Unapplied migrations: [${missing.join(" ")}]`] }
 })
 
 /**

@@ -42,7 +42,7 @@ export * as Job from "./Job.ts"
 export * as JobKind from "./JobKind.ts"
 
 /**
- * River's schema migrations (line `main`, versions 1–7).
+ * River's schema migrations (line `main`, versions 1–8).
  *
  * @since 0.1.0
  */

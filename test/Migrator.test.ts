@@ -13,7 +13,7 @@ import * as Migrator from "../src/Migrator.ts"
 import { catalog, catalogFileLines } from "./utils/catalog.ts"
 import { freshDatabase, urlForDatabase } from "./utils/db.ts"
 
-const snapshotFile = join(root, "test", "schema", "river-v7.catalog.txt")
+const snapshotFile = join(root, "test", "schema", "river-v8.catalog.txt")
 const snapshot = catalogFileLines(readFileSync(snapshotFile, "utf8"))
 
 const names = [
@@ -23,7 +23,8 @@ const names = [
   "pending_and_more",
   "migration_unique_client",
   "bulk_unique",
-  "notification_outbox"
+  "notification_outbox",
+  "job_id_autoincrement"
 ]
 
 /** Counts of everything a schema can hold that River creates. */
@@ -118,10 +119,10 @@ const assertOneLineError = (result: CliResult, pattern: RegExp) => {
 }
 
 describe("Migrator", () => {
-  it.effect("knows River's line main, versions 1 to 7", () =>
+  it.effect("knows River's line main, versions 1 to 8", () =>
     Effect.sync(() => {
       assert.strictEqual(Migrator.line, "main")
-      assert.strictEqual(Migrator.latestVersion, 7)
+      assert.strictEqual(Migrator.latestVersion, 8)
       assert.deepStrictEqual(Migrator.migrations.map((m) => [m.version, m.name]), names.map((n, i) => [i + 1, n]))
     }))
 
@@ -150,19 +151,23 @@ describe("Migrator", () => {
       const downText = yield* Migrator.sql({ direction: "down", schema: "jobs", targetVersion: 5 })
       assert.deepStrictEqual(
         downText.split("\n").filter((l) => l.startsWith("-- River migration line")),
-        ["-- River migration line main, version 7 (notification_outbox), down", "-- River migration line main, version 6 (bulk_unique), down"]
+        [
+          "-- River migration line main, version 8 (job_id_autoincrement), down",
+          "-- River migration line main, version 7 (notification_outbox), down",
+          "-- River migration line main, version 6 (bulk_unique), down"
+        ]
       )
-      assert.strictEqual(yield* Migrator.sql({ direction: "up", fromVersion: 7 }), "")
+      assert.strictEqual(yield* Migrator.sql({ direction: "up", fromVersion: 8 }), "")
 
       yield* expectMigrationError(Migrator.sql({ direction: "up", fromVersion: 5, targetVersion: 3 }), "InvalidTarget")
-      yield* expectMigrationError(Migrator.sql({ direction: "down", targetVersion: 8 }), "UnknownVersion")
+      yield* expectMigrationError(Migrator.sql({ direction: "down", targetVersion: 9 }), "UnknownVersion")
       yield* expectMigrationError(Migrator.sql({ direction: "up", targetVersion: 2.5 }), "InvalidTarget")
       const invalid = yield* Effect.flip(Migrator.sql({ direction: "up", schema: "no-dashes" }))
       assert.strictEqual(invalid._tag, "InvalidOptions")
     }))
 
   it.layer(freshDatabase("migrator"))((it) => {
-    it.effect("up with a schema creates exactly River's v7 schema there, and nothing elsewhere", () =>
+    it.effect("up with a schema creates exactly River's v8 schema there, and nothing elsewhere", () =>
       Effect.gen(function*() {
         const before = yield* allObjects
         const runs = yield* Migrator.up({ schema: "named" })
@@ -178,7 +183,7 @@ describe("Migrator", () => {
         yield* Migrator.up()
         assert.deepStrictEqual(yield* catalog("public"), snapshot)
         const runs = yield* Migrator.down({ targetVersion: 0 })
-        assert.deepStrictEqual(runs.map((r) => r.version), [7, 6, 5, 4, 3, 2, 1])
+        assert.deepStrictEqual(runs.map((r) => r.version), [8, 7, 6, 5, 4, 3, 2, 1])
         assert.deepStrictEqual(yield* catalog("public"), [])
         assert.deepInclude(yield* objectCounts("public"), { relations: 0, types: 0, functions: 0 })
       }))
@@ -192,14 +197,14 @@ describe("Migrator", () => {
         assert.deepStrictEqual(yield* catalog("gone"), [])
         const status = yield* Migrator.list({ schema: "gone" })
         assert.strictEqual(status.current, 0)
-        assert.strictEqual(status.pending.length, 7)
+        assert.strictEqual(status.pending.length, 8)
       }))
 
-    it.effect("down to N leaves the schema of up to N, and up from there gives v7 again", () =>
+    it.effect("down to N leaves the schema of up to N, and up from there gives v8 again", () =>
       Effect.gen(function*() {
         // Catalogs of a database migrated up to each version, one version at a time.
         const fresh: Array<ReadonlyArray<string>> = [[]]
-        for (const version of [1, 2, 3, 4, 5, 6]) {
+        for (const version of [1, 2, 3, 4, 5, 6, 7]) {
           yield* Migrator.up({ schema: "stairs", targetVersion: version })
           fresh.push(yield* catalog("stairs"))
         }
@@ -215,14 +220,14 @@ describe("Migrator", () => {
           )
 
         yield* Migrator.up({ schema: "cycle" })
-        for (const target of [6, 5, 4, 3, 2, 1, 0]) {
+        for (const target of [7, 6, 5, 4, 3, 2, 1, 0]) {
           const reverted = yield* Migrator.down({ schema: "cycle", targetVersion: target })
-          assert.deepStrictEqual(reverted.map((r) => r.version), [7, 6, 5, 4, 3, 2, 1].filter((v) => v > target))
+          assert.deepStrictEqual(reverted.map((r) => r.version), [8, 7, 6, 5, 4, 3, 2, 1].filter((v) => v > target))
           assert.strictEqual((yield* Migrator.list({ schema: "cycle" })).current, target)
           const reached = yield* catalog("cycle")
           assert.deepStrictEqual(target < 4 ? oneWay(reached) : reached, fresh[target], `down to ${target}`)
           const applied = yield* Migrator.up({ schema: "cycle" })
-          assert.deepStrictEqual(applied.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7].filter((v) => v > target))
+          assert.deepStrictEqual(applied.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7, 8].filter((v) => v > target))
           assert.deepStrictEqual(yield* catalog("cycle"), snapshot, `after down to ${target} and up`)
         }
       }))
@@ -237,13 +242,35 @@ describe("Migrator", () => {
         assert.deepStrictEqual(old.map((r) => r.version), ["1", "2", "3"])
         const status = yield* Migrator.list({ schema: "stepwise" })
         assert.strictEqual(status.current, 3)
-        assert.deepStrictEqual(status.pending.map((m) => m.version), [4, 5, 6, 7])
+        assert.deepStrictEqual(status.pending.map((m) => m.version), [4, 5, 6, 7, 8])
 
         const second = yield* Migrator.up({ schema: "stepwise", targetVersion: 4 })
         assert.deepStrictEqual(second.map((r) => r.version), [4])
         const rest = yield* Migrator.up({ schema: "stepwise" })
-        assert.deepStrictEqual(rest.map((r) => r.version), [5, 6, 7])
+        assert.deepStrictEqual(rest.map((r) => r.version), [5, 6, 7, 8])
         assert.deepStrictEqual(yield* catalog("stepwise"), snapshot)
+      }))
+
+    it.effect("a version 7 database (River before v0.48) has the v8 schema and is brought to 8 by recording it", () =>
+      Effect.gen(function*() {
+        yield* Migrator.up({ schema: "older", targetVersion: 7 })
+        assert.deepStrictEqual(
+          yield* catalog("older"),
+          snapshot
+            .filter((line) => line !== "data river_migration row: line=main version=8")
+            .map((line) => line === "data river_migration: 8 rows" ? "data river_migration: 7 rows" : line),
+          "version 8 changes nothing on PostgreSQL but its history row"
+        )
+        const status = yield* Migrator.list({ schema: "older" })
+        assert.strictEqual(status.current, 7)
+        assert.deepStrictEqual(status.pending, [{ version: 8, name: "job_id_autoincrement" }])
+        const runs = yield* Migrator.up({ schema: "older" })
+        assert.deepStrictEqual(runs.map((r) => [r.version, r.name]), [[8, "job_id_autoincrement"]])
+        assert.deepStrictEqual(
+          (yield* historyRows("older")).map((r) => `${r.line}/${r.version}`).slice(-2),
+          ["main/7", "main/8"]
+        )
+        assert.deepStrictEqual(yield* catalog("older"), snapshot)
       }))
 
     it.effect("down to a target reverts only the versions above it", () =>
@@ -251,7 +278,11 @@ describe("Migrator", () => {
         const sql = yield* SqlClient.SqlClient
         yield* Migrator.up({ schema: "partial" })
         const runs = yield* Migrator.down({ schema: "partial", targetVersion: 5 })
-        assert.deepStrictEqual(runs.map((r) => [r.version, r.name]), [[7, "notification_outbox"], [6, "bulk_unique"]])
+        assert.deepStrictEqual(runs.map((r) => [r.version, r.name]), [
+          [8, "job_id_autoincrement"],
+          [7, "notification_outbox"],
+          [6, "bulk_unique"]
+        ])
         const lines = yield* catalog("partial")
         assert.isFalse(lines.some((l) => l.includes("river_notification")), "river_notification dropped")
         assert.isFalse(lines.some((l) => l.includes("river_job_state_in_bitmask")), "bitmask function dropped")
@@ -286,13 +317,30 @@ describe("Migrator", () => {
         assert.strictEqual(two.current, 2)
         assert.deepStrictEqual(two.applied.map((m) => [m.version, m.name]), [[1, names[0]], [2, names[1]]])
         assert.isTrue(two.applied.every((m) => m.createdAt instanceof Date && !Number.isNaN(m.createdAt.getTime())))
-        assert.deepStrictEqual(two.pending.map((m) => m.version), [3, 4, 5, 6, 7])
+        assert.deepStrictEqual(two.pending.map((m) => m.version), [3, 4, 5, 6, 7, 8])
         yield* Migrator.up({ schema: "listed" })
         const all = yield* Migrator.list({ schema: "listed" })
-        assert.strictEqual(all.current, 7)
-        assert.deepStrictEqual(all.applied.map((m) => m.version), [1, 2, 3, 4, 5, 6, 7])
+        assert.strictEqual(all.current, 8)
+        assert.deepStrictEqual(all.applied.map((m) => m.version), [1, 2, 3, 4, 5, 6, 7, 8])
         assert.deepStrictEqual(all.applied.slice(0, 2), two.applied, "timestamps kept across the v5 rebuild")
         assert.deepStrictEqual(all.pending, [])
+      }))
+
+    it.effect("validate: ok once every version up to the target is applied (River's migrate-validate)", () =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), {
+          ok: false,
+          messages: ["Unapplied migrations: [1 2 3 4 5 6 7 8]"]
+        })
+        yield* Migrator.up({ schema: "validated", targetVersion: 5 })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), {
+          ok: false,
+          messages: ["Unapplied migrations: [6 7 8]"]
+        })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated", targetVersion: 5 }), { ok: true, messages: [] })
+        yield* Migrator.up({ schema: "validated" })
+        assert.deepStrictEqual(yield* Migrator.validate({ schema: "validated" }), { ok: true, messages: [] })
+        yield* expectMigrationError(Migrator.validate({ schema: "validated", targetVersion: 9 }), "UnknownVersion")
       }))
 
     it.effect("concurrent ups apply each version exactly once, and both succeed", () =>
@@ -302,10 +350,10 @@ describe("Migrator", () => {
           { concurrency: "unbounded" }
         )
         const versions = results.flatMap((runs) => runs.map((r) => r.version)).sort((a, b) => a - b)
-        assert.deepStrictEqual(versions, [1, 2, 3, 4, 5, 6, 7])
+        assert.deepStrictEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8])
         assert.deepStrictEqual(
           (yield* historyRows("raced")).map((r) => `${r.line}/${r.version}`),
-          [1, 2, 3, 4, 5, 6, 7].map((v) => `main/${v}`)
+          [1, 2, 3, 4, 5, 6, 7, 8].map((v) => `main/${v}`)
         )
         assert.deepStrictEqual(yield* catalog("raced"), snapshot)
       }))
@@ -332,7 +380,7 @@ describe("Migrator", () => {
     it.effect("unknown or invalid target versions fail before any change", () =>
       Effect.gen(function*() {
         const before = yield* allObjects
-        yield* expectMigrationError(Migrator.up({ schema: "targets", targetVersion: 8 }), "UnknownVersion")
+        yield* expectMigrationError(Migrator.up({ schema: "targets", targetVersion: 9 }), "UnknownVersion")
         yield* expectMigrationError(Migrator.up({ schema: "targets", targetVersion: -1 }), "UnknownVersion")
         yield* expectMigrationError(Migrator.up({ schema: "targets", targetVersion: 1.5 }), "InvalidTarget")
         yield* expectMigrationError(Migrator.up({ schema: "targets", targetVersion: Number.NaN }), "InvalidTarget")
@@ -348,20 +396,20 @@ describe("Migrator", () => {
         assert.deepStrictEqual(yield* catalog("targets"), at4)
       }))
 
-    it.effect("a database past version 7 fails with DatabaseAhead and is left alone", () =>
+    it.effect("a database past version 8 fails with DatabaseAhead and is left alone", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* Migrator.up({ schema: "ahead" })
-        yield* sql`INSERT INTO ahead.river_migration (line, version) VALUES ('main', 8)`
+        yield* sql`INSERT INTO ahead.river_migration (line, version) VALUES ('main', 9)`
         const before = yield* catalog("ahead")
         const error = yield* expectMigrationError(Migrator.up({ schema: "ahead" }), "DatabaseAhead")
-        assert.include(error.detail, "version 8")
+        assert.include(error.detail, "version 9")
         yield* expectMigrationError(Migrator.down({ schema: "ahead", targetVersion: 0 }), "DatabaseAhead")
-        yield* expectMigrationError(Migrator.down({ schema: "ahead", targetVersion: 7 }), "DatabaseAhead")
+        yield* expectMigrationError(Migrator.down({ schema: "ahead", targetVersion: 8 }), "DatabaseAhead")
         assert.deepStrictEqual(yield* catalog("ahead"), before)
         const status = yield* Migrator.list({ schema: "ahead" })
-        assert.strictEqual(status.current, 8)
-        assert.deepStrictEqual(status.applied.at(-1)?.version, 8)
+        assert.strictEqual(status.current, 9)
+        assert.deepStrictEqual(status.applied.at(-1)?.version, 9)
         assert.strictEqual(status.applied.at(-1)?.name, undefined)
         assert.deepStrictEqual(status.pending, [])
       }))
@@ -380,11 +428,11 @@ describe("Migrator", () => {
           "workflow/2@2024-01-02T00:00:00.000Z"
         ]
 
-        assert.deepStrictEqual((yield* Migrator.down({ schema: "pro", targetVersion: 5 })).map((r) => r.version), [7, 6])
+        assert.deepStrictEqual((yield* Migrator.down({ schema: "pro", targetVersion: 5 })).map((r) => r.version), [8, 7, 6])
         assert.deepStrictEqual(foreign(yield* historyRows("pro")), expected)
-        assert.deepStrictEqual((yield* Migrator.up({ schema: "pro" })).map((r) => r.version), [6, 7])
+        assert.deepStrictEqual((yield* Migrator.up({ schema: "pro" })).map((r) => r.version), [6, 7, 8])
         assert.deepStrictEqual(foreign(yield* historyRows("pro")), expected)
-        assert.strictEqual((yield* Migrator.list({ schema: "pro" })).current, 7, "other lines do not count")
+        assert.strictEqual((yield* Migrator.list({ schema: "pro" })).current, 8, "other lines do not count")
 
         // Like River, version 5 cannot be reverted while other lines have rows: it fails and rolls back.
         yield* Migrator.down({ schema: "pro", targetVersion: 5 })
@@ -439,10 +487,10 @@ describe("Migrator", () => {
         assert.strictEqual(up.stderr, "")
         const upLines = up.stdout.trimEnd().split("\n")
         assert.deepStrictEqual(
-          upLines.slice(0, 7).map((l) => l.replace(/\(\d+ ms\)$/, "(N ms)")),
+          upLines.slice(0, 8).map((l) => l.replace(/\(\d+ ms\)$/, "(N ms)")),
           names.map((n, i) => `applied version ${i + 1} ${n} (N ms)`)
         )
-        assert.strictEqual(upLines[7], "migration line main is at version 7 (latest: 7)")
+        assert.strictEqual(upLines[8], "migration line main is at version 8 (latest: 8)")
         assert.deepStrictEqual(yield* catalog("cli"), snapshot)
 
         const [list, get, again] = yield* Effect.all([
@@ -456,15 +504,15 @@ describe("Migrator", () => {
         names.forEach((name, i) => {
           assert.match(listLines[i + 1]!, new RegExp(`^${i + 1}\\s+${name}\\s+\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`))
         })
-        assert.strictEqual(listLines[8], "migration line main is at version 7 (latest: 7)")
+        assert.strictEqual(listLines[9], "migration line main is at version 8 (latest: 8)")
         assert.strictEqual(get.code, 0, get.stderr)
         assert.strictEqual(get.stdout, `${(yield* Migrator.sql({ direction: "up", schema: "cli" })).trimEnd()}\n`)
         assert.strictEqual(again.code, 0, again.stderr)
-        assert.strictEqual(again.stdout, "nothing to apply: migration line main is at version 7 (latest: 7)\n")
+        assert.strictEqual(again.stdout, "nothing to apply: migration line main is at version 8 (latest: 8)\n")
 
         const down = yield* cli(["migrate", "down", "--schema", "cli", "--target-version", "0", "--database-url", url])
         assert.strictEqual(down.code, 0, down.stderr)
-        assert.match(down.stdout, /^reverted version 7 notification_outbox \(\d+ ms\)\n/)
+        assert.match(down.stdout, /^reverted version 8 job_id_autoincrement \(\d+ ms\)\nreverted version 7 notification_outbox \(\d+ ms\)\n/)
         assert.deepStrictEqual(yield* catalog("cli"), [])
       }))
 
@@ -473,7 +521,7 @@ describe("Migrator", () => {
         const sql = yield* SqlClient.SqlClient
         const url = yield* databaseUrl
         yield* Migrator.up({ schema: "cli_ahead" })
-        yield* sql`INSERT INTO cli_ahead.river_migration (line, version) VALUES ('main', 8)`
+        yield* sql`INSERT INTO cli_ahead.river_migration (line, version) VALUES ('main', 9)`
         const before = yield* allObjects
         const results = yield* Effect.all([
           cli(["migrate", "up", "--database-url", "not a url"]),
@@ -488,7 +536,7 @@ describe("Migrator", () => {
           /database error .*ECONNREFUSED/,
           /no database URL: pass --database-url or set DATABASE_URL/,
           /UnknownVersion.*target version 9/,
-          /DatabaseAhead.*version 8/,
+          /DatabaseAhead.*version 9/,
           /invalid schema: must match/
         ]
         results.forEach((result, i) => assertOneLineError(result, patterns[i]!))
@@ -501,7 +549,7 @@ describe("Migrator", () => {
         const help = yield* cli(["--help"])
         assert.strictEqual(help.code, 0)
         assert.match(help.stdout, /^Usage: effect-river <command>/)
-        assert.match(help.stdout, /\n {2}migrate {3}apply, revert, list or print/)
+        assert.match(help.stdout, /\n {2}migrate {3}apply, revert, list, validate or print/)
       }))
 
     it.effect("migrate command: input errors, help, and list of a database ahead (in process)", () =>
@@ -536,10 +584,10 @@ describe("Migrator", () => {
         assert.include(help.out, "--database-url")
 
         yield* Migrator.up({ schema: "cmd_ahead" })
-        yield* sql`INSERT INTO cmd_ahead.river_migration (line, version) VALUES ('main', 8)`
+        yield* sql`INSERT INTO cmd_ahead.river_migration (line, version) VALUES ('main', 9)`
         const ahead = yield* runMigrateCommand(["list", "--schema", "cmd_ahead", "--database-url", url])
-        assert.match(ahead.out, /\n8 +\(unknown\) +\d{4}-/)
-        assert.match(ahead.error ?? "", /^the database is at version 8 of migration line main, ahead/)
+        assert.match(ahead.out, /\n9 +\(unknown\) +\d{4}-/)
+        assert.match(ahead.error ?? "", /^the database is at version 9 of migration line main, ahead/)
       }))
   })
 })

@@ -5,7 +5,7 @@ import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import { InvalidOptions } from "../src/Errors.ts"
-import type { InsertOptions, UniqueOptions } from "../src/InsertOptions.ts"
+import { type InsertOptions, type UniqueOptions, UniqueStatesDefault } from "../src/InsertOptions.ts"
 import type { JobState } from "../src/Job.ts"
 import * as JobKind from "../src/JobKind.ts"
 import { freshDatabase } from "./utils/db.ts"
@@ -235,12 +235,13 @@ describe("Unique jobs", () => {
         assert.strictEqual(sms.job.id, email.job.id)
         assert.strictEqual(sms.job.kind, "unique_email")
         assert.strictEqual((yield* client.get(email.job.id)).kind, "unique_email")
-        // excludeKind alone is not unique.
-        const alone1 = yield* client.insert(Email, { to: "a@x", subject: "s" }, { unique: { excludeKind: true } })
-        const alone2 = yield* client.insert(Email, { to: "a@x", subject: "s" }, { unique: { excludeKind: true } })
-        assert.isFalse(alone2.skippedAsDuplicate)
-        assert.isNull(alone1.job.uniqueKey)
-        assert.strictEqual(yield* countJobs(schema), 3)
+        // excludeKind without byArgs, byPeriod or byQueue is rejected, as River (v0.48+) does.
+        for (const alone of [{ excludeKind: true }, { excludeKind: true, byState: UniqueStatesDefault }] as const) {
+          const error = yield* Effect.flip(client.insert(Email, { to: "a@x", subject: "s" }, { unique: alone }))
+          assert.instanceOf(error, InvalidOptions)
+          assert.strictEqual((error as InvalidOptions).field, "unique.excludeKind")
+        }
+        assert.strictEqual(yield* countJobs(schema), 1)
       }))
 
     it.effect("insertMany: duplicates inside the batch and against existing rows", () =>

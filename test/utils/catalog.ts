@@ -1,6 +1,6 @@
 /**
  * A normalized, line-per-object catalog of one schema, read from pg_catalog, in the format of
- * test/schema/river-v7.catalog.txt: enums, then each table with its columns (by position),
+ * test/schema/river-v8.catalog.txt: enums, then each table with its columns (by position),
  * constraints, indexes and triggers (by name), then sequences, functions and row counts.
  * The schema's name is written `<schema>`; NOT NULL constraints (PostgreSQL 18 lists them in
  * pg_constraint) appear as the columns' NOT NULL instead.

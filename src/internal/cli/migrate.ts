@@ -1,5 +1,5 @@
 /**
- * `effect-river migrate up|down|list|get`: the command-line face of `Migrator`.
+ * `effect-river migrate up|down|list|validate|get`: the command-line face of `Migrator`.
  *
  * @internal
  */
@@ -13,7 +13,7 @@ import { isSqlError } from "effect/sql/SqlError"
 import * as Migrator from "../../Migrator.ts"
 import { CliError, type Command, parseInteger, parseOptions } from "./command.ts"
 
-const help = `Usage: effect-river migrate <up|down|list|get> [options]
+const help = `Usage: effect-river migrate <up|down|list|validate|get> [options]
 
 Applies, reverts, lists or prints River's schema migrations (line ${Migrator.line}, versions 1 to ${Migrator.latestVersion}),
 recorded in River's river_migration table. Each version runs in its own transaction.
@@ -22,10 +22,11 @@ Commands:
   up      Apply pending versions up to --target-version (default: ${Migrator.latestVersion})
   down    Revert applied versions above --target-version (required; 0 reverts everything)
   list    Show applied and pending versions
+  validate  Exit 1 unless every version up to --target-version (default: latest) is applied
   get     Print the SQL of --up or --down from --from-version to --target-version (no database)
 
 Options:
-  --database-url <url>   PostgreSQL URL (default: $DATABASE_URL); up, down and list
+  --database-url <url>   PostgreSQL URL (default: $DATABASE_URL); up, down, list and validate
   --schema <name>        Schema holding River's tables (default: the connection's search_path)
   --target-version <n>   Version to end at
   --from-version <n>     get: version to start from (default: 0 going up, ${Migrator.latestVersion} going down)
@@ -130,6 +131,17 @@ const list = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   }
 })
 
+const validate = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
+  const options = yield* parseOptions(args, { ...connection, "target-version": { type: "string" } }, "migrate validate")
+  if (options.help === true) return yield* Console.log(help)
+  const targetVersion = yield* parseInteger(options["target-version"], "target-version")
+  const result = yield* Migrator.validate({ schema: options.schema, targetVersion }).pipe(
+    withDatabase(options["database-url"])
+  )
+  if (!result.ok) return yield* new CliError({ message: `migrations not valid: ${result.messages.join("; ")}` })
+  yield* Console.log("migrations are valid")
+})
+
 const get = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   const options = yield* parseOptions(args, {
     schema: { type: "string" },
@@ -157,6 +169,7 @@ const subcommands: Record<string, (args: ReadonlyArray<string>) => Effect.Effect
   up,
   down,
   list,
+  validate,
   get
 }
 
@@ -167,13 +180,13 @@ const subcommands: Record<string, (args: ReadonlyArray<string>) => Effect.Effect
  */
 export const migrate: Command = {
   name: "migrate",
-  summary: `apply, revert, list or print River's schema migrations (line ${Migrator.line}, versions 1 to ${Migrator.latestVersion})`,
+  summary: `apply, revert, list, validate or print River's schema migrations (line ${Migrator.line}, versions 1 to ${Migrator.latestVersion})`,
   run: (args) => {
     const [name, ...rest] = args
     if (name === undefined || name === "--help" || name === "-h" || name === "help") return Console.log(help)
     const subcommand = subcommands[name]
     return subcommand === undefined
-      ? Effect.fail(new CliError({ message: `unknown migrate command "${name}": expected up, down, list or get; see --help` }))
+      ? Effect.fail(new CliError({ message: `unknown migrate command "${name}": expected up, down, list, validate or get; see --help` }))
       : subcommand(rest)
   }
 }
