@@ -118,6 +118,14 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    */
   readonly softStopTimeout?: Duration.Input | "none" | undefined
   /**
+   * On stop, how long the last outcomes may keep being retried while the database fails. A stop
+   * takes at most `softStopTimeout` plus this (plus the driver's connect timeout when a fetch is in
+   * flight); outcomes still unwritten are logged and their jobs stay `running` until the rescuer
+   * takes them.
+   * @default "5 seconds"
+   */
+  readonly stopFlushTimeout?: Duration.Input | undefined
+  /**
    * How long the completer waits to batch outcomes before writing them (it writes at once when
    * 100 are pending). 0 writes whenever anything is pending.
    * @default "50 millis"
@@ -298,6 +306,7 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
     const schedulerInterval = yield* check(
       duration("schedulerInterval", options.schedulerInterval, DEFAULTS.schedulerInterval, 1)
     )
+    const stopFlushTimeout = yield* check(duration("stopFlushTimeout", options.stopFlushTimeout, "5 seconds", 0))
     const cancelCheckInterval = options.cancelCheckInterval === undefined
       ? undefined
       : yield* check(duration("cancelCheckInterval", options.cancelCheckInterval, "1 second", 1))
@@ -394,6 +403,7 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       jobTimeout,
       softStopTimeout,
       completerFlushInterval,
+      stopFlushTimeout,
       schedulerInterval,
       cancelCheckInterval,
       queuePollInterval,
@@ -505,6 +515,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       sql,
       q,
       flushInterval: config.completerFlushInterval,
+      // The final write on stop is bounded in real time (the database is real, also under TestClock).
+      closeTimeout: config.stopFlushTimeout,
+      closeClock: Clock.Clock.defaultValue(),
       // Rows are read back and events built only while someone listens; published as one batch.
       wantsRows: () => subscribers > 0,
       onCompleted: (rows, batch, completedAt) => {

@@ -16,7 +16,9 @@
  *   error saying why, and if even that is refused it is dropped with an error log (the job stays
  *   `running` until the rescuer takes it). Nothing is retried forever.
  * - Backpressure: `enqueue` waits while 10,000 are pending, until fewer than 5,000 are.
- * - `close` flushes everything left (used at the end of a graceful stop).
+ * - `close` flushes everything left (used at the end of a graceful stop), retrying a failing
+ *   database for at most `closeTimeout` (5 s): a stop never waits on the database longer than
+ *   that, and what is left is logged (those jobs stay `running` until the rescuer takes them).
  *
  * @internal
  */
@@ -78,6 +80,13 @@ export interface CompleterOptions {
   readonly maxBatch?: number
   readonly backpressureAt?: number
   readonly resumeBelow?: number
+  /**
+   * How long `close` keeps trying to write what is pending while the database fails; what is
+   * still pending then is given up (logged; the rescuer recovers those jobs). Default 5 s.
+   */
+  readonly closeTimeout?: Duration.Duration
+  /** The clock of `close`'s deadline and retries (the runner passes the live one). Default: ambient. */
+  readonly closeClock?: Clock.Clock
 }
 
 export interface Completer {
@@ -224,6 +233,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const backpressureAt = options.backpressureAt ?? 10_000
   const resumeBelow = options.resumeBelow ?? 5_000
   const intervalMillis = Duration.toMillis(options.flushInterval)
+  const closeTimeout = options.closeTimeout ?? Duration.seconds(5)
 
   let pending = new Map<bigint, Completion>()
   const wake = yield* Queue.sliding<void>(1)
@@ -316,25 +326,36 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
         return yield* flushBatch(rest)
       }
       putBack(batch)
-      yield* Effect.logWarning(`effect-river: completing ${batch.length} jobs failed; will retry`, Cause.pretty(exit.cause))
+      if (!Cause.hasInterruptsOnly(exit.cause)) {
+        yield* Effect.logWarning(`effect-river: completing ${batch.length} jobs failed; will retry`, Cause.pretty(exit.cause))
+      }
       return yield* Effect.failCause(exit.cause)
     })
 
-  /** Writes everything pending, in batches of at most `maxBatch`. */
+  /**
+   * Writes everything pending, in batches of at most `maxBatch`. Interruptible: outcomes taken
+   * out of `pending` and not written yet are put back when it is interrupted, or when a batch
+   * fails (an outcome whose write was in flight may then be written twice, which changes nothing
+   * the second time: the completion applies only while the row is still running the same attempt).
+   */
   const flushAll = Effect.gen(function*() {
     while (pending.size > 0) {
-      const taken = pending
-      pending = new Map()
-      const all = [...taken.values()]
-      for (let start = 0; start < all.length; start += maxBatch) {
-        const batch = all.slice(start, start + maxBatch)
-        const result = yield* Effect.exit(flushBatch(batch))
-        if (result._tag === "Failure") {
-          // flushBatch re-queued this batch; re-queue the rest too and give up for now.
-          for (const c of all.slice(start + maxBatch)) if (!pending.has(c.id)) pending.set(c.id, c)
-          return yield* Effect.failCause(result.cause)
-        }
-      }
+      // Taking the outcomes and guarding them happen in one uninterruptible step; only the writes
+      // can be interrupted, and whatever they did not write goes back.
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const all = [...pending.values()]
+          pending = new Map()
+          let start = 0
+          const written = yield* Effect.exit(restore(Effect.gen(function*() {
+            for (; start < all.length; start += maxBatch) yield* flushBatch(all.slice(start, start + maxBatch))
+          })))
+          if (written._tag === "Failure") {
+            putBack(all.slice(start))
+            return yield* Effect.failCause(written.cause)
+          }
+        })
+      )
       if (pending.size < resumeBelow) room.openUnsafe()
     }
     room.openUnsafe()
@@ -348,11 +369,10 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
         yield* Queue.poll(full)
         yield* Effect.raceFirst(Effect.sleep(intervalMillis), Queue.take(full))
       }
-      // Uninterruptible: outcomes taken out of `pending` must reach the database (or be put back)
-      // even when `close` interrupts this loop mid-flush.
       yield* flushAll.pipe(
-        Effect.uninterruptible,
-        Effect.catchCause(() => Effect.andThen(Effect.sleep("1 second"), Queue.offer(wake, undefined)))
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.andThen(Effect.sleep("1 second"), Queue.offer(wake, undefined))
+        )
       )
     }
   })
@@ -362,17 +382,22 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const close = Effect.gen(function*() {
     if (closed) return
     closed = true
+    // Interrupting the loop puts back whatever it was writing.
     yield* Fiber.interrupt(fiber)
-    // Final flush: keep trying transient failures a little longer before giving up.
-    yield* flushAll.pipe(
-      Effect.retry(Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 5 }))),
-      Effect.catchCause((cause) =>
-        Effect.logError(
-          `effect-river: ${pending.size} job outcomes could not be written at shutdown; the rescuer will recover those jobs`,
-          Cause.pretty(cause)
-        )
-      )
+    // Final flush: keep trying transient failures until the deadline, then give up (bounded, so a
+    // stop with the database down ends within softStopTimeout plus this deadline).
+    const deadline = flushAll.pipe(Effect.retry(Schedule.spaced("1 second")), Effect.timeoutOption(closeTimeout))
+    const flushed = yield* Effect.exit(
+      options.closeClock === undefined ? deadline : Effect.provideService(deadline, Clock.Clock, options.closeClock)
     )
+    if (flushed._tag === "Failure" || Option.isNone(flushed.value)) {
+      yield* Effect.logError(
+        `effect-river: ${pending.size} job outcomes could not be written at shutdown within ${
+          Duration.format(closeTimeout)
+        }; those jobs stay running until the rescuer recovers them`,
+        flushed._tag === "Failure" ? Cause.pretty(flushed.cause) : "the database did not accept them in time"
+      )
+    }
   }).pipe(Effect.uninterruptible)
 
   return {

@@ -389,6 +389,35 @@ describe("multi-node faults", () => {
     expect(codes).toEqual([0, 0, 0])
   }, 180_000)
 
+  it("5. graceful stop with PostgreSQL down: the runner exits within softStopTimeout plus the flush deadline", async () => {
+    let server: RestartablePostgres | undefined
+    disposers.push(async () => {
+      for (const h of alive) h.child.kill("SIGKILL")
+      await server?.destroy()
+    })
+    server = await startRestartablePostgres()
+    const db = await freshDatabase(server.url, "fault_stop_down")
+    const [runner] = await startRunners([settings(db.url, "stop-down", { softStopTimeout: 1_000, maxWorkers: 10 })])
+    await db.insert(Array.from({ length: 5 }, (_, n) => Sleep.of({ n, ms: 600_000 })))
+    await waitFor("5 running jobs", 30_000, async () => (await count(db, "fault_executions")) === 5, 100)
+    await waitFor("a leader", 30_000, async () => (await db.q(`SELECT 1 FROM ${SCHEMA}.river_leader`)).length === 1)
+    await db.dispose()
+    await server.stop()
+    const stoppingAt = Date.now()
+    const [code] = await stopRunners([runner!], 60_000)
+    const stopMs = Date.now() - stoppingAt
+    outcome("stop-with-db-down", { jobs: 5, soft_stop_ms: 1_000, stop_ms: stopMs, exit_code: code })
+    // softStopTimeout (1 s) + the completer's final-flush deadline (5 s) + leader resign (at most
+    // 2 s), with room for a loaded machine; before the deadline the stop took ~48 s.
+    expect(stopMs).toBeLessThan(15_000)
+    expect(code).toBe(0)
+    // What could not be written is left to the rescuer: the jobs are still running in the database.
+    await server.start()
+    const after = connect(db.url)
+    disposers.push(() => after.dispose())
+    expect(await count(after, "river_job WHERE state = 'running'")).toBe(5)
+  }, 180_000)
+
   it("4. SIGKILL of the leader: another runner leads within the TTL and rescues a stuck job", async () => {
     const db = await freshDatabase(serverUrl, "fault_leader")
     const timings = { jobTimeout: 1_000, rescueStuckJobsAfter: 2_000, rescuerInterval: 500 }
