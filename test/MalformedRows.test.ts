@@ -101,6 +101,12 @@ describe("malformed rows", () => {
         assert.match(discarded.errors[0]!.error, /attempt 32767 .*cannot be fetched again/)
         const again = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", 10, now, "fetcher"])
         assert.deepStrictEqual(again, [])
+        // A retry of it cannot raise max_attempts past what the column holds; it is available again
+        // (and the next fetch discards it again) instead of failing with smallint out of range.
+        yield* sql.unsafe(`UPDATE "${schema}".river_job SET max_attempts = 32767 WHERE id = $1`, [poison])
+        const retried = yield* client.retry(poison)
+        assert.strictEqual(retried.state, "available")
+        assert.strictEqual(retried.maxAttempts, 32767)
       }))
   })
 })

@@ -125,6 +125,20 @@ describe("Testing", () => {
         assert.include(many.message, "assertManyInserted")
       }))
 
+    it.effect("assertInserted compares args by value, whatever order the database keeps their keys in", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema()
+        const client = yield* Client.make({ schema })
+        // jsonb stores keys shortest first: {"to","subject"} comes back as {"to","subject"}, while
+        // the schema (and so the expectation) puts "subject" first.
+        const Letter = JobKind.make("letter", { args: Schema.Struct({ subject: Schema.String, to: Schema.String }) })
+        yield* client.insert(Letter, { subject: "hello", to: "e@x" })
+        const job = yield* Testing.assertInserted(Letter, { schema, args: { subject: "hello", to: "e@x" } })
+        assert.deepStrictEqual(job.args, { subject: "hello", to: "e@x" })
+        const wrong = yield* Effect.flip(Testing.assertInserted(Letter, { schema, args: { subject: "hello", to: "f@x" } }))
+        assert.include(wrong.message, "args: expected")
+      }))
+
     it.effect("assertNotInserted and assertManyInserted", () =>
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema()

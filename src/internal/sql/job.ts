@@ -246,7 +246,7 @@ ORDER BY numbered.ord`,
 ), updated AS (
   UPDATE ${p}river_job AS j
   SET state = 'available', scheduled_at = $2::timestamptz, finalized_at = NULL,
-    max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN j.attempt + 1 ELSE j.max_attempts END,
+    max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN least(j.attempt + 1, ${MAX_ATTEMPT}) ELSE j.max_attempts END,
     metadata = j.metadata - 'cancel_attempted_at'
   FROM cur
   WHERE j.id = cur.id AND cur.state <> 'running'
