@@ -234,7 +234,7 @@ const contenderLine = (x: Contender) =>
 export const printW1 = (f: W1Figures) => {
   console.log(`\n## w1: drain ${fmt(f.jobs)} no-op jobs at best settings (each contender's batch insert, batches of ${fmt(f.insertBatch)})`)
   console.log("  sweep, one round each (the best of each contender goes on):")
-  for (const t of f.sweep) line(`  ${t.label}`, `${fmt(t.rate)} jobs/s`, `${fmt(t.cpuMicros, 1)} µs CPU/job`)
+  for (const t of f.sweep) console.log(`    ${fmt(t.rate).padStart(8)} jobs/s  ${fmt(t.cpuMicros, 1).padStart(6)} µs CPU/job  ${t.label}`)
   console.log(`  best of each, median of ${f.rounds} alternating rounds:`)
   for (const x of [f.effectRiver, f.graphile, f.pgboss, f.riverCeiling, f.minimalCeiling]) contenderLine(x)
   line("effect-river / minimal ceiling", ratio(f.effectRiver.rate, f.minimalCeiling.rate), "(issue 16 goal >= 0.80)")
