@@ -3,7 +3,8 @@
  * `backlog`), then issue 16's summary table (every figure next to its competitors and ceiling, as
  * ratios). `npm run bench -- --list` lists the workloads. Each workload has a time limit
  * (bench/workloads.ts): one that hangs ends the run with a message naming it and its last step,
- * and the process exits 1.
+ * and the process exits 1. `BENCH_TIMEOUT_SECONDS=N` replaces every workload's limit (to try the
+ * timeout path, or to fail fast).
  */
 import { BenchTimeout, killChildren, lastStep, withTimeout } from "./guard.ts"
 import { printSummary, type Summary } from "./summary.ts"
@@ -24,6 +25,9 @@ const selected = requested.length === 0
   ? Object.keys(workloads).filter((w) => workloads[w]!.onlyWhenNamed !== true)
   : requested
 
+const override = Number(process.env.BENCH_TIMEOUT_SECONDS ?? "")
+const limitOf = (name: string) => (override > 0 ? override * 1000 : workloads[name]!.timeoutMillis)
+
 const started = performance.now()
 const server = await startServer()
 const header = `commit ${commit()}, ${new Date().toISOString().slice(0, 10)}`
@@ -36,7 +40,7 @@ try {
     const t0 = performance.now()
     console.log(`\n(${name}: started, load average ${load()})`)
     try {
-      await withTimeout(w.run(server.url, summary), w.timeoutMillis, `workload ${name}`)
+      await withTimeout(w.run(server.url, summary), limitOf(name), `workload ${name}`)
     } catch (error) {
       failed = true
       if (error instanceof BenchTimeout) {

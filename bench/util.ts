@@ -62,12 +62,19 @@ export const machine = (): string => {
   return `${cpu.length} x ${cpu[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`
 }
 
-/** The commit the run measures: `git describe`-like short hash, `+` when the tree has changes. */
+/**
+ * The commit the run measures: its short hash, with `+` when what is measured (the runtime, the
+ * benchmarks, the migrations, the dependencies) has uncommitted changes; edits elsewhere (docs)
+ * do not count.
+ */
 export const commit = (): string => {
   try {
     const hash = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()
-    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).trim() !== ""
-    return `${hash}${dirty ? "+ (uncommitted changes)" : ""}`
+    const measured = ["src", "bench", "migrations", "package.json", "package-lock.json"]
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no", "--", ...measured], {
+      encoding: "utf8"
+    }).trim() !== ""
+    return `${hash}${dirty ? "+ (uncommitted changes in src, bench or dependencies)" : ""}`
   } catch {
     return "unknown (not a git checkout)"
   }
