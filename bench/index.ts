@@ -1,39 +1,62 @@
 /**
- * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all).
- * Workloads: insert, w1 (throughput), w2 (latency), w3 (cancel latency), steps (resumable steps),
- * backlog (1,000,000 queued jobs, with the recommended runner flags and with Node's defaults; run it
- * explicitly: it takes ~7 minutes).
+ * `npm run bench [-- workload ...]`: prints figures for the named workloads (default: all but
+ * `backlog`), then issue 16's summary table (every figure next to its competitors and ceiling, as
+ * ratios). `npm run bench -- --list` lists the workloads. Each workload has a time limit
+ * (bench/workloads.ts): one that hangs ends the run with a message naming it and its last step,
+ * and the process exits 1. `BENCH_TIMEOUT_SECONDS=N` replaces every workload's limit (to try the
+ * timeout path, or to fail fast).
  */
-import { printBacklog, runBacklog } from "./backlog.ts"
-import { printInsert, runInsert } from "./insert.ts"
-import { printSteps, runSteps } from "./steps.ts"
-import { machine, startServer } from "./util.ts"
-import { printW1, runW1 } from "./w1.ts"
-import { printW2, runW2 } from "./w2.ts"
-import { printW3, runW3 } from "./w3.ts"
+import { BenchTimeout, killChildren, lastStep, withTimeout } from "./guard.ts"
+import { printSummary, type Summary } from "./summary.ts"
+import { commit, load, machine, startServer } from "./util.ts"
+import { workloads } from "./workloads.ts"
 
-const workloads: Record<string, (url: string) => Promise<void>> = {
-  insert: async (url) => printInsert(await runInsert(url)),
-  w1: async (url) => printW1(await runW1(url)),
-  w2: async (url) => printW2(await runW2(url)),
-  w3: async (url) => printW3(await runW3(url)),
-  steps: async (url) => printSteps(await runSteps(url)),
-  backlog: async (url) => printBacklog(await runBacklog(url))
+if (process.argv.includes("--list")) {
+  for (const [name, w] of Object.entries(workloads)) console.log(`${name.padEnd(8)} ${w.description}`)
+  process.exit(0)
 }
-
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"))
 const unknown = requested.filter((w) => !(w in workloads))
 if (unknown.length > 0) {
   console.error(`unknown workload(s): ${unknown.join(", ")}; known: ${Object.keys(workloads).join(", ")}`)
   process.exit(2)
 }
-// `backlog` takes minutes: it runs only when named.
-const selected = requested.length === 0 ? Object.keys(workloads).filter((w) => w !== "backlog") : requested
+const selected = requested.length === 0
+  ? Object.keys(workloads).filter((w) => workloads[w]!.onlyWhenNamed !== true)
+  : requested
 
+const override = Number(process.env.BENCH_TIMEOUT_SECONDS ?? "")
+const limitOf = (name: string) => (override > 0 ? override * 1000 : workloads[name]!.timeoutMillis)
+
+const started = performance.now()
 const server = await startServer()
-console.log(`# effect-river benchmarks\nmachine: ${machine()}\ndatabase: ${server.label}`)
+const header = `commit ${commit()}, ${new Date().toISOString().slice(0, 10)}`
+console.log(`# effect-river benchmarks\n${header}\nmachine: ${machine()}\ndatabase: ${server.label}`)
+const summary: Summary = {}
+let failed = false
 try {
-  for (const name of selected) await workloads[name]!(server.url)
+  for (const name of selected) {
+    const w = workloads[name]!
+    const t0 = performance.now()
+    console.log(`\n(${name}: started, load average ${load()})`)
+    try {
+      await withTimeout(w.run(server.url, summary), limitOf(name), `workload ${name}`)
+    } catch (error) {
+      failed = true
+      if (error instanceof BenchTimeout) {
+        console.error(`\n✗ ${error.message}`)
+        break // its work may still be running: stop here rather than measure next to it
+      }
+      console.error(`\n✗ workload ${name} failed (last step: ${lastStep()}):`, error)
+      continue
+    }
+    console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s, load average ${load()})`)
+  }
+  printSummary(summary, header)
+  console.log(`\n(total ${((performance.now() - started) / 60_000).toFixed(1)} min)`)
 } finally {
-  await server.stop()
+  killChildren()
+  await withTimeout(server.stop(), 30_000, "stopping the database server").catch((e) => console.error(String(e)))
 }
+// A timed-out workload may have left fibers, sockets or timers behind: do not wait for them.
+process.exit(failed ? 1 : 0)

@@ -26,7 +26,7 @@ import * as JobKind from "../src/JobKind.ts"
 import * as Resumable from "../src/Resumable.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
-import { makeJobSql } from "../src/internal/sql/job.ts"
+import * as Sql from "./sql.ts"
 import { benchDatabase, fmt, median } from "./util.ts"
 
 const Modes = ["plain-with", "plain-without", "txn-with", "txn-without", "txn-raw", "txn-verify"] as const
@@ -135,7 +135,6 @@ export const runSteps = async (serverUrl: string, options: StepsOptions = {}): P
   const txnRounds = options.txnRounds ?? 5
   const verifyIterations = options.verifyIterations ?? 20
   const { layer } = await benchDatabase(serverUrl, "bench_steps", 4)
-  const q = makeJobSql(undefined, "")
 
   const program = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -217,7 +216,7 @@ export const runSteps = async (serverUrl: string, options: StepsOptions = {}): P
                   : mode === "txn-raw"
                   ? Effect.andThen(
                     insertRow(job.id, i),
-                    sql.unsafe(q.jobMergeMetadataIfRunning, [job.id, JSON.stringify({ [Resumable.CURSOR_KEY]: { load: i } }), job.attempt])
+                    sql.unsafe(Sql.jobMergeMetadataIfRunning, [job.id, JSON.stringify({ [Resumable.CURSOR_KEY]: { load: i } }), job.attempt])
                   )
                   : insertRow(job.id, i)
                 const s = performance.now()

@@ -1,271 +1,323 @@
 /**
- * W1, throughput: 20,000 no-op jobs inserted in batches of 1,000 with no runner running, then a
- * runner is started and timed until every job is `completed`.
+ * W1, throughput: a backlog of 20,000 no-op jobs, inserted while nothing works it (each
+ * contender with its own batch API, batches of 1,000, table emptied first, `CHECKPOINT` after),
+ * then worked and timed until every job's completion is committed. Every measured round starts
+ * from that same state. Contenders (bench/contenders/*.ts say how each is driven and timed):
  *
- * - **effect-river**: `Runner.make` with one queue (River's bench settings: fetchCooldown 2 ms,
- *   fetchPollInterval 20 ms), a worker that does nothing; the clock runs from just before
- *   `Runner.make` to the 20,000th `completed` event from `runner.subscribe` (events are published
- *   after the completer's write commits), then SQL checks that all 20,000 rows are `completed`.
- *   Several `maxWorkers` values are tried; the best is reported.
- * - **raw ceiling**: the two statements the runtime sends, straight through the driver
- *   (`PgClient.unsafe`, prebuilt parameter arrays, rows left undecoded): River's locking fetch
- *   (`jobGetAvailable`, `LIMIT batch … FOR UPDATE SKIP LOCKED`, marks the batch running) and River's
- *   batched completion (`jobSetStateIfRunningMany` with state `completed` and `finalized_at`).
- *   Pipelined on two pool connections: the fetch of batch N+1 runs while batch N is completed.
- *   Several batch sizes are tried; the best is reported.
+ * - **effect-river** (`Runner.make`), **graphile-worker** (`run`), **pg-boss** (`work`), each on
+ *   its own database of the same server;
+ * - the **River ceiling**: River's locking fetch and River's batched completion, the statements
+ *   the runtime sends, through the driver, pipelined;
+ * - the **minimal ceiling** (issue 16): a fetch returning only what the executor needs and a
+ *   completion that sets `state`/`finalized_at` for an id array, nothing returned, pipelined.
  *
- * Each measured round starts from the same state: table truncated, 20,000 jobs inserted,
- * `CHECKPOINT`. The library's insert rate (`Client.insertMany`) is reported too, and so is the
- * benchmark process's CPU time per job (`process.cpuUsage`; PostgreSQL's is not included).
+ * Two workloads:
  *
- * Two diagnostic rounds run in the sweep, not in the ratio: the library with `jobTimeout: "none"`
- * (what the per-job timeout costs), and the ceiling with a minimal completion
- * (`UPDATE … SET state = 'completed', finalized_at = $2 WHERE id = ANY($1)`, nothing returned:
- * what River's completion statement costs).
+ * - `w1` (**best settings**): each contender's candidate settings are tried once (the sweep);
+ *   the best of each then runs `rounds` more rounds, contenders alternating; medians reported.
+ * - `w1-10` (**10 workers**, at most 10 jobs in hand at once): each contender at its documented
+ *   defaults with 10 workers, and tuned for 10 workers; `rounds` alternating rounds each. A round
+ *   ends when the backlog is drained or after a 10 s window, whichever is first (pg-boss's default
+ *   2 s polls and effect-river's default 100 ms fetch cooldown would take minutes to drain 20,000
+ *   jobs; their rate is steady, so the window measures it).
+ *
+ * Also printed: the benchmark process's CPU time per job (`process.cpuUsage`; PostgreSQL's not
+ * included — every contender runs in this process, so it compares the libraries' own costs).
  */
-import { PgClient } from "@effect/sql-pg"
-import { type Duration, Effect, Exit, Latch, PubSub, References, Schema, Scope } from "effect"
-import * as Client from "../src/Client.ts"
-import * as JobKind from "../src/JobKind.ts"
-import * as Runner from "../src/Runner.ts"
-import * as Worker from "../src/Worker.ts"
-import { makeJobSql, type RawJobRow } from "../src/internal/sql/job.ts"
-import { benchDatabase, fmt, median } from "./util.ts"
+import { type DrainRound, type DrainSpec, rate } from "./contenders/types.ts"
+import { describeGraphile, type GraphileSettings, makeGraphile } from "./contenders/graphile.ts"
+import { describePgBoss, makePgBoss, type PgBossSettings } from "./contenders/pgboss.ts"
+import { describeRiver, makeRiver, type RiverSettings } from "./contenders/river.ts"
+import { step } from "./guard.ts"
+import { fmt, median, range, ratio } from "./util.ts"
 
-const Noop = JobKind.make("bench_noop", {
-  args: Schema.Struct({ n: Schema.Int })
+/** A contender's figures for one row. */
+export interface Contender {
+  readonly name: string
+  readonly settings: string
+  /** Median rate of the measured rounds, jobs/s. */
+  readonly rate: number
+  readonly rates: ReadonlyArray<number>
+  readonly cpuMicros: number
+  /** Rounds that ended on the window instead of draining everything. */
+  readonly windowed: number
+  readonly rounds: number
+}
+
+export interface Trial {
+  readonly label: string
+  readonly rate: number
+  readonly cpuMicros: number
+}
+
+/** Who runs a drain round, with which settings. */
+interface Candidate {
+  readonly name: string
+  readonly settings: string
+  /** prepare + one drain round */
+  readonly round: (spec: DrainSpec) => Promise<DrainRound>
+}
+
+const summarize = (c: Candidate, rounds: ReadonlyArray<DrainRound>, jobs: number): Contender => ({
+  name: c.name,
+  settings: c.settings,
+  rate: median(rounds.map(rate)),
+  rates: rounds.map(rate),
+  cpuMicros: median(rounds.map((r) => r.cpuMicros)),
+  windowed: rounds.filter((r) => r.completed < jobs).length,
+  rounds: rounds.length
 })
+
+/** Runs `rounds` rounds of every candidate, alternating, and summarizes each. */
+const alternate = async (
+  title: string,
+  candidates: ReadonlyArray<Candidate>,
+  rounds: number,
+  spec: DrainSpec
+): Promise<ReadonlyArray<Contender>> => {
+  const results = candidates.map(() => [] as Array<DrainRound>)
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, c] of candidates.entries()) {
+      step(`${title}: round ${r + 1} of ${rounds}, ${c.name} (${c.settings})`)
+      results[i]!.push(await c.round(spec))
+    }
+  }
+  return candidates.map((c, i) => summarize(c, results[i]!, spec.jobs))
+}
+
+const makeContenders = async (serverUrl: string, suffix: string, jobs: number, insertBatch: number) => {
+  const river = await makeRiver(serverUrl, `bench_${suffix}`)
+  const graphile = await makeGraphile(serverUrl, `bench_${suffix}_graphile`)
+  const pgboss = await makePgBoss(serverUrl, `bench_${suffix}_pgboss`)
+  const candidates = {
+    river: (s: RiverSettings): Candidate => ({
+      name: "effect-river",
+      settings: describeRiver(s),
+      round: async (spec) => {
+        await river.prepare(jobs, insertBatch)
+        return river.drain(s, spec)
+      }
+    }),
+    graphile: (s: GraphileSettings): Candidate => ({
+      name: "graphile-worker",
+      settings: describeGraphile(s),
+      round: async (spec) => {
+        await graphile.prepare(jobs, insertBatch)
+        return graphile.drain(s, spec)
+      }
+    }),
+    pgboss: (s: PgBossSettings): Candidate => ({
+      name: "pg-boss",
+      settings: describePgBoss(s),
+      round: async (spec) => {
+        await pgboss.prepare(jobs, insertBatch)
+        return pgboss.drain(s, spec)
+      }
+    }),
+    ceiling: (kind: "river" | "minimal", batch: number): Candidate => ({
+      name: kind === "river" ? "River ceiling" : "minimal ceiling",
+      settings: `batch ${fmt(batch)}`,
+      round: async (spec) => {
+        await river.prepare(jobs, insertBatch)
+        return river.ceiling(kind, batch, spec)
+      }
+    })
+  }
+  const close = async () => {
+    await graphile.close()
+    await pgboss.close()
+    await river.close()
+  }
+  return { candidates, close }
+}
+
+// ---------------------------------------------------------------- w1: best settings
+
+/** River's own benchmark settings for its drain (fetchCooldown 2 ms, fetchPollInterval 20 ms). */
+const RIVER_FAST = { fetchCooldown: "2 millis", fetchPollInterval: "20 millis" } as const
 
 export interface W1Options {
   readonly jobs?: number
   readonly insertBatch?: number
-  /** maxWorkers values tried for the library (one round each); the best gets `rounds` more. */
-  readonly maxWorkers?: ReadonlyArray<number>
-  /** Batch sizes tried for the ceiling (one round each); the best gets `rounds` more. */
-  readonly ceilingBatches?: ReadonlyArray<number>
   readonly rounds?: number
-  readonly fetchCooldown?: Duration.Input & string
-  readonly fetchPollInterval?: Duration.Input & string
-}
-
-export interface W1Trial {
-  readonly label: string
-  readonly jobsPerSecond: number
-  /** CPU time of this process per job, in µs. */
-  readonly cpuMicros: number
-}
-
-interface Round {
-  readonly jobsPerSecond: number
-  readonly cpuMicros: number
+  readonly riverMaxWorkers?: ReadonlyArray<number>
+  readonly graphile?: ReadonlyArray<GraphileSettings>
+  readonly pgboss?: ReadonlyArray<PgBossSettings>
+  readonly ceilingBatches?: ReadonlyArray<number>
+  /** The minimal ceiling's fetch limit (issue 16: 2,000). */
+  readonly minimalBatch?: number
 }
 
 export interface W1Figures {
   readonly jobs: number
   readonly insertBatch: number
   readonly rounds: number
-  readonly fetchCooldown: Duration.Input & string
-  readonly fetchPollInterval: Duration.Input & string
-  /** Median insert rate of the library rounds (`Client.insertMany`). */
-  readonly insert: number
-  readonly maxWorkers: number
-  readonly library: number
-  readonly libraryCpuMicros: number
-  readonly ceilingBatch: number
-  readonly ceiling: number
-  readonly ceilingCpuMicros: number
-  readonly sweep: ReadonlyArray<W1Trial>
+  readonly sweep: ReadonlyArray<Trial>
+  readonly effectRiver: Contender
+  readonly graphile: Contender
+  readonly pgboss: Contender
+  readonly riverCeiling: Contender
+  readonly minimalCeiling: Contender
 }
 
 export const runW1 = async (serverUrl: string, options: W1Options = {}): Promise<W1Figures> => {
   const jobs = options.jobs ?? 20_000
   const insertBatch = options.insertBatch ?? 1_000
-  const maxWorkersList = options.maxWorkers ?? [500, 1_000, 2_000, 5_000]
-  const ceilingBatches = options.ceilingBatches ?? [500, 1_000, 2_000]
   const rounds = options.rounds ?? 5
-  const fetchCooldown: Duration.Input & string = options.fetchCooldown ?? "2 millis"
-  const fetchPollInterval: Duration.Input & string = options.fetchPollInterval ?? "20 millis"
-  const { layer } = await benchDatabase(serverUrl, "bench_w1", 10)
-
-  const program = Effect.gen(function*() {
-    const sql = yield* PgClient.PgClient
-    const q = makeJobSql(undefined, "")
-    const client = yield* Client.make({})
-
-    /** Empty table, `jobs` available jobs inserted by the library; returns the insert rate. */
-    const prepare = Effect.gen(function*() {
-      yield* sql`TRUNCATE river_job`
-      const t0 = performance.now()
-      for (let start = 0; start < jobs; start += insertBatch) {
-        const n = Math.min(insertBatch, jobs - start)
-        yield* client.insertMany(Array.from({ length: n }, (_, i) => Noop.of({ n: start + i })))
+  const spec: DrainSpec = { jobs, timeoutMillis: 120_000 }
+  const { candidates: c, close } = await makeContenders(serverUrl, "w1", jobs, insertBatch)
+  try {
+    const groups: ReadonlyArray<ReadonlyArray<Candidate>> = [
+      (options.riverMaxWorkers ?? [1_000, 2_000, 5_000]).map((maxWorkers) => c.river({ maxWorkers, ...RIVER_FAST })),
+      (options.graphile ?? [
+        { concurrency: 10, localQueueSize: 500, completeJobBatchDelay: 0 },
+        { concurrency: 50, localQueueSize: 1_000, completeJobBatchDelay: 0 },
+        { concurrency: 100, localQueueSize: 2_000, completeJobBatchDelay: 0, maxPoolSize: 20 }
+      ]).map(c.graphile),
+      (options.pgboss ?? [
+        { localConcurrency: 2, batchSize: 1_000, burstWhenBatchFull: true },
+        { localConcurrency: 4, batchSize: 500, burstWhenBatchFull: true },
+        { localConcurrency: 8, batchSize: 250, burstWhenBatchFull: true }
+      ]).map(c.pgboss),
+      (options.ceilingBatches ?? [500, 1_000, 2_000]).map((b) => c.ceiling("river", b)),
+      [c.ceiling("minimal", options.minimalBatch ?? 2_000)]
+    ]
+    // Warm-up: prepared statements, JIT, each library's start-up path.
+    for (const g of groups) {
+      step(`w1: warm-up, ${g[0]!.name}`)
+      await g[0]!.round(spec)
+    }
+    const sweep: Array<Trial> = []
+    const best: Array<Candidate> = []
+    for (const g of groups) {
+      let top: { c: Candidate; rate: number } | undefined
+      for (const candidate of g) {
+        if (g.length === 1) {
+          top = { c: candidate, rate: 0 }
+          break
+        }
+        step(`w1: sweep, ${candidate.name} (${candidate.settings})`)
+        const round = await candidate.round(spec)
+        sweep.push({ label: `${candidate.name}, ${candidate.settings}`, rate: rate(round), cpuMicros: round.cpuMicros })
+        if (top === undefined || rate(round) > top.rate) top = { c: candidate, rate: rate(round) }
       }
-      const rate = jobs / ((performance.now() - t0) / 1000)
-      yield* sql`CHECKPOINT`
-      return rate
-    })
-
-    const verify = Effect.gen(function*() {
-      const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM river_job WHERE state = 'completed'`
-      if (rows[0]!.n !== jobs) return yield* Effect.die(new Error(`expected ${jobs} completed jobs, found ${rows[0]!.n}`))
-    })
-
-    /** Runs `work` and returns its rate and this process's CPU time per job. */
-    const timed = <R>(work: Effect.Effect<void, unknown, R>) =>
-      Effect.gen(function*() {
-        const cpu0 = process.cpuUsage()
-        const t0 = performance.now()
-        yield* work
-        const seconds = (performance.now() - t0) / 1000
-        const cpu = process.cpuUsage(cpu0)
-        return { jobsPerSecond: jobs / seconds, cpuMicros: (cpu.user + cpu.system) / jobs } satisfies Round
-      })
-
-    /** One library round: the insert rate and the work round. */
-    const library = (maxWorkers: number, jobTimeout?: "none") =>
-      Effect.gen(function*() {
-        const insertRate = yield* prepare
-        // The worker waits for `go` (opened right after subscribing) so that no completion can
-        // be published before the subscription exists; once open, it returns at once.
-        const go = yield* Latch.make(false)
-        const worker = Worker.make(Noop, () => go.await)
-        const scope = yield* Scope.make()
-        const round = yield* timed(Effect.gen(function*() {
-          const { runner } = yield* Runner.make({
-            queues: { default: { maxWorkers } },
-            workers: [worker],
-            fetchCooldown,
-            fetchPollInterval,
-            // Room for every event: a sliding buffer would drop the oldest.
-            eventBuffer: jobs * 2,
-            ...(jobTimeout === undefined ? {} : { jobTimeout })
-          }).pipe(Scope.provide(scope))
-          const events = yield* runner.subscribe.pipe(Scope.provide(scope))
-          yield* go.open
-          let completed = 0
-          while (completed < jobs) {
-            for (const event of yield* PubSub.takeAll(events)) if (event.kind === "completed") completed++
-          }
-        }))
-        yield* Scope.close(scope, Exit.void)
-        yield* verify
-        return { insertRate, ...round }
-      })
-
-    const clientId = "bench_ceiling"
-    const fetch = (limit: number) => sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", limit, new Date(), clientId])
-    const complete = (rows: ReadonlyArray<RawJobRow>) => {
-      const n = rows.length
-      const now = new Date()
-      const ids = new Array<bigint>(n)
-      for (let i = 0; i < n; i++) ids[i] = rows[i]!.id
-      return sql.unsafe(q.jobSetStateIfRunningMany, [
-        ids,
-        Array<string>(n).fill("completed"),
-        Array<boolean>(n).fill(false),
-        Array<number>(n).fill(0),
-        Array<boolean>(n).fill(false),
-        Array<string>(n).fill("{}"),
-        Array<boolean>(n).fill(true),
-        Array<Date>(n).fill(now),
-        Array<boolean>(n).fill(false),
-        Array<string>(n).fill("{}"),
-        Array<boolean>(n).fill(false),
-        Array<Date>(n).fill(now),
-        now,
-        rows.map((r) => r.attempt)
-      ])
+      best.push(top!.c)
     }
-
-    const completeMinimal = (rows: ReadonlyArray<RawJobRow>) =>
-      sql.unsafe(`UPDATE river_job SET state = 'completed', finalized_at = $2 WHERE id = ANY($1::bigint[])`, [
-        rows.map((r) => r.id),
-        new Date()
-      ])
-
-    /**
-     * One ceiling round with fetch batches of `batch`: fetch batch 1; then, until a fetch comes
-     * back empty, fetch batch N+1 and complete batch N at once (two pool connections).
-     */
-    const ceiling = (batch: number, completion: (rows: ReadonlyArray<RawJobRow>) => Effect.Effect<unknown, unknown> = complete) =>
-      Effect.gen(function*() {
-        yield* prepare
-        const round = yield* timed(Effect.gen(function*() {
-          let rows = yield* fetch(batch)
-          while (rows.length > 0) {
-            const [next] = yield* Effect.all([fetch(batch), completion(rows)], { concurrency: 2 })
-            rows = next
-          }
-        }))
-        yield* verify
-        return round
-      })
-
-    const sweep: Array<W1Trial> = []
-    const trial = (label: string, round: Round) => sweep.push({ label, ...round })
-    // Warm-up: prepared statements, JIT.
-    yield* ceiling(1_000)
-    yield* library(1_000)
-    yield* ceiling(1_000)
-    yield* library(1_000)
-
-    let best = { maxWorkers: maxWorkersList[0]!, rate: 0 }
-    for (const maxWorkers of maxWorkersList) {
-      const round = yield* library(maxWorkers)
-      trial(`effect-river maxWorkers ${fmt(maxWorkers)}`, round)
-      if (round.jobsPerSecond > best.rate) best = { maxWorkers, rate: round.jobsPerSecond }
-    }
-    let bestBatch = { batch: ceilingBatches[0]!, rate: 0 }
-    for (const batch of ceilingBatches) {
-      const round = yield* ceiling(batch)
-      trial(`ceiling batch ${fmt(batch)}`, round)
-      if (round.jobsPerSecond > bestBatch.rate) bestBatch = { batch, rate: round.jobsPerSecond }
-    }
-    trial(`(effect-river ${fmt(best.maxWorkers)}, jobTimeout none)`, yield* library(best.maxWorkers, "none"))
-    trial(`(ceiling ${fmt(bestBatch.batch)}, minimal UPDATE)`, yield* ceiling(bestBatch.batch, completeMinimal))
-
-    // The best of each, alternated, `rounds` times.
-    const insertRates: Array<number> = []
-    const lib: Array<Round> = []
-    const raw: Array<Round> = []
-    for (let r = 0; r < rounds; r++) {
-      raw.push(yield* ceiling(bestBatch.batch))
-      const round = yield* library(best.maxWorkers)
-      insertRates.push(round.insertRate)
-      lib.push(round)
-    }
+    const [effectRiver, graphile, pgboss, riverCeiling, minimalCeiling] = await alternate("w1", best, rounds, spec)
     return {
       jobs,
       insertBatch,
       rounds,
-      fetchCooldown,
-      fetchPollInterval,
-      insert: median(insertRates),
-      maxWorkers: best.maxWorkers,
-      library: median(lib.map((r) => r.jobsPerSecond)),
-      libraryCpuMicros: median(lib.map((r) => r.cpuMicros)),
-      ceilingBatch: bestBatch.batch,
-      ceiling: median(raw.map((r) => r.jobsPerSecond)),
-      ceilingCpuMicros: median(raw.map((r) => r.cpuMicros)),
-      sweep
-    } satisfies W1Figures
-  })
-
-  return Effect.runPromise(
-    program.pipe(Effect.scoped, Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
-  )
+      sweep,
+      effectRiver: effectRiver!,
+      graphile: graphile!,
+      pgboss: pgboss!,
+      riverCeiling: riverCeiling!,
+      minimalCeiling: minimalCeiling!
+    }
+  } finally {
+    await close()
+  }
 }
 
+const line = (label: string, value: string, extra = "") => console.log(`  ${label.padEnd(44)}${value.padStart(14)}  ${extra}`)
+
+const contenderLine = (x: Contender) =>
+  line(
+    `${x.name} (${x.settings})`.length > 44 ? x.name : `${x.name}`,
+    `${fmt(x.rate)} jobs/s`,
+    `range ${range(x.rates)}, ${fmt(x.cpuMicros, 1)} µs CPU/job${
+      x.windowed > 0 ? `, ${x.windowed} of ${x.rounds} rounds ended on the window` : ""
+    }   [${x.settings}]`
+  )
+
 export const printW1 = (f: W1Figures) => {
-  const line = (label: string, rate: number, cpu?: number) =>
-    console.log(`  ${label.padEnd(40)}${fmt(rate).padStart(8)} jobs/s${cpu === undefined ? "" : `   ${fmt(cpu, 1).padStart(5)} µs CPU/job`}`)
-  console.log(`\n## w1: ${fmt(f.jobs)} no-op jobs, inserted in batches of ${fmt(f.insertBatch)}, then worked`)
-  console.log(`  settings: one queue, fetchCooldown ${f.fetchCooldown}, fetchPollInterval ${f.fetchPollInterval}, other runner settings default`)
-  console.log(`  sweep, one round each (parenthesized: diagnostics, not in the ratio):`)
-  for (const t of f.sweep) line(`  ${t.label}`, t.jobsPerSecond, t.cpuMicros)
+  console.log(`\n## w1: drain ${fmt(f.jobs)} no-op jobs at best settings (each contender's batch insert, batches of ${fmt(f.insertBatch)})`)
+  console.log("  sweep, one round each (the best of each contender goes on):")
+  for (const t of f.sweep) console.log(`    ${fmt(t.rate).padStart(8)} jobs/s  ${fmt(t.cpuMicros, 1).padStart(6)} µs CPU/job  ${t.label}`)
   console.log(`  best of each, median of ${f.rounds} alternating rounds:`)
-  line("insert (Client.insertMany)", f.insert)
-  line(`work, effect-river (maxWorkers ${fmt(f.maxWorkers)})`, f.library, f.libraryCpuMicros)
-  line(`work, raw ceiling (batch ${fmt(f.ceilingBatch)})`, f.ceiling, f.ceilingCpuMicros)
-  console.log(`  ${"ratio".padEnd(40)}${fmt((100 * f.library) / f.ceiling, 1).padStart(8)} %  (target >= 90 %)`)
+  for (const x of [f.effectRiver, f.graphile, f.pgboss, f.riverCeiling, f.minimalCeiling]) contenderLine(x)
+  line("effect-river / minimal ceiling", ratio(f.effectRiver.rate, f.minimalCeiling.rate), "(issue 16 goal >= 0.80)")
+  line("effect-river / River ceiling", ratio(f.effectRiver.rate, f.riverCeiling.rate), "(earlier target >= 0.90)")
+  line("effect-river / graphile-worker", ratio(f.effectRiver.rate, f.graphile.rate), "(issue 16 goal >= 1.20)")
+  line("effect-river / pg-boss", ratio(f.effectRiver.rate, f.pgboss.rate))
+  line("River ceiling / minimal ceiling", ratio(f.riverCeiling.rate, f.minimalCeiling.rate), "(what River's statements cost)")
+}
+
+// ---------------------------------------------------------------- w1-10: 10 workers
+
+export interface W1TenFigures {
+  readonly jobs: number
+  readonly rounds: number
+  readonly windowMillis: number
+  readonly defaults: { readonly effectRiver: Contender; readonly graphile: Contender; readonly pgboss: Contender }
+  readonly tuned: {
+    readonly effectRiver: Contender
+    readonly graphile: Contender
+    readonly pgboss: Contender
+    readonly minimalCeiling: Contender
+  }
+}
+
+/** The documented defaults, with 10 workers. */
+export const TEN_DEFAULTS = {
+  effectRiver: { maxWorkers: 10 } satisfies RiverSettings,
+  graphile: { concurrency: 10 } satisfies GraphileSettings,
+  pgboss: { localConcurrency: 10 } satisfies PgBossSettings
+}
+
+/** Tuned for throughput with at most 10 jobs in hand. */
+export const TEN_TUNED = {
+  effectRiver: { maxWorkers: 10, ...RIVER_FAST } satisfies RiverSettings,
+  graphile: { concurrency: 10, localQueueSize: 500, completeJobBatchDelay: 0 } satisfies GraphileSettings,
+  pgboss: { localConcurrency: 1, batchSize: 10, burstWhenBatchFull: true } satisfies PgBossSettings,
+  ceilingBatch: 10
+}
+
+export const runW1Ten = async (
+  serverUrl: string,
+  options: { readonly jobs?: number; readonly rounds?: number; readonly windowMillis?: number } = {}
+): Promise<W1TenFigures> => {
+  const jobs = options.jobs ?? 20_000
+  const rounds = options.rounds ?? 3
+  const windowMillis = options.windowMillis ?? 10_000
+  const spec: DrainSpec = { jobs, windowMillis, timeoutMillis: windowMillis + 60_000 }
+  const { candidates: c, close } = await makeContenders(serverUrl, "w1_10", jobs, 1_000)
+  try {
+    const defaults = [c.river(TEN_DEFAULTS.effectRiver), c.graphile(TEN_DEFAULTS.graphile), c.pgboss(TEN_DEFAULTS.pgboss)]
+    const tuned = [
+      c.river(TEN_TUNED.effectRiver),
+      c.graphile(TEN_TUNED.graphile),
+      c.pgboss(TEN_TUNED.pgboss),
+      c.ceiling("minimal", TEN_TUNED.ceilingBatch)
+    ]
+    const [dr, dg, dp] = await alternate("w1-10 defaults", defaults, rounds, spec)
+    const [tr, tg, tp, tc] = await alternate("w1-10 tuned", tuned, rounds, spec)
+    return {
+      jobs,
+      rounds,
+      windowMillis,
+      defaults: { effectRiver: dr!, graphile: dg!, pgboss: dp! },
+      tuned: { effectRiver: tr!, graphile: tg!, pgboss: tp!, minimalCeiling: tc! }
+    }
+  } finally {
+    await close()
+  }
+}
+
+export const printW1Ten = (f: W1TenFigures) => {
+  console.log(
+    `\n## w1-10: drain ${fmt(f.jobs)} no-op jobs with 10 workers (at most 10 jobs in hand); a round ends drained or after ${
+      f.windowMillis / 1000
+    } s; median of ${f.rounds} alternating rounds`
+  )
+  console.log("  documented defaults, 10 workers:")
+  for (const x of [f.defaults.effectRiver, f.defaults.graphile, f.defaults.pgboss]) contenderLine(x)
+  line("effect-river / graphile-worker, defaults", ratio(f.defaults.effectRiver.rate, f.defaults.graphile.rate), "(issue 16 goal >= 1.00)")
+  line("effect-river / pg-boss, defaults", ratio(f.defaults.effectRiver.rate, f.defaults.pgboss.rate))
+  console.log("  tuned, 10 workers:")
+  for (const x of [f.tuned.effectRiver, f.tuned.graphile, f.tuned.pgboss, f.tuned.minimalCeiling]) contenderLine(x)
+  line("effect-river / minimal ceiling, batch 10", ratio(f.tuned.effectRiver.rate, f.tuned.minimalCeiling.rate))
+  line("effect-river / graphile-worker, tuned", ratio(f.tuned.effectRiver.rate, f.tuned.graphile.rate))
+  line("effect-river defaults / effect-river tuned", ratio(f.defaults.effectRiver.rate, f.tuned.effectRiver.rate), "(what the defaults cost)")
 }
