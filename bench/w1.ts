@@ -173,7 +173,8 @@ export const runW1 = async (serverUrl: string, options: W1Options = {}): Promise
         Array<boolean>(n).fill(false),
         Array<Date>(n).fill(now),
         now,
-        rows.map((r) => r.attempt)
+        rows.map((r) => r.attempt),
+        Array<string>(n).fill("")
       ])
     }
 
