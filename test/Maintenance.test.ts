@@ -167,6 +167,38 @@ describe("maintenance", () => {
       batchSize: 10
     })
 
+    it.effect("the rescuer falls back to River's backoff when a retry policy answers an invalid time, as the executor does", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_policy")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const Nan = JobKind.make("nan_policy", { args: Schema.Struct({}) })
+        const Far = JobKind.make("far_policy", { args: Schema.Struct({}) })
+        const Past = JobKind.make("past_policy", { args: Schema.Struct({}) })
+        const ids = (yield* client.insertMany([Nan.of({}), Far.of({}), Past.of({})])).map((r) => r.job.id)
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
+          [new Date(T0 - 2 * HOUR), ids]
+        )
+        const rescued = yield* Maintenance.rescue({
+          ...rescuerConfig(sql, schema),
+          workers: new Map<string, Worker.Any>([
+            ["nan_policy", Worker.make(Nan, () => Effect.void, { retryPolicy: () => new Date(Number.NaN) })],
+            ["far_policy", Worker.make(Far, () => Effect.void, { retryPolicy: () => Duration.days(300_000 * 365) })],
+            ["past_policy", Worker.make(Past, () => Effect.void, { retryPolicy: () => new Date(T0 - HOUR) })]
+          ])
+        })
+        assert.strictEqual(rescued, 3)
+        for (const id of ids) {
+          const row = yield* client.get(id)
+          assert.strictEqual(row.state, "retryable")
+          // River's backoff for the first error: 1 s ± 10 %.
+          assert.isAtLeast(row.scheduledAt.getTime(), T0 + 900, `job ${id}`)
+          assert.isAtMost(row.scheduledAt.getTime(), T0 + 1_100, `job ${id}`)
+        }
+      }))
+
     it.effect("the rescuer rescues stuck jobs whose metadata is null or holds a non-numeric rescue count", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)

@@ -27,17 +27,11 @@ import type { AttemptError, JobRow } from "../Job.ts"
 import * as Resumable from "../Resumable.ts"
 import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"
 import type { Completion } from "./completer.ts"
-import { nextRetryAt } from "./retry.ts"
+import { MAX_TIME_MILLIS, retryAt } from "./retry.ts"
 import type { JobSql } from "./sql/job.ts"
 
 /** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
 export const AVAILABLE_WITHIN_MILLIS = 5_000
-
-/**
- * The last instant a `Date` can hold (+275760-09-13); PostgreSQL's `timestamptz` goes further, so
- * every valid `Date` is storable. A snooze or retry beyond it could not be written.
- */
-export const MAX_TIME_MILLIS = 8.64e15
 
 /** A fetched job whose kind has no worker in this runner. */
 export class UnknownJobKind extends Data.TaggedError("UnknownJobKind")<{ readonly kind: string }> {
@@ -289,15 +283,7 @@ const failed = (
   }
   if (row.attempt >= row.maxAttempts) return Effect.succeed(discard)
   const policy = config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy
-  return nextRetryAt(policy, row, error, now).pipe(
-    // A policy that throws or answers a time in the past falls back to River's default (River
-    // logs a warning and does the same).
-    Effect.flatMap((next) =>
-      next !== undefined && !(Number.isFinite(next) && next >= now && next <= MAX_TIME_MILLIS)
-        ? nextRetryAt(undefined, row, error, now)
-        : Effect.succeed(next)
-    ),
-    Effect.catchDefect(() => nextRetryAt(undefined, row, error, now)),
+  return retryAt(policy, row, error, now).pipe(
     Effect.map((next): Completion =>
       next === undefined ? discard : {
         ...base,

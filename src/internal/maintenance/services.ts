@@ -24,7 +24,7 @@ import type { JobRow, JobState } from "../../Job.ts"
 import type { RetryPolicy, Worker } from "../../Worker.ts"
 import { cancelRequestedDuringAttempt } from "../cancelRequest.ts"
 import { timeoutOf } from "../executor.ts"
-import { nextRetryAt } from "../retry.ts"
+import { retryAt } from "../retry.ts"
 import { decodeJobRow, type RawJobRow } from "../sql/job.ts"
 import type { MaintenanceSql } from "../sql/maintenance.ts"
 
@@ -69,11 +69,11 @@ const decide = (config: RescuerConfig, job: JobRow, now: number): Effect.Effect<
     job.attempt >= job.maxAttempts
       ? Effect.succeed(finalize("discarded"))
       : Effect.map(
-        nextRetryAt(policy, job, new Error(RESCUE_ERROR), now).pipe(Effect.catchDefect(() => nextRetryAt(undefined, job, undefined, now))),
+        retryAt(policy, job, new Error(RESCUE_ERROR), now),
         (next): Decision =>
           next === undefined
             ? finalize("discarded")
-            : { id: job.id, state: "retryable", finalizedAt: undefined, scheduledAt: new Date(Math.max(next, now)) }
+            : { id: job.id, state: "retryable", finalizedAt: undefined, scheduledAt: new Date(next) }
       )
   if (cancelRequestedDuringAttempt(job.metadata, job.attemptedAt)) return Effect.succeed(finalize("cancelled"))
   const worker = config.workers.get(job.kind)
