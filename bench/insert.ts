@@ -11,7 +11,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Schema } from "effect"
 import * as Client from "../src/Client.ts"
 import * as JobKind from "../src/JobKind.ts"
-import { makeJobSql } from "../src/internal/sql/job.ts"
+import { jobSql } from "../src/internal/driver/pg/job.ts"
 import { benchDatabase, fmt, median } from "./util.ts"
 
 const Noop = JobKind.make("bench_noop", {
@@ -37,7 +37,7 @@ export const runInsert = async (serverUrl: string, options: { jobs?: number; bat
   const program = Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
     const client = yield* Client.make({})
-    const q = makeJobSql(undefined, "")
+    const q = jobSql(undefined, "")
 
     const library = Effect.gen(function*() {
       for (let start = 0; start < jobs; start += batch) {

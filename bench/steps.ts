@@ -26,7 +26,7 @@ import * as JobKind from "../src/JobKind.ts"
 import * as Resumable from "../src/Resumable.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
-import { makeJobSql } from "../src/internal/sql/job.ts"
+import { jobSql } from "../src/internal/driver/pg/job.ts"
 import { benchDatabase, fmt, median } from "./util.ts"
 
 const Modes = ["plain-with", "plain-without", "txn-with", "txn-without", "txn-raw", "txn-verify"] as const
@@ -135,7 +135,7 @@ export const runSteps = async (serverUrl: string, options: StepsOptions = {}): P
   const txnRounds = options.txnRounds ?? 5
   const verifyIterations = options.verifyIterations ?? 20
   const { layer } = await benchDatabase(serverUrl, "bench_steps", 4)
-  const q = makeJobSql(undefined, "")
+  const q = jobSql(undefined, "")
 
   const program = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient

@@ -29,7 +29,7 @@ import * as Client from "../src/Client.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
-import { makeJobSql, type RawJobRow } from "../src/internal/sql/job.ts"
+import { jobSql, type RawJobRow } from "../src/internal/driver/pg/job.ts"
 import { benchDatabase, fmt, median } from "./util.ts"
 
 const Noop = JobKind.make("bench_noop", {
@@ -89,7 +89,7 @@ export const runW1 = async (serverUrl: string, options: W1Options = {}): Promise
 
   const program = Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
-    const q = makeJobSql(undefined, "")
+    const q = jobSql(undefined, "")
     const client = yield* Client.make({})
 
     /** Empty table, `jobs` available jobs inserted by the library; returns the insert rate. */

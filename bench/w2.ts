@@ -24,7 +24,7 @@ import * as Client from "../src/Client.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
-import { makeJobSql, type RawJobRow } from "../src/internal/sql/job.ts"
+import { jobSql, type RawJobRow } from "../src/internal/driver/pg/job.ts"
 import { benchDatabase, fmt, percentile } from "./util.ts"
 
 const Probe = JobKind.make("bench_latency", {
@@ -86,7 +86,7 @@ export const runW2 = async (serverUrl: string, options: W2Options = {}): Promise
 
   const program = Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
-    const q = makeJobSql(undefined, "")
+    const q = jobSql(undefined, "")
     const channel = (yield* sql<{ c: string }>`SELECT current_schema() || '.river_insert' AS c`)[0]!.c
 
     /**

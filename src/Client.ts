@@ -31,11 +31,11 @@ import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } f
 import * as InsertOptions from "./InsertOptions.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import { availableAtOf } from "./internal/availableAt.ts"
-import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
+import type { JobInsertParams, JobInsertResult } from "./internal/driver/driver.ts"
+import { makePgDriver } from "./internal/driver/pg/driver.ts"
+import { show, validateSchema } from "./internal/identifiers.ts"
 import { makeInsertNotifier } from "./internal/insertNotifier.ts"
-import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
-import { makeQueueSql } from "./internal/sql/queue.ts"
+import { type ListParams, listRequest, type ListResult } from "./internal/jobList.ts"
 import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./internal/uniqueKey.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
@@ -191,6 +191,11 @@ const idError = (id: unknown) =>
     value: show(id)
   })
 
+/** A job on its way to the driver: its time is now unless set, its unique key added once known. */
+type PendingInsert = Omit<{ -readonly [K in keyof JobInsertParams]: JobInsertParams[K] }, "scheduledAt"> & {
+  scheduledAt: Date | undefined
+}
+
 /**
  * Builds a client from a `SqlClient`.
  *
@@ -219,16 +224,14 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
   const scope = yield* Scope.Scope
   const { hostname } = yield* Effect.promise(() => import("node:os"))
   const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
-  const q = makeJobSql(schema, schemaPrefix(schema))
-  const qq = makeQueueSql(schema, schemaPrefix(schema))
+  const driver = makePgDriver(sql, schema)
   const clientDefaults = options.defaults
   const knownKinds = options.knownKinds
   const afterInsert = options.afterInsert
   const afterCancel = options.afterCancel
   const notifier = makeInsertNotifier({
-    sql,
+    driver,
     scope,
-    schema,
     cooldownMillis
   })
 
@@ -257,15 +260,7 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> => {
       const n = requests.length
       if (n === 0) return Effect.succeed([] as ReadonlyArray<InsertResult>)
-      const args = new Array<string>(n)
-      const kinds = new Array<string>(n)
-      const maxAttempts = new Array<number>(n)
-      const metadata = new Array<string>(n)
-      const priorities = new Array<number>(n)
-      const queues = new Array<string>(n)
-      const scheduled = new Array<Date | undefined>(n)
-      const states = new Array<string>(n)
-      const tags = new Array<string>(n)
+      const jobs = new Array<PendingInsert>(n)
       // Allocated only when the batch has a unique job, so plain batches pay nothing.
       let uniques: Array<ResolvedUnique | undefined> | undefined
       const prefix = (i: number) => (n === 1 ? "" : `[${i}].`)
@@ -293,29 +288,27 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
           )
         }
         const resolved = resolvedFor(kind, request.options)
-        args[i] = encoded.success
-        kinds[i] = kind.kind
-        maxAttempts[i] = resolved.maxAttempts
-        metadata[i] = resolved.metadataJson
-        priorities[i] = resolved.priority
-        queues[i] = resolved.queue
-        scheduled[i] = resolved.scheduledAt
-        states[i] = resolved.state
         const availableAt = availableAtOf(request)
-        if (availableAt !== undefined && resolved.state !== "pending") {
-          scheduled[i] = availableAt
-          states[i] = "available"
+        const available = availableAt !== undefined && resolved.state !== "pending"
+        jobs[i] = {
+          args: encoded.success,
+          kind: kind.kind,
+          maxAttempts: resolved.maxAttempts,
+          metadata: resolved.metadataJson,
+          priority: resolved.priority,
+          queue: resolved.queue,
+          scheduledAt: available ? availableAt! : resolved.scheduledAt,
+          state: available ? "available" : resolved.state,
+          tags: resolved.tags
         }
-        tags[i] = resolved.tags.join(",")
         if (resolved.unique !== undefined) (uniques ??= new Array<ResolvedUnique | undefined>(n))[i] = resolved.unique
       }
       return Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
         const now = new Date(nowMillis)
-        const scheduledAt = new Array<Date>(n)
         const availableQueues = new Set<string>()
         for (let i = 0; i < n; i++) {
-          scheduledAt[i] = scheduled[i] ?? now
-          if (states[i] === "available") availableQueues.add(queues[i]!)
+          const job = jobs[i]!
+          if (job.state === "available") availableQueues.add(job.queue)
         }
         const plan = notifier.plan(availableQueues, nowMillis)
         const withAfterCommitHooks = <A>(self: Effect.Effect<A, DatabaseError>) =>
@@ -328,45 +321,30 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
             )
           )
         if (uniques === undefined) {
-          return sql.unsafe<RawJobRow & { readonly notified: bigint }>(q.jobInsertMany, [
-            args,
-            now,
-            kinds,
-            maxAttempts,
-            metadata,
-            priorities,
-            queues,
-            scheduledAt,
-            states,
-            tags,
-            plan.payloads
-          ]).pipe(
+          for (let i = 0; i < n; i++) jobs[i]!.scheduledAt ??= now
+          return driver.jobInsertMany({ jobs: jobs as ReadonlyArray<JobInsertParams>, now, notifyQueues: plan.queues }).pipe(
             Effect.mapError(dbError("insert")),
             withAfterCommitHooks,
-            Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
+            Effect.map((rows) => rows.map((row): InsertResult => ({ job: row.job, skippedAsDuplicate: false })))
           )
         }
 
         // Unique jobs: River's key per job; a key seen earlier in the batch is not sent again
         // (Postgres cannot update one row twice in a statement) and gets the earlier job's row.
-        const keys = new Array<string>(n)
-        const bitmasks = new Array<string>(n)
         const rowOf = new Array<number>(n)
         const duplicateInBatch = new Array<boolean>(n).fill(false)
         const firstWithKey = new Map<string, number>()
-        const sent: Array<number> = []
+        const sent: Array<JobInsertParams> = []
         for (let i = 0; i < n; i++) {
+          const job = jobs[i]!
           const unique = uniques[i]
-          if (unique === undefined) {
-            keys[i] = ""
-            bitmasks[i] = ""
-          } else {
+          if (unique !== undefined) {
             const key = uniqueKeyHex(uniqueKeyString(unique, {
-              kind: kinds[i]!,
-              argsJson: args[i]!,
+              kind: job.kind,
+              argsJson: job.args,
               argsAst: requests[i]!.jobKind.argsJsonAst,
-              queue: queues[i]!,
-              scheduledAtMillis: scheduled[i]?.getTime(),
+              queue: job.queue,
+              scheduledAtMillis: job.scheduledAt?.getTime(),
               nowMillis
             }))
             const first = firstWithKey.get(key)
@@ -376,38 +354,22 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
               continue
             }
             firstWithKey.set(key, i)
-            keys[i] = key
-            bitmasks[i] = unique.statesBitmask
+            job.uniqueKey = key
+            job.uniqueStates = unique.statesBitmask
           }
-          rowOf[i] = sent.push(i) - 1
+          job.scheduledAt ??= now
+          rowOf[i] = sent.push(job as JobInsertParams) - 1
         }
-        const pick = <A>(values: ReadonlyArray<A>): ReadonlyArray<A> =>
-          sent.length === n ? values : sent.map((i) => values[i]!)
-        return sql.unsafe<RawJobRow & { readonly notified: bigint; readonly skipped: boolean }>(q.jobInsertManyUnique, [
-          pick(args),
-          now,
-          pick(kinds),
-          pick(maxAttempts),
-          pick(metadata),
-          pick(priorities),
-          pick(queues),
-          pick(scheduledAt),
-          pick(states),
-          pick(tags),
-          pick(keys),
-          pick(bitmasks),
-          plan.payloads
-        ]).pipe(
+        return driver.jobInsertMany({ jobs: sent, now, notifyQueues: plan.queues }).pipe(
           Effect.mapError(dbError("insert")),
           withAfterCommitHooks,
-          Effect.flatMap((rows) => {
+          Effect.flatMap((rows: ReadonlyArray<JobInsertResult>) => {
             if (rows.length !== sent.length) {
               return Effect.die(new Error(`insert returned ${rows.length} rows for ${sent.length} jobs`))
             }
-            const jobs = rows.map(decodeJobRow)
             return Effect.succeed(
               rowOf.map((r, i): InsertResult => ({
-                job: jobs[r]!,
+                job: rows[r]!.job,
                 skippedAsDuplicate: duplicateInBatch[i]! || rows[r]!.skipped
               }))
             )
@@ -420,11 +382,9 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
-      return sql.unsafe<RawJobRow>(q.jobGetById, [id]).pipe(
+      return driver.jobGetById({ id }).pipe(
         Effect.mapError(dbError("get")),
-        Effect.flatMap((rows) =>
-          rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
-        )
+        Effect.flatMap((job) => job === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(job))
       )
     })
 
@@ -433,13 +393,12 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        sql.unsafe<RawJobRow & { readonly changed: boolean }>(q.jobRetry, [id, new Date(now)]).pipe(
+        driver.jobRetry({ id, now: new Date(now) }).pipe(
           Effect.mapError(dbError("retry")),
-          Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
-            const row = rows[0]
-            if (row === undefined) return Effect.fail(new JobNotFound({ id }))
-            if (!row.changed && row.state === "running") return Effect.fail(new JobRunning({ id, operation: "retry" }))
-            return Effect.succeed(decodeJobRow(row))
+          Effect.flatMap((result): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
+            if (result === undefined) return Effect.fail(new JobNotFound({ id }))
+            if (!result.changed && result.job.state === "running") return Effect.fail(new JobRunning({ id, operation: "retry" }))
+            return Effect.succeed(result.job)
           })
         ))
     })
@@ -448,13 +407,12 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
-      return sql.unsafe<RawJobRow & { readonly deleted: boolean }>(q.jobDelete, [id]).pipe(
+      return driver.jobDelete({ id }).pipe(
         Effect.mapError(dbError("delete")),
-        Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
-          const row = rows[0]
-          if (row === undefined) return Effect.fail(new JobNotFound({ id }))
-          if (!row.deleted) return Effect.fail(new JobRunning({ id, operation: "delete" }))
-          return Effect.succeed(decodeJobRow(row))
+        Effect.flatMap((result): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
+          if (result === undefined) return Effect.fail(new JobNotFound({ id }))
+          if (!result.deleted) return Effect.fail(new JobRunning({ id, operation: "delete" }))
+          return Effect.succeed(result.job)
         })
       )
     })
@@ -463,18 +421,14 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const at = new Date(now)
-        return sql.unsafe<RawJobRow>(q.jobCancel, [id, at, at.toISOString()]).pipe(
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        driver.jobCancel({ id, now: new Date(now) }).pipe(
           Effect.mapError(dbError("cancel")),
-          Effect.tap((rows) =>
-            afterCancel !== undefined && rows[0]?.state === "running" ? sql.afterCommit(afterCancel(id)) : Effect.void
+          Effect.tap((result) =>
+            afterCancel !== undefined && result?.job.state === "running" ? sql.afterCommit(afterCancel(id)) : Effect.void
           ),
-          Effect.flatMap((rows) =>
-            rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
-          )
-        )
-      })
+          Effect.flatMap((result) => result === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(result.job))
+        ))
     })
 
   const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>
@@ -486,25 +440,17 @@ export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
           return Effect.fail(new InvalidOptions({ field: "queue", rule: `${problem}, or "*" for every queue`, value: show(queue) }))
         }
       }
-      const text = operation === "pause"
-        ? (all ? qq.queuePauseAll : qq.queuePause)
-        : (all ? qq.queueResumeAll : qq.queueResume)
+      const statement = operation === "pause" ? driver.queuePause : driver.queueResume
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        sql.unsafe(text, [queue, new Date(now)]).pipe(
-          Effect.mapError(dbError(`${operation}Queue`)),
-          Effect.asVoid
-        ))
+        statement({ name: queue, now: new Date(now) }).pipe(Effect.mapError(dbError(`${operation}Queue`))))
     })
 
   const list = (params: ListParams = {}): Effect.Effect<ListResult, InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<ListResult, InvalidOptions | DatabaseError> => {
-      const built = buildListQuery(q, params)
+      const built = listRequest(params)
       if (Result.isFailure(built)) return Effect.fail(built.failure)
-      const { limit, text, values, toResult } = built.success
-      return sql.unsafe<RawJobRow & { readonly order_us: bigint | null }>(text, values).pipe(
-        Effect.mapError(dbError("list")),
-        Effect.map((rows) => toResult(rows, limit))
-      )
+      const { request, toResult } = built.success
+      return driver.jobList(request).pipe(Effect.mapError(dbError("list")), Effect.map(toResult))
     })
 
   return Client.of({

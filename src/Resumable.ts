@@ -39,7 +39,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseError } from "./Errors.ts"
-import { toJsonb } from "./internal/json.ts"
+import type { Driver } from "./internal/driver/driver.ts"
 
 /**
  * River's metadata key for the last completed step.
@@ -166,8 +166,7 @@ const loadAttempt = (options: {
   /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
   readonly attempt: number
   readonly metadata: Readonly<Record<string, unknown>>
-  readonly persistSql: string
-  readonly sql: SqlClient.SqlClient
+  readonly driver: Driver
 }): Effect.Effect<Attempt, ResumableError> =>
   Effect.gen(function*() {
     const rawStep = options.metadata[STEP_KEY]
@@ -194,15 +193,15 @@ const loadAttempt = (options: {
       // Without a step marker, every stored cursor is unfinished work of a step not reached yet.
       pendingCursorSteps: new Set(resumeStep === undefined ? Object.keys(cursors) : [])
     })
-    const { jobId, persistSql, sql } = options
+    const { driver, jobId } = options
     return {
       jobId,
       state,
       persist: (patch) =>
-        sql.unsafe<{ id: bigint }>(persistSql, [jobId, toJsonb(patch), options.attempt]).pipe(
+        driver.jobMergeMetadataIfRunning({ id: jobId, attempt: options.attempt, metadata: patch }).pipe(
           Effect.mapError(DatabaseError.fromSqlError("Resumable checkpoint")),
-          Effect.flatMap((rows) =>
-            rows.length === 1 ? Effect.void : Effect.fail(
+          Effect.flatMap((merged) =>
+            merged ? Effect.void : Effect.fail(
               new ResumableError({ reason: "JobNotRunning", detail: `job ${jobId} is no longer running attempt ${options.attempt}; checkpoint not written` })
             )
           )
@@ -221,8 +220,7 @@ export const make = (options: {
   /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
   readonly attempt: number
   readonly metadata: Readonly<Record<string, unknown>>
-  readonly persistSql: string
-  readonly sql: SqlClient.SqlClient
+  readonly driver: Driver
 }): ResumableJob["Service"] => {
   let attempt: Attempt | undefined
   const load = Effect.suspend(() =>

@@ -42,7 +42,6 @@ import type * as InsertOptions from "./InsertOptions.ts"
 import type { JobRow } from "./Job.ts"
 import { queueProblem } from "./InsertOptions.ts"
 import type { JobEvent } from "./JobEvent.ts"
-import { cancelRequestAtFetch } from "./internal/cancelRequest.ts"
 import * as ClockSkew from "./internal/clockSkew.ts"
 import * as Completer from "./internal/completer.ts"
 import type { Completion } from "./internal/completer.ts"
@@ -54,11 +53,8 @@ import * as Elector from "./internal/leader.ts"
 import * as Periodic from "./internal/maintenance/periodic.ts"
 import * as Maintenance from "./internal/maintenance/services.ts"
 import * as Scheduler from "./internal/scheduler.ts"
-import { makeLeaderSql } from "./internal/sql/leader.ts"
-import { makeMaintenanceSql } from "./internal/sql/maintenance.ts"
-import { channelSql, decodeJobRow, makeJobSql } from "./internal/sql/job.ts"
-import { makeQueueSql } from "./internal/sql/queue.ts"
-import { schemaPrefix } from "./internal/identifiers.ts"
+import { makePgDriver } from "./internal/driver/pg/driver.ts"
+import { channel, parseControl, parseInsert } from "./internal/notification.ts"
 import type * as PeriodicJob from "./PeriodicJob.ts"
 import type * as Worker from "./Worker.ts"
 
@@ -441,8 +437,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const sql = yield* SqlClient.SqlClient
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
     const pollOnly = options.pollOnly === true || Option.isNone(pg)
-    const q = makeJobSql(schema, schemaPrefix(schema))
-    const qq = makeQueueSql(schema, schemaPrefix(schema))
+    const driver = makePgDriver(sql, schema)
     const events = yield* PubSub.sliding<JobEvent>(config.eventBuffer)
     let subscribers = 0
     const subscribe = Effect.acquireRelease(
@@ -492,11 +487,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         if (earlyCancels.size === 0) return Effect.void
         const matched = rows.filter((row) => earlyCancels.delete(row.id))
         if (matched.length === 0) return Effect.void
-        return sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [
-          matched.map((row) => row.id),
-          matched.map((row) => cancelRequestAtFetch(row.metadata))
-        ]).pipe(
-          Effect.flatMap((found) => cancelRunning(found.map((r) => r.id))),
+        return driver.jobGetCancelRequested({ jobs: matched }).pipe(
+          Effect.flatMap(cancelRunning),
           Effect.catchCause((cause) => Effect.logWarning("effect-river: cancel check of fetched jobs failed", Cause.pretty(cause)))
         )
       })
@@ -512,8 +504,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     })
 
     const completer = yield* Completer.make({
-      sql,
-      q,
+      driver,
       flushInterval: config.completerFlushInterval,
       // The final write on stop is bounded in real time (the database is real, also under TestClock).
       closeTimeout: config.stopFlushTimeout,
@@ -525,12 +516,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         const byId = new Map<bigint, Completion>()
         for (const completion of batch) byId.set(completion.id, completion)
         const out: Array<JobEvent> = []
-        for (const raw of rows) {
-          const completion = byId.get(raw.id)
+        for (const job of rows) {
+          const completion = byId.get(job.id)
           if (completion === undefined) continue
           out.push({
             kind: completion.kind,
-            job: decodeJobRow(raw),
+            job,
             error: completion.error?.error,
             stats: {
               queueWait: Duration.millis(
@@ -547,8 +538,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
 
     const interruptReasons = new Map<bigint, InterruptReason>()
     const executor: ExecutorConfig = {
-      sql,
-      q,
+      driver,
       workers: config.workers,
       jobTimeout: config.jobTimeout,
       retryPolicy: options.retryPolicy,
@@ -565,17 +555,17 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
 
     const clockSkewCheck = config.clockSkewWarning === "off"
       ? Effect.void
-      : ClockSkew.check(sql, Duration.toMillis(config.clockSkewWarning))
+      : ClockSkew.check(driver, Duration.toMillis(config.clockSkewWarning))
     yield* clockSkewCheck
 
     // Each queue's row is created or refreshed, and its pause state read, before it fetches.
     const now = yield* Clock.currentTimeMillis
     const pausedAtStart = new Set<string>()
     for (const queue of config.queues) {
-      const rows = yield* sql.unsafe<{ paused_at: Date | null }>(qq.queueCreateOrSetUpdatedAt, [queue.name, new Date(now)]).pipe(
+      const row = yield* driver.queueCreateOrSetUpdatedAt({ name: queue.name, now: new Date(now) }).pipe(
         Effect.mapError(DatabaseError.fromSqlError("Runner: queue start"))
       )
-      if (rows[0]?.paused_at != null) pausedAtStart.add(queue.name)
+      if (row.pausedAt !== null) pausedAtStart.add(queue.name)
     }
 
     const started = yield* Latch.make(false)
@@ -588,8 +578,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         fetchCooldown: queue.fetchCooldown,
         fetchPollInterval: queue.fetchPollInterval,
         clientId: client.id,
-        sql,
-        q,
+        driver,
         executor,
         completer,
         timeoutSweepInterval,
@@ -623,13 +612,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
 
     /** Asks the database which of this runner's running jobs have a cancel requested. */
     const cancelCheck = Effect.gen(function*() {
-      const running = (yield* Effect.forEach([...producers.values()], (p) => p.runningWithCancelRequests)).flat()
+      const running = (yield* Effect.forEach([...producers.values()], (p) => p.runningJobs)).flat()
       if (running.length === 0) return
-      const rows = yield* sql.unsafe<{ id: bigint }>(q.jobRunningWithCancelRequested, [
-        running.map(([id]) => id),
-        running.map(([, request]) => request)
-      ])
-      yield* cancelRunning(rows.map((r) => r.id))
+      yield* cancelRunning(yield* driver.jobGetCancelRequested({ jobs: running }))
     })
 
     const setPaused = (queue: string, paused: boolean) =>
@@ -640,14 +625,14 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       )
 
     const refreshPauseStates = Effect.gen(function*() {
-      const rows = yield* sql.unsafe<{ name: string; paused_at: Date | null }>(qq.queuePausedStates, [[...producers.keys()]])
-      const paused = new Set(rows.filter((r) => r.paused_at !== null).map((r) => r.name))
+      const rows = yield* driver.queueList({ names: [...producers.keys()] })
+      const paused = new Set(rows.filter((r) => r.pausedAt !== null).map((r) => r.name))
       for (const producer of producers.values()) yield* producer.setPaused(paused.has(producer.queue))
     })
 
     const refreshQueueRows = Effect.gen(function*() {
       const now = new Date(yield* Clock.currentTimeMillis)
-      for (const queue of producers.keys()) yield* sql.unsafe(qq.queueCreateOrSetUpdatedAt, [queue, now])
+      for (const name of producers.keys()) yield* driver.queueCreateOrSetUpdatedAt({ name, now })
     })
 
     if (producers.size > 0) {
@@ -659,7 +644,6 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     }
 
     if (producers.size > 0) {
-      const mq = makeMaintenanceSql(schemaPrefix(schema))
       // Leader-only services, each delayed by up to 1 s like River's, so they do not all hit the
       // database at the same instant after an election.
       const leaderService = (name: string, interval: Duration.Duration, pass: Effect.Effect<unknown, unknown>) =>
@@ -667,13 +651,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
           Effect.andThen(Effect.flatMap(Random.nextBetween(0, 1_000), Effect.sleep), Maintenance.every(name, interval, pass))
         )
       const services = Effect.gen(function*() {
-        yield* Effect.forkScoped(Scheduler.loop({ sql, q, interval: config.schedulerInterval, onScheduled: triggerQueues }))
+        yield* Effect.forkScoped(Scheduler.loop({ driver, interval: config.schedulerInterval, onScheduled: triggerQueues }))
         yield* leaderService(
           "rescuer",
           config.rescuerInterval,
           Maintenance.rescue({
-            sql,
-            q: mq,
+            driver,
             workers: config.workers,
             jobTimeout: config.jobTimeout,
             retryPolicy: options.retryPolicy,
@@ -681,25 +664,24 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
             batchSize: 1_000
           })
         )
-        yield* leaderService("job cleaner", config.jobCleanerInterval, Maintenance.cleanJobs(sql, mq, config.retention, 10_000))
+        yield* leaderService("job cleaner", config.jobCleanerInterval, Maintenance.cleanJobs(driver, config.retention, 10_000))
         if ((options.periodicJobs ?? []).length > 0) {
           yield* Effect.forkScoped(
             Maintenance.every(
               "periodic job enqueuer",
               Duration.seconds(1),
-              Periodic.enqueuer({ sql, lastRunSql: mq.jobLastPeriodicRun, client, jobs: options.periodicJobs ?? [] })
+              Periodic.enqueuer({ driver, client, jobs: options.periodicJobs ?? [] })
             )
           )
         }
         yield* leaderService(
           "queue cleaner",
           config.queueCleanerInterval,
-          Maintenance.cleanQueues(sql, mq, config.queueRetention, 10_000)
+          Maintenance.cleanQueues(driver, config.queueRetention, 10_000)
         )
       })
       elector = yield* Elector.make({
-        sql,
-        q: makeLeaderSql(schema, schemaPrefix(schema)),
+        driver,
         leaderId: client.id,
         ttl: config.ttl,
         electInterval: config.electInterval,
@@ -725,16 +707,17 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         }
       }
       const onInsert = (payload: string) => {
-        const queue = parseQueue(payload)
+        const queue = parseInsert(payload)
         return queue === undefined ? Effect.void : triggerQueues([queue])
       }
       const leader = elector!
+      const channelSchema = yield* Effect.orDie(driver.schemaCurrent)
       yield* listen({
         pg: (pg as Option.Some<PgClient.PgClient>).value,
         channels: new Map([
-          [yield* resolveChannel(sql, schema, "river_insert"), onInsert],
-          [yield* resolveChannel(sql, schema, "river_control"), onControl],
-          [yield* resolveChannel(sql, schema, "river_leadership"), leader.onNotification]
+          [channel(channelSchema, "river_insert"), onInsert],
+          [channel(channelSchema, "river_control"), onControl],
+          [channel(channelSchema, "river_leadership"), leader.onNotification]
         ]),
         // The connection is real: its reconnect delays and health checks run in real time, also
         // when the runner's jobs run on TestClock.
@@ -787,50 +770,3 @@ export const layer = <const W extends ReadonlyArray<Worker.Any>>(
     Effect.map(make(options), ({ client, runner }) =>
       Context.make(Runner, runner).pipe(Context.add(Client.Client, client)))
   )
-
-/** River's channel name: `<schema>.<topic>`, the schema being the configured or current one. */
-const resolveChannel = (sql: SqlClient.SqlClient, schema: string | undefined, topic: string) =>
-  schema !== undefined
-    ? Effect.succeed(`${schema}.${topic}`)
-    : sql.unsafe<{ channel: string }>(`SELECT ${channelSql(undefined, topic)} AS channel`).pipe(
-      Effect.map((rows) => rows[0]!.channel),
-      Effect.orDie
-    )
-
-type Control =
-  | { readonly action: "cancel"; readonly jobId: bigint | undefined; readonly queue: string }
-  | { readonly action: "pause" | "resume"; readonly queue: string }
-
-/**
- * A `river_control` payload. The job id is read from the text, not from `JSON.parse`, so ids
- * beyond 2^53 keep their precision.
- */
-export const parseControl = (payload: string): Control | undefined => {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(payload)
-  } catch {
-    return undefined
-  }
-  if (typeof parsed !== "object" || parsed === null) return undefined
-  const { action, queue } = parsed as { action?: unknown; queue?: unknown }
-  if (typeof queue !== "string") return undefined
-  if (action === "pause" || action === "resume") return { action, queue }
-  if (action === "cancel") {
-    const match = /"job_id"\s*:\s*(\d+)/.exec(payload)
-    return { action, queue, jobId: match === null ? undefined : BigInt(match[1]!) }
-  }
-  return undefined
-}
-
-/** The queue of an insert notification (parsed as JSON: River's payload spacing varies). */
-const parseQueue = (payload: string): string | undefined => {
-  try {
-    const parsed: unknown = JSON.parse(payload)
-    return typeof parsed === "object" && parsed !== null && typeof (parsed as { queue?: unknown }).queue === "string"
-      ? (parsed as { queue: string }).queue
-      : undefined
-  } catch {
-    return undefined
-  }
-}

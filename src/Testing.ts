@@ -34,11 +34,12 @@ import * as TestClock from "effect/testing/TestClock"
 import * as Client from "./Client.ts"
 import type { DatabaseError, InvalidArgs, InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
-import { type Completion, writeCompletions } from "./internal/completer.ts"
+import type { Completion } from "./internal/completer.ts"
+import type { Driver } from "./internal/driver/driver.ts"
+import { makePgDriver } from "./internal/driver/pg/driver.ts"
 import { execute } from "./internal/executor.ts"
-import { schemaPrefix, validateSchema } from "./internal/identifiers.ts"
+import { validateSchema } from "./internal/identifiers.ts"
 import { parseJson, stringifyJson } from "./internal/json.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
 import type { JobRow, JobState } from "./Job.ts"
 import type { JobEvent, JobEventKind } from "./JobEvent.ts"
 import type * as JobKind from "./JobKind.ts"
@@ -124,19 +125,18 @@ export const rollback = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect
 const runOne = (
   worker: Worker.Any,
   options: WorkOptions,
-  row: (q: ReturnType<typeof makeJobSql>, clientId: string, now: Date) => Effect.Effect<JobRow, unknown, SqlClient.SqlClient>
+  row: (driver: Driver, clientId: string, now: Date) => Effect.Effect<JobRow, unknown, SqlClient.SqlClient>
 ) =>
   Effect.gen(function*() {
     const schema = yield* validateSchema(options.schema)
     const sql = yield* SqlClient.SqlClient
-    const q = makeJobSql(schema, schemaPrefix(schema))
+    const driver = makePgDriver(sql, schema)
     const now = new Date(yield* Clock.currentTimeMillis)
-    const job = yield* row(q, "effect-river-testing", now)
+    const job = yield* row(driver, "effect-river-testing", now)
     let completion: Completion | undefined
     yield* execute(
       {
-        sql,
-        q,
+        driver,
         workers: new Map([[worker.jobKind.kind, worker]]),
         jobTimeout: options.jobTimeout === "none"
           ? "none"
@@ -147,8 +147,8 @@ const runOne = (
       job,
       (c) => Effect.sync(() => void (completion = c))
     )
-    const written = yield* writeCompletions(sql, q, [completion!], new Date(yield* Clock.currentTimeMillis))
-    const updated = written[0] === undefined ? completion!.job : decodeJobRow(written[0])
+    const written = yield* driver.jobSetStateIfRunningMany({ jobs: [completion!], now: new Date(yield* Clock.currentTimeMillis) })
+    const updated = written[0] ?? completion!.job
     return {
       kind: completion!.kind as WorkResult["kind"],
       job: updated,
@@ -173,7 +173,7 @@ export const work = <A, I, E, R>(
   const body = Effect.scoped(Effect.gen(function*() {
     const client = yield* Client.make({ schema: options.schema })
     const { job } = yield* client.insert(worker.jobKind, args, options.insert)
-    return yield* runOne(worker, options, (q, clientId, now) => markRunning(q, job.id, clientId, now))
+    return yield* runOne(worker, options, (driver, clientId, now) => markRunning(driver, job.id, clientId, now))
   }))
   return (options.commit === true ? body : rollback(body)) as never
 }
@@ -189,16 +189,15 @@ export const workJob = <A, I, E, R>(
   id: bigint,
   options: WorkOptions = {}
 ): Effect.Effect<WorkResult, InvalidOptions | DatabaseError | TestingAssertionError, R | SqlClient.SqlClient> => {
-  const body = runOne(worker, options, (q, clientId, now) => markRunning(q, id, clientId, now))
+  const body = runOne(worker, options, (driver, clientId, now) => markRunning(driver, id, clientId, now))
   return (options.commit === true ? body : rollback(body)) as never
 }
 
-const markRunning = (q: ReturnType<typeof makeJobSql>, id: bigint, clientId: string, now: Date) =>
+const markRunning = (driver: Driver, id: bigint, clientId: string, now: Date) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql.unsafe<RawJobRow>(q.jobMarkRunning, [id, now, clientId])
-    if (rows.length === 0) return yield* new TestingAssertionError({ detail: `job ${id} does not exist` })
-    return decodeJobRow(rows[0]!)
+    const job = yield* driver.jobMarkRunning({ id, now, clientId })
+    if (job === undefined) return yield* new TestingAssertionError({ detail: `job ${id} does not exist` })
+    return job
   })
 
 /**

@@ -3,11 +3,10 @@ import { Cause, Deferred, Duration, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
-import { schemaPrefix } from "../src/internal/identifiers.ts"
+import type { Driver } from "../src/internal/driver/driver.ts"
+import { makePgDriver } from "../src/internal/driver/pg/driver.ts"
 import * as Maintenance from "../src/internal/maintenance/services.ts"
 import * as Scheduler from "../src/internal/scheduler.ts"
-import { makeJobSql } from "../src/internal/sql/job.ts"
-import { makeMaintenanceSql } from "../src/internal/sql/maintenance.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
@@ -129,8 +128,7 @@ describe("maintenance", () => {
           ["patient", Worker.make(Patient, () => Effect.void, { timeout: "none" })]
         ])
         const rescued = yield* Maintenance.rescue({
-          sql,
-          q: makeMaintenanceSql(schemaPrefix(schema)),
+          driver: makePgDriver(sql, schema),
           workers,
           jobTimeout: Duration.minutes(1),
           retryPolicy: undefined,
@@ -158,8 +156,7 @@ describe("maintenance", () => {
       }))
 
     const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Maintenance.RescuerConfig => ({
-      sql,
-      q: makeMaintenanceSql(schemaPrefix(schema)),
+      driver: makePgDriver(sql, schema),
       workers: new Map<string, Worker.Any>([["task", Worker.make(Task, () => Effect.void)]]),
       jobTimeout: Duration.minutes(1),
       retryPolicy: undefined,
@@ -234,19 +231,18 @@ describe("maintenance", () => {
         const config = rescuerConfig(sql, schema)
         // Between the rescuer's read and its update, attempt 1 of `refetched` finished (a retry)
         // and another runner fetched it again: attempt 2 is running now.
-        const interleaved = {
-          unsafe: (text: string, params: ReadonlyArray<unknown>) =>
-            text === config.q.jobRescueMany
-              ? Effect.andThen(
-                sql.unsafe(
-                  `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
-                  [new Date(T0), refetched]
-                ),
-                sql.unsafe(text, params as Array<unknown>)
-              )
-              : sql.unsafe(text, params as Array<unknown>)
-        } as unknown as SqlClient.SqlClient
-        const rescued = yield* Maintenance.rescue({ ...config, sql: interleaved })
+        const interleaved: Driver = {
+          ...config.driver,
+          jobRescueMany: (params) =>
+            Effect.andThen(
+              sql.unsafe(
+                `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
+                [new Date(T0), refetched]
+              ),
+              config.driver.jobRescueMany(params)
+            )
+        }
+        const rescued = yield* Maintenance.rescue({ ...config, driver: interleaved })
         assert.strictEqual(rescued, 1)
         const running = yield* client.get(refetched)
         assert.strictEqual(running.state, "running")
@@ -275,7 +271,7 @@ describe("maintenance", () => {
         yield* finalize(ids(yield* make(2)), "discarded", T0 - 25 * HOUR) // < 7 d: kept
         yield* finalize(ids(yield* make(1)), "discarded", T0 - 8 * 24 * HOUR) // forever below
         yield* make(2) // available: never touched
-        const deleted = yield* Maintenance.cleanJobs(sql, makeMaintenanceSql(schemaPrefix(schema)), {
+        const deleted = yield* Maintenance.cleanJobs(makePgDriver(sql, schema), {
           cancelled: Duration.hours(24),
           completed: Duration.hours(24),
           discarded: "forever"
@@ -296,7 +292,7 @@ describe("maintenance", () => {
           `INSERT INTO "${schema}".river_queue (name, created_at, updated_at) VALUES ('old', $1, $1), ('fresh', $2, $2)`,
           [new Date(T0 - 25 * HOUR), new Date(T0 - HOUR)]
         )
-        const deleted = yield* Maintenance.cleanQueues(sql, makeMaintenanceSql(schemaPrefix(schema)), Duration.hours(24), 10)
+        const deleted = yield* Maintenance.cleanQueues(makePgDriver(sql, schema), Duration.hours(24), 10)
         assert.strictEqual(deleted, 1)
         const names = yield* sql.unsafe<{ name: string }>(`SELECT name FROM "${schema}".river_queue`)
         assert.deepStrictEqual(names.map((r) => r.name), ["fresh"])
@@ -319,8 +315,7 @@ describe("maintenance", () => {
         const holder = yield* client.insert(Task, { n: 1 }, { unique }) // accepted: the key is free
         assert.isFalse(holder.skippedAsDuplicate)
         const promoted = yield* Scheduler.runOnce({
-          sql,
-          q: makeJobSql(schema, schemaPrefix(schema)),
+          driver: makePgDriver(sql, schema),
           interval: Duration.seconds(5),
           onScheduled: () => Effect.void
         })
@@ -352,8 +347,7 @@ describe("maintenance", () => {
         assert.strictEqual(x.job.state, "scheduled")
         const u = yield* client.insert(Task, { n: 2 }, { scheduledAt: new Date(T0 - 500) })
         const run = Scheduler.runOnce({
-          sql,
-          q: makeJobSql(schema, schemaPrefix(schema)),
+          driver: makePgDriver(sql, schema),
           interval: Duration.seconds(5),
           onScheduled: () => Effect.void
         })

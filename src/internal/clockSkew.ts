@@ -12,25 +12,23 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type * as SqlClient from "effect/sql/SqlClient"
+import type { Driver } from "./driver/driver.ts"
 
 /**
  * The database's clock minus this process's `Clock`, in milliseconds (positive: the database is
  * ahead), taking the middle of the round trip as the moment the database read its clock.
  */
-export const measure = (sql: SqlClient.SqlClient) =>
+export const measure = (driver: Driver) =>
   Effect.gen(function*() {
     const before = yield* Clock.currentTimeMillis
-    const rows = yield* sql.unsafe<{ now_ms: number }>(
-      "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms"
-    )
+    const database = yield* driver.databaseTime
     const after = yield* Clock.currentTimeMillis
-    return Number(rows[0]!.now_ms) - (before + after) / 2
+    return database - (before + after) / 2
   })
 
 /** Measures the skew and logs a warning when it exceeds `thresholdMillis` (never fails). */
-export const check = (sql: SqlClient.SqlClient, thresholdMillis: number) =>
-  measure(sql).pipe(
+export const check = (driver: Driver, thresholdMillis: number) =>
+  measure(driver).pipe(
     Effect.flatMap((skew) =>
       Math.abs(skew) <= thresholdMillis
         ? Effect.logDebug(`effect-river: clock skew with the database ${Math.round(skew)} ms`)

@@ -22,13 +22,12 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type { AttemptError, JobRow } from "../Job.ts"
 import * as Resumable from "../Resumable.ts"
 import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"
 import type { Completion } from "./completer.ts"
 import { MAX_TIME_MILLIS, retryAt } from "./retry.ts"
-import type { JobSql } from "./sql/job.ts"
+import type { Driver } from "./driver/driver.ts"
 
 /** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
 export const AVAILABLE_WITHIN_MILLIS = 5_000
@@ -51,8 +50,7 @@ class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
 export type InterruptReason = "remote-cancel" | "shutdown" | "timeout"
 
 export interface ExecutorConfig {
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
+  readonly driver: Driver
   readonly workers: ReadonlyMap<string, Worker<any, any, any, any>>
   readonly jobTimeout: Duration.Duration | "none"
   readonly retryPolicy: RetryPolicy | undefined
@@ -153,8 +151,7 @@ export const execute = (
         jobId: row.id,
         attempt: row.attempt,
         metadata: row.metadata,
-        persistSql: config.q.jobMergeMetadataIfRunning,
-        sql: config.sql
+        driver: config.driver
       })
       const attempt = workFor(config, row, resumable, (e) =>
         Effect.sync(() => {

@@ -24,12 +24,10 @@ import type * as Latch from "effect/Latch"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
+import type { Driver } from "./driver/driver.ts"
 import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"
-import { cancelRequestAtFetch } from "./cancelRequest.ts"
-import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
 
 /**
  * Test hook: runs after a fetch statement returned its rows and before their jobs are
@@ -46,8 +44,7 @@ export interface ProducerConfig {
   readonly fetchCooldown: Duration.Duration
   readonly fetchPollInterval: Duration.Duration
   readonly clientId: string
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
+  readonly driver: Driver
   readonly executor: ExecutorConfig
   readonly completer: Completer
   /** How often overdue jobs are looked for (the executor must have `externalTimeouts`). */
@@ -70,8 +67,8 @@ export interface Producer {
   readonly isPaused: () => boolean
   /** Ids of the jobs running now. */
   readonly running: Effect.Effect<ReadonlyArray<bigint>>
-  /** The jobs running now, each with the cancel request it carried at fetch (`''` for none). */
-  readonly runningWithCancelRequests: Effect.Effect<ReadonlyArray<readonly [bigint, string]>>
+  /** The jobs running now, as they were fetched (with the cancel request each carried then). */
+  readonly runningJobs: Effect.Effect<ReadonlyArray<JobRow>>
   readonly hasJob: (id: bigint) => boolean
   /** Interrupts one running job, recording why; true if it was running here. */
   readonly interrupt: (id: bigint, reason: InterruptReason) => Effect.Effect<boolean>
@@ -84,7 +81,7 @@ export interface Producer {
 }
 
 export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
-  const { completer, executor, q, queue, sql } = config
+  const { completer, driver, executor, queue } = config
   const cooldownMillis = Duration.toMillis(config.fetchCooldown)
   const pollMillis = Duration.toMillis(config.fetchPollInterval)
   const jitterMillis = Math.max(pollMillis * 0.1, 10)
@@ -93,10 +90,10 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const jobs = yield* FiberMap.make<bigint, void, never>()
   const wake = yield* Queue.sliding<void>(1)
   /**
-   * Running jobs (their fibers are in `jobs`), each with the cancel request it carried when it
-   * was fetched (see `cancelRequestAtFetch`): the cancel check ignores that one.
+   * Running jobs (their fibers are in `jobs`), as they were fetched: the cancel check ignores the
+   * cancel request a row carried then.
    */
-  const runningIds = new Map<bigint, string>()
+  const runningIds = new Map<bigint, JobRow>()
   /** Attempt deadlines (Clock millis) of running jobs that have a timeout. */
   const deadlines = new Map<bigint, number>()
   let fetchWhenSlotFrees = false
@@ -129,12 +126,11 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     }
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
-    const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, limit, new Date(now), config.clientId])
-    if (raw.length === 0) return
-    const rows = raw.map(decodeJobRow)
+    const rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
+    if (rows.length === 0) return
     yield* beforeJobsStart(rows)
     for (const row of rows) {
-      runningIds.set(row.id, cancelRequestAtFetch(row.metadata))
+      runningIds.set(row.id, row)
       const timeout = timeoutOf(executor, row)
       if (timeout !== "none") deadlines.set(row.id, now + Duration.toMillis(timeout))
     }
@@ -186,7 +182,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       }),
     isPaused: () => paused,
     running: Effect.sync(() => [...runningIds.keys()]),
-    runningWithCancelRequests: Effect.sync(() => [...runningIds]),
+    runningJobs: Effect.sync(() => [...runningIds.values()]),
     hasJob: (id) => runningIds.has(id),
     interrupt: (id, reason) =>
       Effect.suspend(() => {

@@ -9,12 +9,10 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type { JobSql } from "./sql/job.ts"
+import type { Driver } from "./driver/driver.ts"
 
 export interface SchedulerConfig {
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
+  readonly driver: Driver
   readonly interval: Duration.Duration
   readonly batchSize?: number | undefined
   /** Called with the queues that got jobs (local producers fetch at once). */
@@ -29,15 +27,15 @@ export const runOnce = (config: SchedulerConfig) =>
     let total = 0
     while (true) {
       const now = yield* Clock.currentTimeMillis
-      const [row] = yield* config.sql.unsafe<
-        { scheduled: number; notified: number; discarded: number; queues: ReadonlyArray<string> }
-      >(
-        config.q.jobSchedule,
-        [new Date(now + intervalMillis), limit, new Date(now + 5), new Date(now)]
-      )
-      const scheduled = (row?.scheduled ?? 0) + (row?.discarded ?? 0)
+      const result = yield* config.driver.jobSchedule({
+        now: new Date(now),
+        scheduleBefore: new Date(now + intervalMillis),
+        notifyBefore: new Date(now + 5),
+        max: limit
+      })
+      const scheduled = result.scheduled + result.discarded
       total += scheduled
-      if (row !== undefined && row.queues.length > 0) yield* config.onScheduled(row.queues)
+      if (result.queues.length > 0) yield* config.onScheduled(result.queues)
       if (scheduled < limit) return total
     }
   })

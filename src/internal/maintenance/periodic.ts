@@ -10,18 +10,16 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Client from "../../Client.ts"
 import type { InsertRequest } from "../../JobKind.ts"
 import type { PeriodicJob } from "../../PeriodicJob.ts"
 import { AvailableAt } from "../availableAt.ts"
+import type { Driver } from "../driver/driver.ts"
 
 export const PERIODIC_ID_KEY = "river:periodic_job_id"
 
 export interface EnqueuerConfig {
-  readonly sql: SqlClient.SqlClient
-  /** `SELECT max(scheduled_at) … WHERE metadata @> {river:periodic_job_id: $1}` */
-  readonly lastRunSql: string
+  readonly driver: Driver
   readonly client: Client.Client["Service"]
   readonly jobs: ReadonlyArray<PeriodicJob>
 }
@@ -53,8 +51,8 @@ export const enqueuer = (config: EnqueuerConfig) =>
     const plan = new Map<string, number>()
     const start = yield* Clock.currentTimeMillis
     for (const job of config.jobs) {
-      const [row] = yield* config.sql.unsafe<{ last: Date | null }>(config.lastRunSql, [JSON.stringify({ [PERIODIC_ID_KEY]: job.id })])
-      const last = row?.last?.getTime()
+      const latest = yield* config.driver.jobGetLatestScheduledAt({ metadataContains: { [PERIODIC_ID_KEY]: job.id } })
+      const last = latest?.getTime()
       if (last === undefined) {
         plan.set(job.id, job.runOnStart ? start : job.next(start))
       } else {

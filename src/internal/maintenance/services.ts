@@ -19,14 +19,12 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type { JobRow, JobState } from "../../Job.ts"
+import type { JobRow } from "../../Job.ts"
 import type { RetryPolicy, Worker } from "../../Worker.ts"
 import { cancelRequestedDuringAttempt } from "../cancelRequest.ts"
 import { timeoutOf } from "../executor.ts"
 import { retryAt } from "../retry.ts"
-import { decodeJobRow, type RawJobRow } from "../sql/job.ts"
-import type { MaintenanceSql } from "../sql/maintenance.ts"
+import type { Driver, JobRescueParams } from "../driver/driver.ts"
 
 export const RESCUE_ERROR = "Stuck job rescued by JobRescuer"
 
@@ -47,8 +45,7 @@ export const every = (name: string, interval: Duration.Duration, pass: Effect.Ef
   })
 
 export interface RescuerConfig {
-  readonly sql: SqlClient.SqlClient
-  readonly q: MaintenanceSql
+  readonly driver: Driver
   readonly workers: ReadonlyMap<string, Worker<any, any, any, any>>
   readonly jobTimeout: Duration.Duration | "none"
   readonly retryPolicy: RetryPolicy | undefined
@@ -56,15 +53,10 @@ export interface RescuerConfig {
   readonly batchSize: number
 }
 
-interface Decision {
-  readonly id: bigint
-  readonly state: JobState
-  readonly finalizedAt: Date | undefined
-  readonly scheduledAt: Date | undefined
-}
+type Decision = Omit<JobRescueParams, "error">
 
 const decide = (config: RescuerConfig, job: JobRow, now: number): Effect.Effect<Decision | undefined> => {
-  const finalize = (state: JobState): Decision => ({ id: job.id, state, finalizedAt: new Date(now), scheduledAt: undefined })
+  const finalize = (state: Decision["state"]): Decision => ({ id: job.id, attempt: job.attempt, state, finalizedAt: new Date(now) })
   const retry = (policy: RetryPolicy | undefined) =>
     job.attempt >= job.maxAttempts
       ? Effect.succeed(finalize("discarded"))
@@ -73,7 +65,7 @@ const decide = (config: RescuerConfig, job: JobRow, now: number): Effect.Effect<
         (next): Decision =>
           next === undefined
             ? finalize("discarded")
-            : { id: job.id, state: "retryable", finalizedAt: undefined, scheduledAt: new Date(next) }
+            : { id: job.id, attempt: job.attempt, state: "retryable", scheduledAt: new Date(next) }
       )
   if (cancelRequestedDuringAttempt(job.metadata, job.attemptedAt)) return Effect.succeed(finalize("cancelled"))
   const worker = config.workers.get(job.kind)
@@ -93,34 +85,24 @@ export const rescue = (config: RescuerConfig) =>
     let after = 0n
     let rescued = 0
     while (true) {
-      const raw = yield* config.sql.unsafe<RawJobRow>(config.q.jobGetStuck, [before, after, config.batchSize])
-      if (raw.length === 0) return rescued
-      const jobs = raw.map(decodeJobRow)
+      const jobs = yield* config.driver.jobGetStuck({ stuckHorizon: before, afterId: after, max: config.batchSize })
+      if (jobs.length === 0) return rescued
       after = jobs[jobs.length - 1]!.id
-      const decisions: Array<Decision> = []
+      const decisions: Array<JobRescueParams> = []
+      const nowDate = new Date(now)
       for (const job of jobs) {
         const decision = yield* decide(config, job, now)
-        if (decision !== undefined) decisions.push(decision)
+        if (decision !== undefined) {
+          decisions.push({
+            ...decision,
+            error: { at: nowDate.toISOString(), attempt: job.attempt, error: RESCUE_ERROR, trace: "" }
+          })
+        }
       }
       if (decisions.length > 0) {
-        const byId = new Map(jobs.map((j) => [j.id, j]))
-        const nowDate = new Date(now)
-        const rows = yield* config.sql.unsafe<{ id: bigint }>(config.q.jobRescueMany, [
-          decisions.map((d) => d.id),
-          decisions.map((d) => d.state),
-          decisions.map((d) => d.finalizedAt ?? nowDate),
-          decisions.map((d) => d.finalizedAt !== undefined),
-          decisions.map((d) => d.scheduledAt ?? nowDate),
-          decisions.map((d) => d.scheduledAt !== undefined),
-          decisions.map((d) =>
-            JSON.stringify({ at: nowDate.toISOString(), attempt: byId.get(d.id)!.attempt, error: RESCUE_ERROR, trace: "" })
-          ),
-          decisions.map((d) => byId.get(d.id)!.attempt),
-          before
-        ])
-        rescued += rows.length
+        rescued += yield* config.driver.jobRescueMany({ jobs: decisions, stuckHorizon: before })
       }
-      if (raw.length < config.batchSize) return rescued
+      if (jobs.length < config.batchSize) return rescued
     }
   })
 
@@ -132,32 +114,31 @@ export interface Retention {
 }
 
 /** One job cleaner pass; returns how many jobs it deleted. */
-export const cleanJobs = (sql: SqlClient.SqlClient, q: MaintenanceSql, retention: Retention, batchSize: number) =>
+export const cleanJobs = (driver: Driver, retention: Retention, batchSize: number) =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    const horizon = (keep: Duration.Duration | "forever") => keep === "forever" ? null : new Date(now - Duration.toMillis(keep))
+    const horizon = (keep: Duration.Duration | "forever") =>
+      keep === "forever" ? undefined : new Date(now - Duration.toMillis(keep))
     let deleted = 0
     while (true) {
-      const [row] = yield* sql.unsafe<{ n: number }>(q.jobDeleteFinalized, [
-        horizon(retention.cancelled),
-        horizon(retention.completed),
-        horizon(retention.discarded),
-        batchSize
-      ])
-      const n = row?.n ?? 0
+      const n = yield* driver.jobDeleteFinalized({
+        cancelledBefore: horizon(retention.cancelled),
+        completedBefore: horizon(retention.completed),
+        discardedBefore: horizon(retention.discarded),
+        max: batchSize
+      })
       deleted += n
       if (n < batchSize) return deleted
     }
   })
 
 /** One queue cleaner pass; returns how many queue rows it deleted. */
-export const cleanQueues = (sql: SqlClient.SqlClient, q: MaintenanceSql, retention: Duration.Duration, batchSize: number) =>
+export const cleanQueues = (driver: Driver, retention: Duration.Duration, batchSize: number) =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     let deleted = 0
     while (true) {
-      const [row] = yield* sql.unsafe<{ n: number }>(q.queueDeleteExpired, [new Date(now - Duration.toMillis(retention)), batchSize])
-      const n = row?.n ?? 0
+      const n = yield* driver.queueDeleteExpired({ updatedBefore: new Date(now - Duration.toMillis(retention)), max: batchSize })
       deleted += n
       if (n < batchSize) return deleted
     }
