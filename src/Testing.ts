@@ -32,7 +32,7 @@ import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import * as Client from "./Client.ts"
-import type { DatabaseError, InvalidArgs, InvalidOptions } from "./Errors.ts"
+import { DatabaseError, type InvalidArgs, type InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
 import type { Completion } from "./internal/completer.ts"
 import type { Driver } from "./internal/driver/driver.ts"
@@ -195,7 +195,9 @@ export const workJob = <A, I, E, R>(
 
 const markRunning = (driver: Driver, id: bigint, clientId: string, now: Date) =>
   Effect.gen(function*() {
-    const job = yield* driver.jobMarkRunning({ id, now, clientId })
+    const job = yield* driver.jobMarkRunning({ id, now, clientId }).pipe(
+      Effect.mapError(DatabaseError.fromSqlError("Testing: mark the job running"))
+    )
     if (job === undefined) return yield* new TestingAssertionError({ detail: `job ${id} does not exist` })
     return job
   })

@@ -80,6 +80,19 @@ describe("Testing", () => {
         assert.strictEqual((yield* client.get(job.id)).state, "available")
       }))
 
+    it.effect("workJob works a finalized row too (it need not be available)", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema()
+        const client = yield* Client.make({ schema })
+        const { job } = yield* client.insert(Email, { to: "f@x" })
+        yield* client.cancel(job.id)
+        const result = yield* Testing.workJob(EmailWorker, job.id, { schema })
+        assert.strictEqual(result.kind, "completed")
+        assert.strictEqual(result.job.state, "completed")
+        assert.strictEqual(result.job.attempt, 1)
+        assert.strictEqual((yield* client.get(job.id)).state, "cancelled", "rolled back")
+      }))
+
     it.effect("workJob keeps attempted_by to River's last 100 entries, as a fetch does", () =>
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema()

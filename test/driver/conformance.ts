@@ -394,12 +394,19 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
 
         test("jobMarkRunning marks a job running as a fetch would, whatever its state", (driver) =>
           Effect.gen(function*() {
-            const [row] = yield* insertFull(driver, full({ state: "retryable", attempt: 2, attemptedBy: ["x"] }))
+            const [row, done] = yield* insertFull(
+              driver,
+              full({ state: "retryable", attempt: 2, attemptedBy: ["x"] }),
+              full({ state: "discarded", finalizedAt: at(-SECOND) })
+            )
             const marked = (yield* driver.jobMarkRunning({ id: row!.id, now: at(0), clientId: "tester" }))!
             assert.strictEqual(marked.state, "running")
             assert.strictEqual(marked.attempt, 3)
             assert.strictEqual(marked.attemptedAt!.getTime(), T0)
             assert.deepStrictEqual(marked.attemptedBy, ["x", "tester"])
+            const revived = (yield* driver.jobMarkRunning({ id: done!.id, now: at(0), clientId: "tester" }))!
+            assert.strictEqual(revived.state, "running")
+            assert.isNull(revived.finalizedAt)
             assert.isUndefined(yield* driver.jobMarkRunning({ id: 999_999n, now: at(0), clientId: "tester" }))
           }))
 

@@ -241,8 +241,8 @@ export interface Driver {
 
   /**
    * Marks a job `running` as a fetch would, whatever its state (the testing kit): `attempt` + 1,
-   * `attempted_at` = `now`, `clientId` appended to `attempted_by` (River's last 100 kept).
-   * `undefined`: no such job.
+   * `attempted_at` = `now`, `clientId` appended to `attempted_by` (River's last 100 kept),
+   * `finalized_at` cleared. `undefined`: no such job.
    */
   readonly jobMarkRunning: (params: {
     readonly id: bigint

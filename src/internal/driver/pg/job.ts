@@ -392,11 +392,12 @@ SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
 
     /**
-     * Marks one job running as a fetch would (the testing kit's "work an existing row"):
-     * attempt + 1, attempted_at $2, client id $3 appended (the last 100 kept). $1 id.
+     * Marks one job running as a fetch would, whatever its state (the testing kit's "work an
+     * existing row"): attempt + 1, attempted_at $2, client id $3 appended (the last 100 kept),
+     * finalized_at cleared (a running row has none). $1 id.
      */
     jobMarkRunning: `UPDATE ${p}river_job AS j
-SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz,
+SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz, finalized_at = NULL,
   attempted_by = ${appendAttemptedBy("$3")}
 WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
 
