@@ -91,6 +91,47 @@ export class MigrationError extends Schema.TaggedError<MigrationError>()("Migrat
 }
 
 /**
+ * A step was used wrongly, or a checkpoint cannot be used. The message names the step.
+ *
+ * - `NotInJob`: called outside a worker.
+ * - `NotInStep`: `setCursor`/`commitStep`/`commitCursor` outside a step (or `setCursor` in a
+ *   step without a cursor).
+ * - `NestedStep`: a step started inside another step.
+ * - `DuplicateStep`: two steps with one name in one run.
+ * - `StepNotFound`: the recorded step (or a step with a saved cursor) no longer exists in the
+ *   worker.
+ * - `CursorStepPending`: a cursor saved before any step completed belongs to a step not reached
+ *   yet; it must be reached through `stepCursor` (not a plain step) before the attempt can
+ *   succeed or write a transactional checkpoint (River 0.50).
+ * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
+ * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
+ * - `JobNotRunning`: a transactional checkpoint found the job no longer running (or running a
+ *   later attempt, after a rescue).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ResumableError extends Schema.TaggedError<ResumableError>()("ResumableError", {
+  reason: Schema.Literals([
+    "NotInJob",
+    "NotInStep",
+    "NestedStep",
+    "DuplicateStep",
+    "StepNotFound",
+    "InvalidCursor",
+    "InvalidCheckpoint",
+    "CursorStepPending",
+    "JobNotRunning"
+  ]),
+  step: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `resumable ${this.step === undefined ? "" : `step "${this.step}": `}${this.detail}`
+  }
+}
+
+/**
  * The database failed a statement. `retryable` is true for failures that may succeed when the
  * same statement is sent again (lost connection, deadlock, serialization failure, lock timeout).
  *

@@ -34,10 +34,10 @@ import * as TestClock from "effect/testing/TestClock"
 import * as Client from "./Client.ts"
 import { DatabaseError, type InvalidArgs, type InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
-import type { Completion } from "./internal/completer.ts"
+import type { Completion } from "./internal/outcome.ts"
 import type { Driver } from "./internal/driver/driver.ts"
 import { makePgDriver } from "./internal/driver/pg/driver.ts"
-import { execute } from "./internal/executor.ts"
+import * as Executor from "./internal/executor.ts"
 import { validateSchema } from "./internal/identifiers.ts"
 import { parseJson, stringifyJson } from "./internal/json.ts"
 import type { JobRow, JobState } from "./Job.ts"
@@ -134,19 +134,16 @@ const runOne = (
     const now = new Date(yield* Clock.currentTimeMillis)
     const job = yield* row(driver, "effect-river-testing", now)
     let completion: Completion | undefined
-    yield* execute(
-      {
-        driver,
-        workers: new Map([[worker.jobKind.kind, worker]]),
-        jobTimeout: options.jobTimeout === "none"
-          ? "none"
-          : Duration.fromInputUnsafe(options.jobTimeout ?? "1 minute"),
-        retryPolicy: options.retryPolicy,
-        interruptReasons: new Map()
-      },
-      job,
-      (c) => Effect.sync(() => void (completion = c))
-    )
+    // The runner's executor, so the job takes the production path (timeouts included).
+    const executor = yield* Executor.make({
+      driver,
+      workers: new Map([[worker.jobKind.kind, worker]]),
+      jobTimeout: options.jobTimeout === "none" ? "none" : Duration.fromInputUnsafe(options.jobTimeout ?? "1 minute"),
+      retryPolicy: options.retryPolicy,
+      complete: (c) => Effect.sync(() => void (completion = c))
+    })
+    yield* executor.start([job], now.getTime())
+    yield* executor.awaitIdle
     const written = yield* driver.jobSetStateIfRunningMany({ jobs: [completion!], now: new Date(yield* Clock.currentTimeMillis) })
     const updated = written[0] ?? completion!.job
     return {
@@ -155,7 +152,7 @@ const runOne = (
       failure: completion!.failure,
       error: completion!.error?.error
     } satisfies WorkResult
-  })
+  }).pipe(Effect.scoped)
 
 /**
  * Inserts a job and works it once with the real executor (decoding, timeout, resumable steps,

@@ -5,8 +5,10 @@ import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import type { Driver } from "../src/internal/driver/driver.ts"
 import { makePgDriver } from "../src/internal/driver/pg/driver.ts"
-import * as Maintenance from "../src/internal/maintenance/services.ts"
-import * as Scheduler from "../src/internal/scheduler.ts"
+import * as JobCleaner from "../src/internal/maintenance/jobCleaner.ts"
+import * as QueueCleaner from "../src/internal/maintenance/queueCleaner.ts"
+import * as Rescuer from "../src/internal/maintenance/rescuer.ts"
+import * as Scheduler from "../src/internal/maintenance/scheduler.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
@@ -127,12 +129,13 @@ describe("maintenance", () => {
           ["task", Worker.make(Task, () => Effect.void)],
           ["patient", Worker.make(Patient, () => Effect.void, { timeout: "none" })]
         ])
-        const rescued = yield* Maintenance.rescue({
+        const rescued = yield* Rescuer.runOnce({
           driver: makePgDriver(sql, schema),
           workers,
           jobTimeout: Duration.minutes(1),
           retryPolicy: undefined,
           rescueAfter: Duration.hours(1),
+          interval: Duration.seconds(30),
           batchSize: 2
         })
         assert.strictEqual(rescued, 5)
@@ -155,12 +158,13 @@ describe("maintenance", () => {
         assert.deepStrictEqual(rows[4]!.errors, [])
       }))
 
-    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Maintenance.RescuerConfig => ({
+    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Rescuer.RescuerConfig => ({
       driver: makePgDriver(sql, schema),
       workers: new Map<string, Worker.Any>([["task", Worker.make(Task, () => Effect.void)]]),
       jobTimeout: Duration.minutes(1),
       retryPolicy: undefined,
       rescueAfter: Duration.hours(1),
+      interval: Duration.seconds(30),
       batchSize: 10
     })
 
@@ -178,7 +182,7 @@ describe("maintenance", () => {
           `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
           [new Date(T0 - 2 * HOUR), ids]
         )
-        const rescued = yield* Maintenance.rescue({
+        const rescued = yield* Rescuer.runOnce({
           ...rescuerConfig(sql, schema),
           workers: new Map<string, Worker.Any>([
             ["nan_policy", Worker.make(Nan, () => Effect.void, { retryPolicy: () => new Date(Number.NaN) })],
@@ -210,7 +214,7 @@ describe("maintenance", () => {
             [new Date(T0 - 2 * HOUR), metadata[i], ids[i]]
           )
         }
-        const rescued = yield* Maintenance.rescue(rescuerConfig(sql, schema))
+        const rescued = yield* Rescuer.runOnce(rescuerConfig(sql, schema))
         assert.strictEqual(rescued, 5)
         const rows = yield* Effect.forEach(ids, (id) => client.get(id))
         assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "retryable", "retryable", "retryable", "retryable"])
@@ -242,7 +246,7 @@ describe("maintenance", () => {
               config.driver.jobRescueMany(params)
             )
         }
-        const rescued = yield* Maintenance.rescue({ ...config, driver: interleaved })
+        const rescued = yield* Rescuer.runOnce({ ...config, driver: interleaved })
         assert.strictEqual(rescued, 1)
         const running = yield* client.get(refetched)
         assert.strictEqual(running.state, "running")
@@ -271,11 +275,12 @@ describe("maintenance", () => {
         yield* finalize(ids(yield* make(2)), "discarded", T0 - 25 * HOUR) // < 7 d: kept
         yield* finalize(ids(yield* make(1)), "discarded", T0 - 8 * 24 * HOUR) // forever below
         yield* make(2) // available: never touched
-        const deleted = yield* Maintenance.cleanJobs(makePgDriver(sql, schema), {
-          cancelled: Duration.hours(24),
-          completed: Duration.hours(24),
-          discarded: "forever"
-        }, 3)
+        const deleted = yield* JobCleaner.runOnce({
+          driver: makePgDriver(sql, schema),
+          retention: { cancelled: Duration.hours(24), completed: Duration.hours(24), discarded: "forever" },
+          interval: Duration.seconds(30),
+          batchSize: 3
+        })
         assert.strictEqual(deleted, 8)
         const left = yield* sql.unsafe<{ state: string; n: number }>(
           `SELECT state::text, count(*)::int AS n FROM "${schema}".river_job GROUP BY state ORDER BY state`
@@ -292,7 +297,12 @@ describe("maintenance", () => {
           `INSERT INTO "${schema}".river_queue (name, created_at, updated_at) VALUES ('old', $1, $1), ('fresh', $2, $2)`,
           [new Date(T0 - 25 * HOUR), new Date(T0 - HOUR)]
         )
-        const deleted = yield* Maintenance.cleanQueues(makePgDriver(sql, schema), Duration.hours(24), 10)
+        const deleted = yield* QueueCleaner.runOnce({
+          driver: makePgDriver(sql, schema),
+          retention: Duration.hours(24),
+          interval: Duration.hours(1),
+          batchSize: 10
+        })
         assert.strictEqual(deleted, 1)
         const names = yield* sql.unsafe<{ name: string }>(`SELECT name FROM "${schema}".river_queue`)
         assert.deepStrictEqual(names.map((r) => r.name), ["fresh"])

@@ -12,7 +12,10 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Driver } from "./driver/driver.ts"
+import type { Notifier } from "./notifier.ts"
 
 /**
  * The database's clock minus this process's `Clock`, in milliseconds (positive: the database is
@@ -42,3 +45,14 @@ export const check = (driver: Driver, thresholdMillis: number) =>
     ),
     Effect.catchCause(() => Effect.void)
   )
+
+/**
+ * Checks the skew now and after every reconnect the notifier announces (the connection was lost:
+ * the database may be another one now), for the life of the scope.
+ */
+export const watch = (driver: Driver, notifier: Notifier["Service"], thresholdMillis: number) =>
+  Effect.gen(function*() {
+    yield* check(driver, thresholdMillis)
+    const reconnects = yield* notifier.reconnects
+    yield* Effect.forkScoped(Stream.runForEach(reconnects, () => check(driver, thresholdMillis)))
+  }) as Effect.Effect<void, never, Scope.Scope>

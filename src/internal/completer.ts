@@ -31,23 +31,18 @@ import * as Latch from "effect/Latch"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import { describeCause } from "../Errors.ts"
 import type { JobRow } from "../Job.ts"
-import type { JobEventKind } from "../JobEvent.ts"
-import type { Driver, JobSetStateParams } from "./driver/driver.ts"
+import type { JobEvent } from "../JobEvent.ts"
+import type { Driver } from "./driver/driver.ts"
+import { attemptError, type Completion } from "./outcome.ts"
 
-/** One job's outcome, as the executor decided it: what the driver writes, and what the event reports. */
-export interface Completion extends JobSetStateParams {
-  /** For the event published after the write. */
-  readonly kind: JobEventKind
-  /** The worker's failure value (error, defect, `JobCancel`, `JobSnooze`), for the testing kit. */
-  readonly failure?: unknown
-  readonly job: JobRow
-  readonly startedAt: number
-  readonly finishedAt: number
-}
+export type { Completion } from "./outcome.ts"
 
+/** How a completer writes and whom it tells. */
 export interface CompleterOptions {
   readonly driver: Driver
   readonly flushInterval: Duration.Duration
@@ -122,18 +117,11 @@ export const fallbackCompletion = (c: Completion, cause: unknown): Completion =>
     : `; the attempt's error was: ${
       c.error.error.length > MAX_KEPT_ERROR ? `${c.error.error.slice(0, MAX_KEPT_ERROR)}…` : c.error.error
     }`
-  return {
-    ...c,
-    metadata: undefined,
-    error: {
-      at: c.error?.at ?? (c.job.attemptedAt ?? new Date(0)).toISOString(),
-      attempt: c.job.attempt,
-      error: `effect-river: this attempt's outcome could not be stored as decided (${
-        describeCause(cause)
-      }); it was stored without its metadata${own}`,
-      trace: ""
-    }
-  }
+  const error = attemptError(
+    c.job,
+    `effect-river: this attempt's outcome could not be stored as decided (${describeCause(cause)}); it was stored without its metadata${own}`
+  )
+  return { ...c, metadata: undefined, error: c.error === undefined ? error : { ...error, at: c.error.at } }
 }
 
 export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
@@ -316,3 +304,60 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     close
   } satisfies Completer
 })
+
+/**
+ * The runner's job events: a sliding hub per subscriber (a slow subscriber loses its oldest
+ * events; the runner never waits for it), and whether anyone subscribes (the completer reads rows
+ * back and builds events only then).
+ */
+export interface EventHub {
+  /** Subscribes now; the subscription ends with the scope. */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<JobEvent>, never, Scope.Scope>
+  /** Whether anyone subscribes now. */
+  readonly wanted: () => boolean
+  /** Publishes one written batch's events. */
+  readonly publish: (rows: ReadonlyArray<JobRow>, batch: ReadonlyArray<Completion>, completedAt: number) => Effect.Effect<void>
+}
+
+/** The events of one written batch: one per outcome whose job still exists, with its timings. */
+export const eventsOf = (
+  rows: ReadonlyArray<JobRow>,
+  batch: ReadonlyArray<Completion>,
+  completedAt: number
+): Array<JobEvent> => {
+  const byId = new Map<bigint, Completion>()
+  for (const completion of batch) byId.set(completion.id, completion)
+  const out: Array<JobEvent> = []
+  for (const job of rows) {
+    const completion = byId.get(job.id)
+    if (completion === undefined) continue
+    out.push({
+      kind: completion.kind,
+      job,
+      error: completion.error?.error,
+      stats: {
+        queueWait: Duration.millis(
+          Math.max(0, (completion.job.attemptedAt?.getTime() ?? completion.startedAt) - completion.job.scheduledAt.getTime())
+        ),
+        run: Duration.millis(Math.max(0, completion.finishedAt - completion.startedAt)),
+        complete: Duration.millis(Math.max(0, completedAt - completion.finishedAt))
+      }
+    })
+  }
+  return out
+}
+
+/** An event hub keeping `buffer` events per subscriber. */
+export const makeEventHub = (buffer: number): Effect.Effect<EventHub> =>
+  Effect.map(PubSub.sliding<JobEvent>(buffer), (hub) => {
+    let subscribers = 0
+    return {
+      subscribe: Effect.acquireRelease(
+        Effect.sync(() => void subscribers++),
+        () => Effect.sync(() => void subscribers--)
+      ).pipe(Effect.andThen(PubSub.subscribe(hub))),
+      wanted: () => subscribers > 0,
+      publish: (rows, batch, completedAt) =>
+        subscribers === 0 ? Effect.void : Effect.asVoid(PubSub.publishAll(hub, eventsOf(rows, batch, completedAt)))
+    }
+  })

@@ -8,50 +8,11 @@
  */
 import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
-import { type JobRow, type JobState, JobStates } from "../Job.ts"
+import type { ListParams, ListResult } from "../Client.ts"
+import { JobStates } from "../Job.ts"
 import { show } from "./identifiers.ts"
 import { fieldPath, findUnstorableString, stringifyJson } from "./json.ts"
 import type { JobListParams, JobListRow } from "./driver/driver.ts"
-
-/**
- * Filters, order and page of a job listing. Every filter is optional; filters combine with AND,
- * values inside one filter with OR.
- */
-export interface ListParams {
-  /** Only these states (default: all eight). */
-  readonly states?: ReadonlyArray<JobState> | undefined
-  readonly kinds?: ReadonlyArray<string> | undefined
-  readonly queues?: ReadonlyArray<string> | undefined
-  readonly priorities?: ReadonlyArray<number> | undefined
-  readonly ids?: ReadonlyArray<bigint> | undefined
-  /** Jobs having at least one of these tags. */
-  readonly tagsAny?: ReadonlyArray<string> | undefined
-  /** Jobs having all of these tags. */
-  readonly tagsAll?: ReadonlyArray<string> | undefined
-  /** Jobs whose metadata contains this JSON object (`@>`). */
-  readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /**
-   * Sort key; ties are broken by id. `finalizedAt` lists only finalized jobs.
-   * @default "id"
-   */
-  readonly orderBy?: "id" | "scheduledAt" | "finalizedAt" | undefined
-  /** @default "asc" */
-  readonly order?: "asc" | "desc" | undefined
-  /**
-   * Page size, 1 to 10,000.
-   * @default 100
-   */
-  readonly limit?: number | undefined
-  /** Continue after this cursor (`next` of the previous page). Needs the same `orderBy`. */
-  readonly after?: string | undefined
-}
-
-/** One page of jobs. */
-export interface ListResult {
-  readonly jobs: ReadonlyArray<JobRow>
-  /** Cursor for the next page; absent on the last page. */
-  readonly next: string | undefined
-}
 
 const ORDER_COLUMNS = { id: "id", scheduledAt: "scheduled_at", finalizedAt: "finalized_at" } as const
 

@@ -1,10 +1,10 @@
 /**
- * Leader election on River's `river_leader` row (§8.1), so effect-river and River processes
- * share one election per schema.
+ * The elector: leader election on River's `river_leader` row (§8.1), so effect-river and River
+ * processes share one election per schema.
  *
- * - Followers try to claim the row every `electInterval` (+ up to 1 s jitter), and 0–50 ms after
- *   a `resigned` notification on `<schema>.river_leadership` (handed in by the runner's
- *   listener through `onNotification`).
+ * - Followers try to claim the row every `electInterval` (+ up to 1 s jitter), 0–50 ms after a
+ *   `resigned` notification on `<schema>.river_leadership`, and after a reconnect (both heard
+ *   through the Notifier); a `request_resign` makes the leader resign.
  * - The leader renews every `renewInterval`, and trusts its lease only until the start of its
  *   last successful renewal + TTL − 1 s. A failed renewal (row gone or expired) or an expired
  *   trust makes it step down at once; a renewal still unanswered when the trust ends (a hung
@@ -29,11 +29,15 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Driver } from "./driver/driver.ts"
 import { parseLeadership } from "./notification.ts"
+import type { Notifier } from "./notifier.ts"
 
 export interface ElectorConfig {
   readonly driver: Driver
+  /** `river_leadership` notifications (a resignation: try now) and reconnects (try now). */
+  readonly notifier: Notifier["Service"]
   readonly leaderId: string
   readonly ttl: Duration.Duration
   readonly electInterval: Duration.Duration
@@ -49,10 +53,6 @@ const RESIGN_TIMEOUT_MILLIS = 2_000
 
 export interface Elector {
   readonly isLeader: () => boolean
-  /** Handles a `river_leadership` notification (resigned → try now; request_resign → resign). */
-  readonly onNotification: (payload: string) => Effect.Effect<void>
-  /** Asks a follower to try an election now (after a reconnect). */
-  readonly wake: Effect.Effect<void>
   /** Resigns if leading (for stop). */
   readonly resign: Effect.Effect<void>
 }
@@ -158,11 +158,13 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
       }
     })
 
+  const leadership = yield* config.notifier.subscribe("river_leadership")
+  const reconnects = yield* config.notifier.reconnects
+  yield* Effect.forkScoped(Stream.runForEach(leadership, onNotification))
+  yield* Effect.forkScoped(Stream.runForEach(reconnects, () => Effect.sync(() => void Queue.offerUnsafe(wake, undefined))))
   yield* Effect.forkScoped(timed(loop))
   return {
     isLeader: () => term !== undefined,
-    onNotification,
-    wake: Effect.sync(() => void Queue.offerUnsafe(wake, undefined)),
     resign
   } satisfies Elector
 })

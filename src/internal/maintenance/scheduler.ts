@@ -1,16 +1,20 @@
 /**
- * The job scheduler (River §8.3): every `interval` (5 s), makes `retryable` and `scheduled` jobs
- * due within the next `interval` `available`, in batches, and notifies their queues in the same
- * statement. `scheduled_at` is kept, so fetches still wait until each job is due.
+ * The job scheduler (River §8.3, `JobScheduler`): the leader's service that, every `interval`
+ * (5 s, from the election on), makes `retryable` and `scheduled` jobs due within the next
+ * `interval` `available`, in batches, and notifies their queues in the same statement (unique-key
+ * conflicts are resolved in that statement too: `Driver.jobSchedule`). `scheduled_at` is kept, so
+ * fetches still wait until each job is due. A failing pass is logged and retried at the next
+ * interval (no backoff: retries must not wait longer than the database's outage).
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Driver } from "./driver/driver.ts"
+import type { Driver } from "../driver/driver.ts"
+import type * as Loop from "../loop.ts"
 
+/** What the scheduler needs. */
 export interface SchedulerConfig {
   readonly driver: Driver
   readonly interval: Duration.Duration
@@ -40,13 +44,11 @@ export const runOnce = (config: SchedulerConfig) =>
     }
   })
 
-/** The loop, for a scoped fiber. A failing pass is logged and retried at the next interval. */
-export const loop = (config: SchedulerConfig) =>
-  Effect.gen(function*() {
-    while (true) {
-      yield* runOnce(config).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("effect-river: scheduler pass failed", Cause.pretty(cause)))
-      )
-      yield* Effect.sleep(config.interval)
-    }
-  })
+/** The scheduler as a leader service. */
+export const service = (config: SchedulerConfig): Loop.Service => ({
+  name: "scheduler",
+  interval: config.interval,
+  start: "now",
+  backoff: false,
+  runOnce: runOnce(config)
+})
