@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Deferred, Effect, Exit, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -413,6 +413,38 @@ describe("cancellation", () => {
         }
         assert.strictEqual(state, "completed")
         assert.strictEqual(yield* Ref.get(ran), 1)
+      })))
+
+    it.effect("a cancel that arrives while the runner stops interrupts the job at once, not at the end of the soft stop", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const interrupted = yield* Deferred.make<void>()
+        const worker = Worker.make(Long, () =>
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.never).pipe(
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          ))
+        const schema = yield* migratedSchema("stopcancel")
+        const client = yield* Client.make({ schema })
+        const { job } = yield* client.insert(Long, { name: "long" })
+        const runnerScope = yield* Scope.make()
+        yield* Runner.make({
+          schema,
+          queues: { default: { maxWorkers: 1 } },
+          workers: [worker],
+          softStopTimeout: "10 minutes",
+          clockSkewWarning: "off"
+        }).pipe(Scope.provide(runnerScope))
+        yield* Deferred.await(started)
+        // The stop waits for the running job (soft stop); a cancel arrives meanwhile.
+        const stopping = yield* Effect.forkChild(Scope.close(runnerScope, Exit.void))
+        yield* Effect.sleep("100 millis")
+        yield* client.cancel(job.id)
+        yield* Effect.timeoutOrElse(Deferred.await(interrupted), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the cancel was not heard during the soft stop"))
+        })
+        yield* Fiber.join(stopping)
+        assert.strictEqual((yield* client.get(job.id)).state, "cancelled")
       })))
 
     it.effect("pause and resume reach every runner at once, and a pause survives restarts", () =>
