@@ -21,7 +21,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
 import { InvalidArgs, InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
+import { show } from "./internal/show.ts"
 import { findUnstorableString, schemaPath, stringifyJson } from "./internal/json.ts"
 import * as InsertOptions from "./InsertOptions.ts"
 

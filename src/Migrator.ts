@@ -37,7 +37,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { DatabaseError, InvalidOptions, MigrationError } from "./Errors.ts"
 import { migrations as generatedMigrations } from "./internal/generated/migrations.ts"
-import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
+import { schemaPrefix, validateSchema } from "./internal/identifiers.ts"
+import { show } from "./internal/show.ts"
 
 /**
  * One version of the migration line: its SQL in both directions, with the schema placeholder

@@ -27,7 +27,7 @@ import * as Cron from "effect/Cron"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import { InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
+import { show } from "./internal/show.ts"
 import type * as JobKind from "./JobKind.ts"
 
 /**

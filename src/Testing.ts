@@ -20,7 +20,6 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
@@ -40,6 +39,7 @@ import { makePgDriver } from "./internal/driver/pg/driver.ts"
 import * as Executor from "./internal/executor.ts"
 import { validateSchema } from "./internal/identifiers.ts"
 import { parseJson, stringifyJson } from "./internal/json.ts"
+import * as Options from "./internal/options.ts"
 import type { JobRow, JobState } from "./Job.ts"
 import type { JobEvent, JobEventKind } from "./JobEvent.ts"
 import type * as JobKind from "./JobKind.ts"
@@ -122,8 +122,14 @@ export const rollback = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect
     return yield* (Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure))
   }) as never
 
+/** The options of one run, with the runner's rules and defaults. */
+const WorkSettings = Schema.Struct({
+  jobTimeout: Options.withDefault(Options.duration({ min: 1, literals: ["none"] }), Options.defaults.runner.jobTimeout)
+})
+
 const runOne = (
   worker: Worker.Any,
+  settings: typeof WorkSettings.Type,
   options: WorkOptions,
   row: (driver: Driver, clientId: string, now: Date) => Effect.Effect<JobRow, unknown, SqlClient.SqlClient>
 ) =>
@@ -138,7 +144,7 @@ const runOne = (
     const executor = yield* Executor.make({
       driver,
       workers: new Map([[worker.jobKind.kind, worker]]),
-      jobTimeout: options.jobTimeout === "none" ? "none" : Duration.fromInputUnsafe(options.jobTimeout ?? "1 minute"),
+      jobTimeout: settings.jobTimeout,
       retryPolicy: options.retryPolicy,
       complete: (c) => Effect.sync(() => void (completion = c))
     })
@@ -168,9 +174,10 @@ export const work = <A, I, E, R>(
   options: WorkOptions & { readonly insert?: InsertOptions.InsertOptions | undefined } = {}
 ): Effect.Effect<WorkResult, InvalidArgs | InvalidOptions | DatabaseError, R | SqlClient.SqlClient> => {
   const body = Effect.scoped(Effect.gen(function*() {
+    const settings = yield* Options.decodeEffect(WorkSettings, { jobTimeout: options.jobTimeout })
     const client = yield* Client.make({ schema: options.schema })
     const { job } = yield* client.insert(worker.jobKind, args, options.insert)
-    return yield* runOne(worker, options, (driver, clientId, now) => markRunning(driver, job.id, clientId, now))
+    return yield* runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, job.id, clientId, now))
   }))
   return (options.commit === true ? body : rollback(body)) as never
 }
@@ -186,7 +193,10 @@ export const workJob = <A, I, E, R>(
   id: bigint,
   options: WorkOptions = {}
 ): Effect.Effect<WorkResult, InvalidOptions | DatabaseError | TestingAssertionError, R | SqlClient.SqlClient> => {
-  const body = runOne(worker, options, (driver, clientId, now) => markRunning(driver, id, clientId, now))
+  const body = Effect.flatMap(
+    Options.decodeEffect(WorkSettings, { jobTimeout: options.jobTimeout }),
+    (settings) => runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, id, clientId, now))
+  )
   return (options.commit === true ? body : rollback(body)) as never
 }
 

@@ -27,7 +27,7 @@ import type * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
+import { show } from "./internal/show.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
 

@@ -10,7 +10,7 @@ import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
 import type { ListParams, ListResult } from "../Client.ts"
 import { JobStates } from "../Job.ts"
-import { show } from "./identifiers.ts"
+import { show } from "./show.ts"
 import { fieldPath, findUnstorableString, stringifyJson } from "./json.ts"
 import type { JobListParams, JobListRow } from "./driver/driver.ts"
 
