@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 
@@ -87,6 +88,57 @@ export class MigrationError extends Schema.TaggedError<MigrationError>()("Migrat
 }) {
   override get message(): string {
     return `migration error (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * Cancels the job for good: state `cancelled`, no further attempts, the reason recorded in the
+ * job's `errors` as `JobCancelError: <reason>`.
+ *
+ * @example
+ * ```ts
+ * return yield* JobCancel.of("customer deleted")
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobCancel extends Schema.TaggedError<JobCancel>()("JobCancel", {
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {
+  /** A cancel with a reason and an optional underlying cause. */
+  static of(reason: string, cause?: unknown): JobCancel {
+    return new JobCancel(cause === undefined ? { reason } : { reason, cause })
+  }
+  override get message(): string {
+    return `JobCancelError: ${this.reason}`
+  }
+}
+
+/**
+ * Runs the job again after `delay` without using an attempt: `attempt` goes back down by one,
+ * `metadata.snoozes` goes up by one, no error is recorded. A delay up to 5 seconds makes the job
+ * `available` with a future `scheduled_at`; a longer one makes it `scheduled`. A negative delay
+ * is a job error (River silently runs it at once).
+ *
+ * @example
+ * ```ts
+ * return yield* JobSnooze.of("5 minutes")
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobSnooze extends Schema.TaggedError<JobSnooze>()("JobSnooze", {
+  millis: Schema.Number
+}) {
+  /** A snooze for a duration (`"5 minutes"`, `Duration.seconds(30)`, or milliseconds). */
+  static of(delay: Duration.Input): JobSnooze {
+    return new JobSnooze({ millis: typeof delay === "number" ? delay : Duration.toMillis(Duration.fromInputUnsafe(delay)) })
+  }
+  override get message(): string {
+    return `job snoozed for ${this.millis} ms`
   }
 }
 

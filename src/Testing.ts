@@ -124,7 +124,7 @@ export const rollback = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect
 
 /** The options of one run, with the runner's rules and defaults. */
 const WorkSettings = Schema.Struct({
-  jobTimeout: Options.withDefault(Options.duration({ min: 1, literals: ["none"] }), Options.defaults.runner.jobTimeout)
+  jobTimeout: Options.withDefault(Options.durationOr(["none"], { min: 1 }), Options.defaults.runner.jobTimeout)
 })
 
 const runOne = (
@@ -173,13 +173,16 @@ export const work = <A, I, E, R>(
   args: NoInfer<A>,
   options: WorkOptions & { readonly insert?: InsertOptions.InsertOptions | undefined } = {}
 ): Effect.Effect<WorkResult, InvalidArgs | InvalidOptions | DatabaseError, R | SqlClient.SqlClient> => {
-  const body = Effect.scoped(Effect.gen(function*() {
-    const settings = yield* Options.decodeEffect(WorkSettings, { jobTimeout: options.jobTimeout })
-    const client = yield* Client.make({ schema: options.schema })
-    const { job } = yield* client.insert(worker.jobKind, args, options.insert)
-    return yield* runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, job.id, clientId, now))
-  }))
-  return (options.commit === true ? body : rollback(body)) as never
+  const body = (settings: typeof WorkSettings.Type) =>
+    Effect.scoped(Effect.gen(function*() {
+      const client = yield* Client.make({ schema: options.schema })
+      const { job } = yield* client.insert(worker.jobKind, args, options.insert)
+      return yield* runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, job.id, clientId, now))
+    }))
+  return Effect.flatMap(
+    Options.decodeEffect(WorkSettings, { jobTimeout: options.jobTimeout }),
+    (settings) => options.commit === true ? body(settings) : rollback(body(settings))
+  ) as never
 }
 
 /**
@@ -193,11 +196,12 @@ export const workJob = <A, I, E, R>(
   id: bigint,
   options: WorkOptions = {}
 ): Effect.Effect<WorkResult, InvalidOptions | DatabaseError | TestingAssertionError, R | SqlClient.SqlClient> => {
-  const body = Effect.flatMap(
+  const body = (settings: typeof WorkSettings.Type) =>
+    runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, id, clientId, now))
+  return Effect.flatMap(
     Options.decodeEffect(WorkSettings, { jobTimeout: options.jobTimeout }),
-    (settings) => runOne(worker, settings, options, (driver, clientId, now) => markRunning(driver, id, clientId, now))
-  )
-  return (options.commit === true ? body : rollback(body)) as never
+    (settings) => options.commit === true ? body(settings) : rollback(body(settings))
+  ) as never
 }
 
 const markRunning = (driver: Driver, id: bigint, clientId: string, now: Date) =>

@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -26,6 +27,7 @@ import { validateSchema } from "./identifiers.ts"
 import { show } from "./show.ts"
 import { makeInsertNotifier } from "./insertNotifier.ts"
 import { listRequest } from "./jobList.ts"
+import * as Options from "./options.ts"
 import { cancelPayload, insertPayload, type Topic } from "./notification.ts"
 import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./uniqueKey.ts"
 
@@ -78,6 +80,12 @@ type PendingInsert = Omit<{ -readonly [K in keyof JobInsertParams]: JobInsertPar
   scheduledAt: Date | undefined
 }
 
+/** The client's own options with their rules and defaults (`ClientOptions` documents each). */
+const ClientSettings = Schema.Struct({
+  id: Schema.optional(Options.string(100, "must be 1 to 100 characters")),
+  insertNotifyCooldown: Options.withDefault(Options.duration(), Options.defaults.client.insertNotifyCooldown)
+})
+
 /** Builds a client from a `SqlClient`, with the runner's hooks when the runner builds it. */
 export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hooks: RunnerHooks) {
   const schema = yield* validateSchema(options.schema)
@@ -85,22 +93,12 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     const problem = InsertOptions.validate(options.defaults, "defaults.")
     if (problem !== undefined) return yield* problem
   }
-  if (options.id !== undefined && (typeof options.id !== "string" || options.id.length === 0 || options.id.length > 100)) {
-    return yield* new InvalidOptions({ field: "id", rule: "must be 1 to 100 characters", value: show(options.id) })
-  }
-  const cooldown = Duration.fromInput(options.insertNotifyCooldown ?? "100 millis")
-  if (cooldown._tag === "None") {
-    return yield* new InvalidOptions({
-      field: "insertNotifyCooldown",
-      rule: "must be a duration",
-      value: show(options.insertNotifyCooldown)
-    })
-  }
-  const cooldownMillis = Duration.toMillis(cooldown.value)
+  const settings = yield* Options.decodeEffect(ClientSettings, { id: options.id, insertNotifyCooldown: options.insertNotifyCooldown })
+  const cooldownMillis = Duration.toMillis(settings.insertNotifyCooldown)
   const sql = yield* SqlClient.SqlClient
   const scope = yield* Scope.Scope
   const { hostname } = yield* Effect.promise(() => import("node:os"))
-  const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
+  const id = settings.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
   const driver = makePgDriver(sql, schema)
   const clientDefaults = options.defaults
   const knownKinds = hooks.knownKinds

@@ -77,32 +77,43 @@ const option = <A>(target: Schema.Codec<A>, accept: (input: unknown) => A | unde
     })
   )
 
-/**
- * A duration option (`"5 seconds"`, a `Duration`, milliseconds…): at least `min` milliseconds, or
- * more than 0 with `positive`; each of `literals` is accepted as it is (`"none"`, `"forever"`,
- * `"off"`). Without `min` or `positive`, any duration. The rule reads "must be a duration of at
- * least <min> ms" unless `rule` says otherwise.
- */
-export const duration = <const L extends string = never>(spec: {
+/** What a duration option must be. */
+export interface DurationRule {
+  /** At least this many milliseconds. */
   readonly min?: number | undefined
+  /** More than 0. */
   readonly positive?: boolean | undefined
-  readonly literals?: ReadonlyArray<L> | undefined
+  /** The rule's text; default "must be a duration of at least <min> ms" (or "must be a duration"). */
   readonly rule?: string | undefined
-}): Schema.Codec<Duration.Duration | L, unknown> => {
-  const literals: ReadonlyArray<unknown> = spec.literals ?? []
-  const rule = spec.rule ?? (spec.min === undefined ? "must be a duration" : `must be a duration of at least ${spec.min} ms`)
-  const target = literals.length === 0
-    ? Schema.Duration
-    : Schema.Union([Schema.Duration, Schema.Literals(literals as ReadonlyArray<L>)])
-  return option(target as Schema.Codec<Duration.Duration | L>, (input) => {
-    if (literals.includes(input)) return input as L
-    const d = toDuration(input)
-    if (d === undefined) return undefined
-    const millis = Duration.toMillis(d)
-    if (spec.min !== undefined && !(millis >= spec.min)) return undefined
-    if (spec.positive === true && !(millis > 0)) return undefined
-    return d
-  }, rule)
+}
+
+const acceptDuration = (spec: DurationRule) => (input: unknown): Duration.Duration | undefined => {
+  const d = toDuration(input)
+  if (d === undefined) return undefined
+  const millis = Duration.toMillis(d)
+  if (spec.min !== undefined && !(millis >= spec.min)) return undefined
+  if (spec.positive === true && !(millis > 0)) return undefined
+  return d
+}
+
+const durationRule = (spec: DurationRule) =>
+  spec.rule ?? (spec.min === undefined ? "must be a duration" : `must be a duration of at least ${spec.min} ms`)
+
+/** A duration option (`"5 seconds"`, a `Duration`, milliseconds…) as a `Duration`. */
+export const duration = (spec: DurationRule = {}): Schema.Codec<Duration.Duration, unknown> =>
+  option(Schema.Duration, acceptDuration(spec), durationRule(spec))
+
+/** A duration option that also accepts the words in `literals` (`"none"`, `"forever"`, `"off"`) as they are. */
+export const durationOr = <const L extends string>(
+  literals: ReadonlyArray<L>,
+  spec: DurationRule = {}
+): Schema.Codec<Duration.Duration | L, unknown> => {
+  const accept = acceptDuration(spec)
+  return option(
+    Schema.Union([Schema.Duration, Schema.Literals(literals)]) as unknown as Schema.Codec<Duration.Duration | L>,
+    (input) => (literals as ReadonlyArray<unknown>).includes(input) ? input as L : accept(input),
+    durationRule(spec)
+  )
 }
 
 /** An integer option from `min` to `max`. */
@@ -113,8 +124,12 @@ export const integer = (min: number, max: number, rule: string): Schema.Codec<nu
 export const string = (maxLength: number, rule: string): Schema.Codec<string, unknown> =>
   option(Schema.String, (input) => (typeof input === "string" && input.length > 0 && input.length <= maxLength ? input : undefined), rule)
 
+/** A string option matching `pattern`. */
+export const matching = (pattern: RegExp, rule: string): Schema.Codec<string, unknown> =>
+  option(Schema.String, (input) => (typeof input === "string" && pattern.test(input) ? input : undefined), rule)
+
 /** An optional option: `undefined` or absent decodes to `fallback` (given as input, so it passes the same rules). */
-export const withDefault = <A>(schema: Schema.Codec<A, unknown>, fallback: unknown) =>
+export const withDefault = <A, I>(schema: Schema.Codec<A, I>, fallback: NoInfer<I>) =>
   schema.pipe(Schema.withDecodingDefault(Effect.succeed(fallback)))
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()

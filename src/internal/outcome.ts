@@ -27,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
-import { JobCancel, JobSnooze } from "../Worker.ts"
+import { JobCancel, JobSnooze } from "../Errors.ts"
 import type { JobSetStateParams } from "./driver/driver.ts"
 import { MAX_TIME_MILLIS } from "./retry.ts"
 

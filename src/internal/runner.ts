@@ -26,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
@@ -48,29 +49,59 @@ import * as QueueCleaner from "./maintenance/queueCleaner.ts"
 import * as Rescuer from "./maintenance/rescuer.ts"
 import * as Scheduler from "./maintenance/scheduler.ts"
 import * as Notifier from "./notifier.ts"
+import * as Options from "./options.ts"
 import * as Producer from "./producer.ts"
 
-const DEFAULTS = {
-  fetchCooldown: "100 millis",
-  fetchPollInterval: "1 second",
-  jobTimeout: "1 minute",
-  softStopTimeout: "30 seconds",
-  completerFlushInterval: "50 millis",
-  schedulerInterval: "5 seconds"
-} as const
+const D = Options.defaults.runner
 
-const duration = (
-  field: string,
-  input: Duration.Input | undefined,
-  fallback: Duration.Input,
-  min: number
-): Duration.Duration | InvalidOptions => {
-  const decoded = Duration.fromInput(input ?? fallback)
-  if (Option.isNone(decoded) || !(Duration.toMillis(decoded.value) >= min)) {
-    return new InvalidOptions({ field, rule: `must be a duration of at least ${min} ms`, value: show(input) })
-  }
-  return decoded.value
-}
+/** A queue's settings (`queues.<name>`); its fetch timings fall back to the runner's. */
+const QueueSettings = Schema.Struct({
+  maxWorkers: Options.integer(1, 10_000, "must be an integer from 1 to 10,000"),
+  fetchCooldown: Schema.optional(Options.duration({ min: 0 })),
+  fetchPollInterval: Schema.optional(Options.duration({ min: 1 }))
+})
+
+/**
+ * The runner's options with their rules and defaults (`RunnerOptions` documents each). The order
+ * is the order in which problems are reported.
+ */
+const RunnerSettings = Schema.Struct({
+  fetchCooldown: Options.withDefault(Options.duration({ min: 0 }), D.fetchCooldown),
+  fetchPollInterval: Options.withDefault(Options.duration({ min: 1 }), D.fetchPollInterval),
+  jobTimeout: Options.withDefault(Options.durationOr(["none"], { min: 1 }), D.jobTimeout),
+  softStopTimeout: Options.withDefault(Options.durationOr(["none"], { min: 0 }), D.softStopTimeout),
+  completerFlushInterval: Options.withDefault(Options.duration({ min: 0 }), D.completerFlushInterval),
+  schedulerInterval: Options.withDefault(Options.duration({ min: 1 }), D.schedulerInterval),
+  stopFlushTimeout: Options.withDefault(Options.duration({ min: 0 }), D.stopFlushTimeout),
+  /** Its default depends on LISTEN (see `defaults`): set by the runner once the notifier is known. */
+  cancelCheckInterval: Schema.optional(Options.duration({ min: 1 })),
+  queuePollInterval: Options.withDefault(Options.duration({ min: 1 }), D.queuePollInterval),
+  clockSkewWarning: Options.withDefault(Options.durationOr(["off"], { min: 0 }), D.clockSkewWarning),
+  leadership: Options.withDefault(
+    Schema.Struct({
+      ttl: Options.withDefault(Options.duration({ min: 1_000 }), D.leadership.ttl),
+      electInterval: Options.withDefault(Options.duration({ min: 1 }), D.leadership.electInterval),
+      renewInterval: Options.withDefault(Options.duration({ min: 1 }), D.leadership.renewInterval)
+    }),
+    {}
+  ),
+  /** Its default depends on the job timeout (see `defaults`). */
+  rescueStuckJobsAfter: Schema.optional(Options.duration({ min: 1 })),
+  retention: Options.withDefault(
+    Schema.Struct({
+      cancelled: Options.withDefault(Options.durationOr(["forever"], { min: 0 }), D.retention.cancelled),
+      completed: Options.withDefault(Options.durationOr(["forever"], { min: 0 }), D.retention.completed),
+      discarded: Options.withDefault(Options.durationOr(["forever"], { min: 0 }), D.retention.discarded)
+    }),
+    {}
+  ),
+  rescuerInterval: Options.withDefault(Options.duration({ min: 1 }), D.rescuerInterval),
+  jobCleanerInterval: Options.withDefault(Options.duration({ min: 1 }), D.jobCleanerInterval),
+  queueRetention: Options.withDefault(Options.duration({ min: 1 }), D.queueRetention),
+  queueCleanerInterval: Options.withDefault(Options.duration({ min: 1 }), D.queueCleanerInterval),
+  queueRefreshInterval: Options.withDefault(Options.duration({ min: 1 }), D.queueRefreshInterval),
+  eventBuffer: Options.withDefault(Options.integer(1, Number.MAX_SAFE_INTEGER, "must be a positive integer"), D.eventBuffer)
+})
 
 interface ValidatedQueue {
   readonly name: string
@@ -79,141 +110,55 @@ interface ValidatedQueue {
   readonly fetchPollInterval: Duration.Duration
 }
 
+const invalid = (field: string, rule: string, value?: unknown) =>
+  Effect.fail(new InvalidOptions(value === undefined ? { field, rule } : { field, rule, value: show(value) }))
+
+/** The runner's options, validated and with their defaults, before any SQL. */
 const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>) =>
   Effect.gen(function*() {
-    const fail = (e: InvalidOptions) => Effect.fail(e)
-    const check = <A>(value: A | InvalidOptions): Effect.Effect<A, InvalidOptions> =>
-      value instanceof InvalidOptions ? fail(value) : Effect.succeed(value)
-    const fetchCooldown = yield* check(duration("fetchCooldown", options.fetchCooldown, DEFAULTS.fetchCooldown, 0))
-    const fetchPollInterval = yield* check(
-      duration("fetchPollInterval", options.fetchPollInterval, DEFAULTS.fetchPollInterval, 1)
-    )
-    const jobTimeout = options.jobTimeout === "none"
-      ? "none" as const
-      : yield* check(duration("jobTimeout", options.jobTimeout, DEFAULTS.jobTimeout, 1))
-    const softStopTimeout = options.softStopTimeout === "none"
-      ? "none" as const
-      : yield* check(duration("softStopTimeout", options.softStopTimeout, DEFAULTS.softStopTimeout, 0))
-    const completerFlushInterval = yield* check(
-      duration("completerFlushInterval", options.completerFlushInterval, DEFAULTS.completerFlushInterval, 0)
-    )
-    const schedulerInterval = yield* check(
-      duration("schedulerInterval", options.schedulerInterval, DEFAULTS.schedulerInterval, 1)
-    )
-    const stopFlushTimeout = yield* check(duration("stopFlushTimeout", options.stopFlushTimeout, "5 seconds", 0))
-    const cancelCheckInterval = options.cancelCheckInterval === undefined
-      ? undefined
-      : yield* check(duration("cancelCheckInterval", options.cancelCheckInterval, "1 second", 1))
-    const queuePollInterval = yield* check(duration("queuePollInterval", options.queuePollInterval, "2 seconds", 1))
-    const clockSkewWarning = options.clockSkewWarning === "off"
-      ? "off" as const
-      : yield* check(duration("clockSkewWarning", options.clockSkewWarning, "1 second", 0))
-    const leadership = options.leadership ?? {}
-    const ttl = yield* check(duration("leadership.ttl", leadership.ttl, "15 seconds", 1_000))
-    const electInterval = yield* check(duration("leadership.electInterval", leadership.electInterval, "5 seconds", 1))
-    const renewInterval = yield* check(duration("leadership.renewInterval", leadership.renewInterval, "5 seconds", 1))
-    if (Duration.toMillis(renewInterval) >= Duration.toMillis(ttl) - 1_000) {
-      return yield* fail(new InvalidOptions({ field: "leadership.renewInterval", rule: "must be shorter than the TTL minus 1 second" }))
+    const settings = yield* Options.decodeEffect(RunnerSettings, options)
+    const { jobTimeout, leadership } = settings
+    if (Duration.toMillis(leadership.renewInterval) >= Duration.toMillis(leadership.ttl) - 1_000) {
+      return yield* invalid("leadership.renewInterval", "must be shorter than the TTL minus 1 second")
     }
-    const rescueStuckJobsAfter = yield* check(duration(
-      "rescueStuckJobsAfter",
-      options.rescueStuckJobsAfter,
-      jobTimeout === "none" ? "1 hour" : Duration.sum(jobTimeout, Duration.hours(1)),
-      1
-    ))
+    const rescueStuckJobsAfter = settings.rescueStuckJobsAfter ??
+      (jobTimeout === "none" ? Duration.fromInputUnsafe(D.rescueStuckJobsAfter) : Duration.sum(jobTimeout, Duration.hours(1)))
     if (jobTimeout !== "none" && Duration.toMillis(rescueStuckJobsAfter) < Duration.toMillis(jobTimeout)) {
-      return yield* fail(new InvalidOptions({ field: "rescueStuckJobsAfter", rule: "must be at least the job timeout" }))
-    }
-    const keep = (state: "cancelled" | "completed" | "discarded", fallback: Duration.Input) => {
-      const value = options.retention?.[state]
-      return value === "forever" ? "forever" as const : duration(`retention.${state}`, value, fallback, 0)
-    }
-    const retention = {
-      cancelled: yield* check(keep("cancelled", "24 hours")),
-      completed: yield* check(keep("completed", "24 hours")),
-      discarded: yield* check(keep("discarded", "7 days"))
-    }
-    const rescuerInterval = yield* check(duration("rescuerInterval", options.rescuerInterval, "30 seconds", 1))
-    const jobCleanerInterval = yield* check(duration("jobCleanerInterval", options.jobCleanerInterval, "30 seconds", 1))
-    const queueRetention = yield* check(duration("queueRetention", options.queueRetention, "24 hours", 1))
-    const queueCleanerInterval = yield* check(duration("queueCleanerInterval", options.queueCleanerInterval, "1 hour", 1))
-    const queueRefreshInterval = yield* check(duration("queueRefreshInterval", options.queueRefreshInterval, "10 minutes", 1))
-    const eventBuffer = options.eventBuffer ?? 1000
-    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) {
-      return yield* fail(new InvalidOptions({ field: "eventBuffer", rule: "must be a positive integer", value: show(eventBuffer) }))
+      return yield* invalid("rescueStuckJobsAfter", "must be at least the job timeout")
     }
     if (typeof options.queues !== "object" || options.queues === null) {
-      return yield* fail(new InvalidOptions({ field: "queues", rule: "must be an object of queue name to options" }))
+      return yield* invalid("queues", "must be an object of queue name to options")
     }
     const queues: Array<ValidatedQueue> = []
     for (const [name, queue] of Object.entries(options.queues)) {
       const problem = queueProblem(name)
-      if (problem !== undefined) {
-        return yield* fail(new InvalidOptions({ field: `queues.${name}`, rule: `queue name ${problem}`, value: show(name) }))
+      if (problem !== undefined) return yield* invalid(`queues.${name}`, `queue name ${problem}`, name)
+      const decoded = yield* Options.decodeEffect(QueueSettings, queue, `queues.${name}.`)
+      const fetchCooldown = decoded.fetchCooldown ?? settings.fetchCooldown
+      const fetchPollInterval = decoded.fetchPollInterval ?? settings.fetchPollInterval
+      if (Duration.toMillis(fetchPollInterval) < Duration.toMillis(fetchCooldown)) {
+        return yield* invalid(`queues.${name}.fetchPollInterval`, "must be at least the fetch cooldown")
       }
-      const maxWorkers = queue?.maxWorkers
-      if (!Number.isInteger(maxWorkers) || maxWorkers < 1 || maxWorkers > 10_000) {
-        return yield* fail(
-          new InvalidOptions({ field: `queues.${name}.maxWorkers`, rule: "must be an integer from 1 to 10,000", value: show(maxWorkers) })
-        )
-      }
-      const cooldown = yield* check(duration(`queues.${name}.fetchCooldown`, queue.fetchCooldown, fetchCooldown, 0))
-      const poll = yield* check(duration(`queues.${name}.fetchPollInterval`, queue.fetchPollInterval, fetchPollInterval, 1))
-      if (Duration.toMillis(poll) < Duration.toMillis(cooldown)) {
-        return yield* fail(
-          new InvalidOptions({ field: `queues.${name}.fetchPollInterval`, rule: "must be at least the fetch cooldown" })
-        )
-      }
-      queues.push({ name, maxWorkers, fetchCooldown: cooldown, fetchPollInterval: poll })
+      queues.push({ name, maxWorkers: decoded.maxWorkers, fetchCooldown, fetchPollInterval })
     }
-    if (!Array.isArray(options.workers)) {
-      return yield* fail(new InvalidOptions({ field: "workers", rule: "must be an array of workers" }))
-    }
+    if (!Array.isArray(options.workers)) return yield* invalid("workers", "must be an array of workers")
     const workers = new Map<string, Worker.Any>()
     for (const worker of options.workers) {
-      if (worker.jobKind.problem !== undefined) return yield* fail(worker.jobKind.problem)
-      if (worker.problem !== undefined) return yield* fail(worker.problem)
-      if (workers.has(worker.jobKind.kind)) {
-        return yield* fail(
-          new InvalidOptions({ field: "workers", rule: "must have one worker per kind", value: show(worker.jobKind.kind) })
-        )
-      }
+      if (worker.jobKind.problem !== undefined) return yield* worker.jobKind.problem
+      if (worker.problem !== undefined) return yield* worker.problem
+      if (workers.has(worker.jobKind.kind)) return yield* invalid("workers", "must have one worker per kind", worker.jobKind.kind)
       workers.set(worker.jobKind.kind, worker)
     }
     const periodicIds = new Set<string>()
     for (const periodic of options.periodicJobs ?? []) {
-      if (periodic.problem !== undefined) return yield* fail(periodic.problem)
-      if (periodicIds.has(periodic.id)) {
-        return yield* fail(new InvalidOptions({ field: "periodicJobs", rule: "ids must be unique", value: show(periodic.id) }))
-      }
+      if (periodic.problem !== undefined) return yield* periodic.problem
+      if (periodicIds.has(periodic.id)) return yield* invalid("periodicJobs", "ids must be unique", periodic.id)
       periodicIds.add(periodic.id)
     }
     if (queues.length > 0 && workers.size === 0) {
-      return yield* fail(new InvalidOptions({ field: "workers", rule: "must not be empty when queues are configured" }))
+      return yield* invalid("workers", "must not be empty when queues are configured")
     }
-    return {
-      queues,
-      workers,
-      jobTimeout,
-      softStopTimeout,
-      completerFlushInterval,
-      stopFlushTimeout,
-      schedulerInterval,
-      cancelCheckInterval,
-      queuePollInterval,
-      clockSkewWarning,
-      ttl,
-      electInterval,
-      renewInterval,
-      rescueStuckJobsAfter,
-      retention,
-      rescuerInterval,
-      jobCleanerInterval,
-      queueRetention,
-      queueCleanerInterval,
-      queueRefreshInterval,
-      eventBuffer
-    }
+    return { ...settings, ...leadership, rescueStuckJobsAfter, queues, workers }
   })
 
 /** Builds a runner and its client in the current scope (the public `Runner.make`). */
@@ -288,7 +233,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         executor: { workers: config.workers, jobTimeout: config.jobTimeout, retryPolicy: options.retryPolicy },
         completer,
         started,
-        cancelCheckInterval: config.cancelCheckInterval ?? Duration.seconds(notifier.listening ? 5 : 1),
+        cancelCheckInterval: config.cancelCheckInterval ??
+          Duration.fromInputUnsafe(D.cancelCheckInterval[notifier.listening ? "listening" : "pollOnly"]),
         queuePollInterval: config.queuePollInterval,
         queueRefreshInterval: config.queueRefreshInterval
       }).pipe(Scope.provide(producerScope))
