@@ -6,7 +6,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { cpus, totalmem } from "node:os"
 import * as Migrator from "../src/Migrator.ts"
-import { type EmbeddedPostgresServer, startEmbeddedPostgres } from "../src/internal/embeddedPostgres.ts"
+import { type EmbeddedPostgresServer, startEmbeddedPostgres } from "../src/cli/embeddedPostgres.ts"
 
 export interface BenchServer {
   readonly url: string

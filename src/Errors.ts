@@ -143,6 +143,50 @@ export class JobSnooze extends Schema.TaggedError<JobSnooze>()("JobSnooze", {
 }
 
 /**
+ * An attempt ran past its time limit (the worker's `timeout`, else the runner's `jobTimeout`).
+ * A retry policy receives it as the failure, so it can treat timeouts apart.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobTimeout extends Schema.TaggedError<JobTimeout>()("JobTimeout", {
+  /** The time limit the attempt ran past. */
+  after: Schema.Duration
+}) {
+  override get message(): string {
+    return `job timed out after ${Duration.format(this.after)}`
+  }
+}
+
+/**
+ * A fetched job's kind has no worker in the runner that fetched it (River's message). A retry
+ * policy receives it as the failure; the rescuer discards such jobs.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownJobKind extends Schema.TaggedError<UnknownJobKind>()("UnknownJobKind", {
+  kind: Schema.String
+}) {
+  override get message(): string {
+    return `job kind is not registered in the client's Workers bundle: ${this.kind}`
+  }
+}
+
+/**
+ * A job was interrupted by something other than the runner (its own code, say). A retry policy
+ * receives it as the failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnexpectedInterrupt extends Schema.TaggedError<UnexpectedInterrupt>()("UnexpectedInterrupt", {}) {
+  override get message(): string {
+    return "job interrupted"
+  }
+}
+
+/**
  * A step was used wrongly, or a checkpoint cannot be used. The message names the step.
  *
  * - `NotInJob`: called outside a worker.
@@ -184,6 +228,20 @@ export class ResumableError extends Schema.TaggedError<ResumableError>()("Resuma
 }
 
 /**
+ * A test expectation did not hold.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TestingAssertionError extends Schema.TaggedError<TestingAssertionError>()("TestingAssertionError", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
  * The database failed a statement. `retryable` is true for failures that may succeed when the
  * same statement is sent again (lost connection, deadlock, serialization failure, lock timeout).
  *
@@ -211,7 +269,7 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
  * in generic "query failed" errors.
  *
  * @since 0.1.0
- * @category conversions
+ * @category operations
  */
 export const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []

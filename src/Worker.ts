@@ -130,7 +130,7 @@ export type Any = Worker<any, any, any, any>
  * Services needed by a list of workers.
  *
  * @since 0.1.0
- * @category type-level
+ * @category models
  */
 export type Requirements<W> = W extends Worker<infer _A, infer _I, infer _E, infer R> ? R : never
 

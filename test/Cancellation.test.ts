@@ -9,8 +9,8 @@ import { BeforeJobsStart } from "../src/internal/producer.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
+import * as Testing from "../src/Testing.ts"
 import { freshDatabase } from "./utils/db.ts"
-import { migratedSchema } from "./utils/river.ts"
 import { advanceUntilEvent, awaitEvent, startRunner } from "./utils/runner.ts"
 
 const Long = JobKind.make("long_job", { args: Schema.Struct({ name: Schema.String }) })
@@ -21,7 +21,7 @@ describe("cancellation", () => {
     it.effect("cancel of a queued job (available, scheduled, retryable, pending) is immediate", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
-        const schema = yield* migratedSchema("cq")
+        const schema = yield* Testing.freshSchema("cq")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         const available = yield* client.insert(Long, { name: "a" })
@@ -40,7 +40,7 @@ describe("cancellation", () => {
 
     it.effect("cancel of a finished job changes nothing; of a missing one is JobNotFound", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cf")
+        const schema = yield* Testing.freshSchema("cf")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         for (const state of ["completed", "cancelled", "discarded"] as const) {
@@ -61,7 +61,7 @@ describe("cancellation", () => {
 
     it.effect("cancel of a running job marks it and sends River's control notification", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cr")
+        const schema = yield* Testing.freshSchema("cr")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         const pg = yield* PgClient.PgClient
@@ -101,7 +101,7 @@ describe("cancellation", () => {
 
     it.effect("a cancel reaches a job run by another runtime with its own pool", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cx")
+        const schema = yield* Testing.freshSchema("cx")
         const client = yield* Client.make({ schema })
         const pg = yield* PgClient.PgClient
         const url = Redacted.value(pg.config.url!)
@@ -331,7 +331,7 @@ describe("cancellation", () => {
         const startedLong = yield* Deferred.make<void>()
         const long = Worker.make(Long, () => Effect.andThen(Deferred.succeed(startedLong, undefined), Effect.never))
         const other = Worker.make(Other, () => Deferred.succeed(otherStarted, undefined))
-        const schema = yield* migratedSchema("early")
+        const schema = yield* Testing.freshSchema("early")
         const setup = yield* Client.make({ schema })
         // Queue "other" starts paused, with a job waiting: its resume, sent after the cancel on the
         // same channel, shows when the runner has handled the cancel notification.
@@ -386,7 +386,7 @@ describe("cancellation", () => {
 
     it.effect("pause and resume reach a runner in another runtime with its own pool", () =>
       TestClock.withLive(Effect.gen(function*() {
-        const schema = yield* migratedSchema("pausex")
+        const schema = yield* Testing.freshSchema("pausex")
         const client = yield* Client.make({ schema })
         const pg = yield* PgClient.PgClient
         const ran = yield* Ref.make(0)
@@ -423,7 +423,7 @@ describe("cancellation", () => {
           Effect.andThen(Deferred.succeed(started, undefined), Effect.never).pipe(
             Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
           ))
-        const schema = yield* migratedSchema("stopcancel")
+        const schema = yield* Testing.freshSchema("stopcancel")
         const client = yield* Client.make({ schema })
         const { job } = yield* client.insert(Long, { name: "long" })
         const runnerScope = yield* Scope.make()
@@ -451,7 +451,7 @@ describe("cancellation", () => {
       Effect.gen(function*() {
         const ran = yield* Ref.make<Array<string>>([])
         const worker = Worker.make(Long, (job) => Ref.update(ran, (xs) => [...xs, job.args.name]))
-        const schema = yield* migratedSchema("pause")
+        const schema = yield* Testing.freshSchema("pause")
         const a = yield* startRunner({ schema, id: "runner_a", queues: { default: { maxWorkers: 2 } }, workers: [worker] })
         const b = yield* startRunner({ schema, id: "runner_b", queues: { default: { maxWorkers: 2 } }, workers: [worker] })
         const client = a.client

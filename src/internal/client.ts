@@ -16,8 +16,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Client, ClientOptions, InsertResult, ListParams, ListResult } from "../Client.ts"
 import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "../Errors.ts"
-import * as InsertOptions from "../InsertOptions.ts"
-import { queueProblem } from "../InsertOptions.ts"
+import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
 import type * as JobKind from "../JobKind.ts"
 import { availableAtOf } from "./availableAt.ts"
@@ -25,7 +24,9 @@ import type { JobInsertParams, JobInsertResult } from "./driver/driver.ts"
 import { makePgDriver } from "./driver/pg/driver.ts"
 import { validateSchema } from "./identifiers.ts"
 import { show } from "./show.ts"
-import { makeInsertNotifier } from "./insertNotifier.ts"
+import { makeInsertNotifyLimiter } from "./insertNotifyLimiter.ts"
+import * as InsertOptionsInternal from "./insertOptions.ts"
+import { queueProblem } from "./insertOptions.ts"
 import { listRequest } from "./jobList.ts"
 import * as Options from "./options.ts"
 import { cancelPayload, insertPayload, type Topic } from "./notification.ts"
@@ -90,7 +91,7 @@ const ClientSettings = Schema.Struct({
 export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hooks: RunnerHooks) {
   const schema = yield* validateSchema(options.schema)
   if (options.defaults !== undefined) {
-    const problem = InsertOptions.validate(options.defaults, "defaults.")
+    const problem = InsertOptionsInternal.validate(options.defaults, "defaults.")
     if (problem !== undefined) return yield* problem
   }
   const settings = yield* Options.decodeEffect(ClientSettings, { id: options.id, insertNotifyCooldown: options.insertNotifyCooldown })
@@ -103,7 +104,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
   const clientDefaults = options.defaults
   const knownKinds = hooks.knownKinds
   const loopback = hooks.loopback
-  const notifier = makeInsertNotifier({
+  const notifier = makeInsertNotifyLimiter({
     driver,
     scope,
     cooldownMillis
@@ -112,20 +113,20 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
   const dbError = (operation: string) => (error: SqlError) => DatabaseError.fromSqlError(operation)(error)
 
   // Per kind, the merge of kind and client defaults (validated once).
-  const kindDefaults = new WeakMap<JobKind.JobKind<any, any>, InsertOptions.ResolvedInsert>()
+  const kindDefaults = new WeakMap<JobKind.JobKind<any, any>, InsertOptionsInternal.ResolvedInsert>()
   const resolvedFor = (
     kind: JobKind.JobKind<any, any>,
     insertOptions: InsertOptions.InsertOptions | undefined
-  ): InsertOptions.ResolvedInsert => {
+  ): InsertOptionsInternal.ResolvedInsert => {
     if (insertOptions === undefined) {
       let cached = kindDefaults.get(kind)
       if (cached === undefined) {
-        cached = InsertOptions.resolve(InsertOptions.merge(kind.options, clientDefaults))
+        cached = InsertOptionsInternal.resolve(InsertOptionsInternal.merge(kind.options, clientDefaults))
         kindDefaults.set(kind, cached)
       }
       return cached
     }
-    return InsertOptions.resolve(InsertOptions.merge(insertOptions, kind.options, clientDefaults))
+    return InsertOptionsInternal.resolve(InsertOptionsInternal.merge(insertOptions, kind.options, clientDefaults))
   }
 
   const insertMany = (
@@ -152,7 +153,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           )
         }
         if (request.options !== undefined) {
-          const problem = InsertOptions.validate(request.options, prefix(i))
+          const problem = InsertOptionsInternal.validate(request.options, prefix(i))
           if (problem !== undefined) return Effect.fail(problem)
         }
         const encoded = kind.encode(request.args)

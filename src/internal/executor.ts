@@ -25,6 +25,7 @@ import * as FiberMap from "effect/FiberMap"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type { JobRow } from "../Job.ts"
+import { UnknownJobKind } from "../Errors.ts"
 import type { RetryPolicy, Worker } from "../Worker.ts"
 import type { Driver } from "./driver/driver.ts"
 import {
@@ -34,7 +35,6 @@ import {
   interruptAnnotations,
   type InterruptReason,
   interruptReasonOf,
-  UnknownJobKind,
   wantsRetryTime
 } from "./outcome.ts"
 import * as ResumableAttempt from "./resumable.ts"

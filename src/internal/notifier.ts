@@ -133,10 +133,6 @@ const open = (pg: PgClient.PgClient): Effect.Effect<Session, SqlError, Scope.Sco
     }
   })
 
-class PingTimeout extends Error {
-  override readonly name = "PingTimeout"
-}
-
 const TOPICS: ReadonlyArray<Topic> = ["river_insert", "river_control", "river_leadership"]
 
 /**
@@ -159,7 +155,8 @@ export const makeListen = (options: ListenOptions): Effect.Effect<Notifier["Serv
           Effect.sleep(PING_INTERVAL),
           Effect.timeoutOrElse(session.ping, {
             duration: PING_TIMEOUT,
-            orElse: () => Effect.die(new PingTimeout(`the LISTEN connection did not answer a ping within ${Duration.format(PING_TIMEOUT)}`))
+            orElse: () =>
+              Effect.die(new Cause.TimeoutError(`the LISTEN connection did not answer a ping within ${Duration.format(PING_TIMEOUT)}`))
           })
         )
       )

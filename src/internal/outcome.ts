@@ -20,40 +20,18 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { AttemptError, JobRow, JobState } from "../Job.ts"
 import type { JobEventKind } from "../JobEvent.ts"
-import { JobCancel, JobSnooze } from "../Errors.ts"
+import { JobCancel, JobSnooze, JobTimeout, UnexpectedInterrupt } from "../Errors.ts"
 import type { JobSetStateParams } from "./driver/driver.ts"
 import { MAX_TIME_MILLIS } from "./retry.ts"
 
 /** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
 export const AVAILABLE_WITHIN_MILLIS = 5_000
-
-/** A fetched job whose kind has no worker in this runner. */
-export class UnknownJobKind extends Data.TaggedError("UnknownJobKind")<{ readonly kind: string }> {
-  override get message(): string {
-    return `job kind is not registered in the client's Workers bundle: ${this.kind}`
-  }
-}
-
-/** A job ran past its timeout. */
-export class JobTimeout extends Data.TaggedError("JobTimeout")<{ readonly after: Duration.Duration }> {
-  override get message(): string {
-    return `job timed out after ${Duration.format(this.after)}`
-  }
-}
-
-/** A job interrupted by something other than the runner (for example its own code). */
-export class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
-  override get message(): string {
-    return "job interrupted"
-  }
-}
 
 /** Why the runner interrupted a job fiber. */
 export type InterruptReason = "remote-cancel" | "shutdown" | "timeout"

@@ -5,8 +5,8 @@
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { makePgDriver } from "../../src/internal/driver/pg/driver.ts"
+import * as Testing from "../../src/Testing.ts"
 import { freshDatabase } from "../utils/db.ts"
-import { migratedSchema } from "../utils/river.ts"
 import { driverConformance } from "./conformance.ts"
 
 driverConformance({
@@ -14,6 +14,6 @@ driverConformance({
   layer: freshDatabase("driver"),
   freshDriver: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    return makePgDriver(sql, yield* migratedSchema("d"))
+    return makePgDriver(sql, yield* Testing.freshSchema("d"))
   })
 })

@@ -7,8 +7,8 @@ import * as Completer from "../../src/internal/completer.ts"
 import { makePgDriver } from "../../src/internal/driver/pg/driver.ts"
 import type { JobRow } from "../../src/Job.ts"
 import * as JobKind from "../../src/JobKind.ts"
+import * as Testing from "../../src/Testing.ts"
 import { freshDatabase } from "../utils/db.ts"
-import { migratedSchema } from "../utils/river.ts"
 
 const Task = JobKind.make("task", { args: Schema.Struct({ n: Schema.Number }) })
 
@@ -16,7 +16,7 @@ const Task = JobKind.make("task", { args: Schema.Struct({ n: Schema.Number }) })
 const setup = (count: number, options: Partial<Completer.CompleterOptions> = {}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* migratedSchema("comp")
+    const schema = yield* Testing.freshSchema("comp")
     const driver = makePgDriver(sql, schema)
     const client = yield* Client.make({ schema })
     for (let start = 0; start < count; start += 5_000) {

@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber } from "effect"
-import { JobCancel, JobSnooze } from "../../src/Errors.ts"
+import { JobCancel, JobSnooze, UnknownJobKind } from "../../src/Errors.ts"
 import type { JobRow } from "../../src/Job.ts"
 import {
   completionOf,
@@ -14,7 +14,6 @@ import {
   interruptAnnotations,
   type InterruptReason,
   interruptReasonOf,
-  UnknownJobKind,
   type Verdict,
   wantsRetryTime
 } from "../../src/internal/outcome.ts"

@@ -19,7 +19,8 @@ interface QueueState {
   trailing: boolean
 }
 
-export interface InsertNotifier {
+/** The rate limiter of one client's insert notifications. */
+export interface InsertNotifyLimiter {
   /** Decides which queues get a notification in the insert statement itself. */
   readonly plan: (
     queues: ReadonlySet<string>,
@@ -27,17 +28,16 @@ export interface InsertNotifier {
   ) => { readonly queues: ReadonlyArray<string>; readonly suppressed: ReadonlyArray<string> }
   /** Schedules trailing notifications for suppressed queues (run after commit). */
   readonly trailing: (queues: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Marks queues as just notified by someone else's statement (e.g. the scheduler). */
-  readonly sent: (queues: Iterable<string>, now: number) => void
 }
 
 const NONE: ReadonlyArray<string> = []
 
-export const makeInsertNotifier = (options: {
+/** A limiter allowing one notification per queue per `cooldownMillis`, sending suppressed ones as trailing notifications in `scope`. */
+export const makeInsertNotifyLimiter = (options: {
   readonly driver: Driver
   readonly scope: Scope.Scope
   readonly cooldownMillis: number
-}): InsertNotifier => {
+}): InsertNotifyLimiter => {
   const { cooldownMillis, driver, scope } = options
   const states = new Map<string, QueueState>()
 
@@ -84,13 +84,5 @@ export const makeInsertNotifier = (options: {
       return fibers.length === 0 ? Effect.void : Effect.asVoid(Effect.all(fibers))
     })
 
-  const sent = (queues: Iterable<string>, now: number) => {
-    for (const queue of queues) {
-      const state = states.get(queue)
-      if (state === undefined) states.set(queue, { last: now, trailing: false })
-      else state.last = now
-    }
-  }
-
-  return { plan, trailing, sent }
+  return { plan, trailing }
 }
