@@ -75,19 +75,19 @@ const makeHubs = Effect.gen(function*() {
   }
 })
 
+/** The poll-only notifier, built in the current scope (see {@link layerPollOnly}). */
+export const makePollOnly: Effect.Effect<Notifier["Service"], never, Scope.Scope> = Effect.map(makeHubs, (hubs) =>
+  Notifier.of({
+    listening: false,
+    subscribe: hubs.subscribe,
+    reconnects: hubs.reconnects,
+    loopback: (topic, payload) => Effect.asVoid(PubSub.publish(hubs.topics[topic], payload))
+  }))
+
 /**
  * No notifications from the database; `loopback` delivers this process's own.
  */
-export const layerPollOnly: Layer.Layer<Notifier> = Layer.effect(
-  Notifier,
-  Effect.map(makeHubs, (hubs) =>
-    Notifier.of({
-      listening: false,
-      subscribe: hubs.subscribe,
-      reconnects: hubs.reconnects,
-      loopback: (topic, payload) => Effect.asVoid(PubSub.publish(hubs.topics[topic], payload))
-    }))
-)
+export const layerPollOnly: Layer.Layer<Notifier> = Layer.effect(Notifier, makePollOnly)
 
 /** Options of {@link layerListen}. */
 export interface ListenOptions {

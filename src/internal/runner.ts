@@ -20,11 +20,9 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -182,18 +180,13 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const live = Clock.Clock.defaultValue()
     const working = config.queues.length > 0
 
-    const notifier = Context.get(
-      yield* Layer.build(
-        pollOnly || !working
-          ? Notifier.layerPollOnly
-          : Notifier.layerListen({
-            pg: (pg as Option.Some<PgClient.PgClient>).value,
-            schema: yield* Effect.orDie(driver.schemaCurrent),
-            clock: live
-          })
-      ).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN"))),
-      Notifier.Notifier
-    )
+    const notifier = pollOnly || !working
+      ? yield* Notifier.makePollOnly
+      : yield* Notifier.makeListen({
+        pg: (pg as Option.Some<PgClient.PgClient>).value,
+        schema: yield* Effect.orDie(driver.schemaCurrent),
+        clock: live
+      }).pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: LISTEN")))
     const events = yield* Completer.makeEventHub(config.eventBuffer)
     const client = yield* ClientInternal.makeWith({
       schema,

@@ -9,7 +9,7 @@ import type { PgClient } from "@effect/sql-pg"
 import { Clock, Effect, Queue, Ref, Stream } from "effect"
 import { ConnectionError, SqlError } from "effect/sql/SqlError"
 import { TestClock } from "effect/testing"
-import { makeListen } from "../../src/internal/notifier.ts"
+import { makeListen, makePollOnly } from "../../src/internal/notifier.ts"
 
 interface Session {
   readonly openedAt: number
@@ -120,5 +120,20 @@ describe("LISTEN supervisor", () => {
       assert.isAtLeast(delay, 10_000, "not before the ping timed out")
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow
       assert.strictEqual(yield* Ref.get(reconnects), 1, "subscribers hear of the reconnect (and catch up)")
+    }))
+})
+
+describe("poll-only notifier", () => {
+  it.effect("hears nothing from the database; delivers what this process loops back, to each topic's subscribers", () =>
+    Effect.gen(function*() {
+      const notifier = yield* makePollOnly
+      assert.isFalse(notifier.listening)
+      const inserts = yield* notifier.subscribe("river_insert")
+      const controls = yield* notifier.subscribe("river_control")
+      yield* notifier.loopback!("river_insert", `{"queue": "a"}`)
+      yield* notifier.loopback!("river_control", `{"action" : "cancel", "job_id" : 1, "queue" : "a"}`)
+      yield* notifier.loopback!("river_insert", `{"queue": "b"}`)
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(inserts, 2))), [`{"queue": "a"}`, `{"queue": "b"}`])
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(controls, 1))), [`{"action" : "cancel", "job_id" : 1, "queue" : "a"}`])
     }))
 })
