@@ -384,6 +384,29 @@ describe("cancellation", () => {
         assert.strictEqual(event.job.errors.at(-1)!.error, "JobCancelError: job cancelled remotely")
       }))
 
+    it.effect("a poll-only runner's own client reaches its running job at once, with no check and no notification", () =>
+      Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const worker = Worker.make(Long, () => Effect.andThen(Deferred.succeed(started, undefined), Effect.never))
+        const { client, events } = yield* startRunner({
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          pollOnly: true,
+          cancelCheckInterval: "1 hour"
+        })
+        const { job } = yield* client.insert(Long, { name: "own" }) // its own insert wakes it, too
+        yield* TestClock.withLive(Effect.timeoutOrElse(Deferred.await(started), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the runner's own insert did not wake it"))
+        }))
+        yield* client.cancel(job.id)
+        const event = yield* TestClock.withLive(Effect.timeoutOrElse(awaitEvent(events, (e) => e.job.id === job.id), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the cancel did not reach the job (the clock does not move: no check runs)"))
+        }))
+        assert.strictEqual(event.kind, "cancelled")
+      }))
+
     it.effect("pause and resume reach a runner in another runtime with its own pool", () =>
       TestClock.withLive(Effect.gen(function*() {
         const schema = yield* Testing.freshSchema("pausex")
