@@ -11,7 +11,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import { cpus, loadavg, totalmem } from "node:os"
 import * as Migrator from "../src/Migrator.ts"
-import { type EmbeddedPostgresServer, startEmbeddedPostgres } from "../src/internal/embeddedPostgres.ts"
+import { type EmbeddedPostgresServer, startEmbeddedPostgres } from "../src/cli/embeddedPostgres.ts"
 
 export interface BenchServer {
   readonly url: string

@@ -18,29 +18,17 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
-import * as Scope from "effect/Scope"
-import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
-import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
-import * as InsertOptions from "./InsertOptions.ts"
-import { queueProblem } from "./InsertOptions.ts"
-import { availableAtOf } from "./internal/availableAt.ts"
-import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
-import { makeInsertNotifier } from "./internal/insertNotifier.ts"
-import { buildListQuery, type ListParams, type ListResult } from "./internal/jobList.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
-import { makeQueueSql } from "./internal/sql/queue.ts"
-import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./internal/uniqueKey.ts"
-import type { JobRow } from "./Job.ts"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
+import type * as InsertOptions from "./InsertOptions.ts"
+import * as internal from "./internal/client.ts"
+import type { JobRow, JobState } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
-
-export type { ListParams, ListResult } from "./internal/jobList.ts"
 
 /**
  * Result of an insert.
@@ -82,22 +70,6 @@ export interface ClientOptions {
    * @default "100 millis"
    */
   readonly insertNotifyCooldown?: Duration.Input | undefined
-  /**
-   * River's unknown-kind check: when set (the runner sets it to its workers' kinds), inserting a
-   * kind outside the set fails with `InvalidOptions` (field `kind`). Insert-only clients leave it
-   * unset.
-   */
-  readonly knownKinds?: ReadonlySet<string> | undefined
-  /**
-   * Called after an insert commits with the queues that got available jobs. The runner uses it
-   * in poll-only mode to wake its own producers.
-   */
-  readonly afterInsert?: ((queues: ReadonlyArray<string>) => Effect.Effect<void>) | undefined
-  /**
-   * Called after a cancel of a running job commits. The runner uses it in poll-only mode to
-   * interrupt its own job at once (no notification reaches it).
-   */
-  readonly afterCancel?: ((id: bigint) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -161,35 +133,60 @@ export class Client extends Context.Service<Client, {
 }>()("effect-river/Client") {}
 
 /**
+ * Filters, order and page of a job listing. Every filter is optional; filters combine with AND,
+ * values inside one filter with OR.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListParams {
+  /** Only these states (default: all eight). */
+  readonly states?: ReadonlyArray<JobState> | undefined
+  readonly kinds?: ReadonlyArray<string> | undefined
+  readonly queues?: ReadonlyArray<string> | undefined
+  readonly priorities?: ReadonlyArray<number> | undefined
+  readonly ids?: ReadonlyArray<bigint> | undefined
+  /** Jobs having at least one of these tags. */
+  readonly tagsAny?: ReadonlyArray<string> | undefined
+  /** Jobs having all of these tags. */
+  readonly tagsAll?: ReadonlyArray<string> | undefined
+  /** Jobs whose metadata contains this JSON object (`@>`). */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Sort key; ties are broken by id. `finalizedAt` lists only finalized jobs.
+   * @default "id"
+   */
+  readonly orderBy?: "id" | "scheduledAt" | "finalizedAt" | undefined
+  /** @default "asc" */
+  readonly order?: "asc" | "desc" | undefined
+  /**
+   * Page size, 1 to 10,000.
+   * @default 100
+   */
+  readonly limit?: number | undefined
+  /** Continue after this cursor (`next` of the previous page). Needs the same `orderBy`. */
+  readonly after?: string | undefined
+}
+
+/**
+ * One page of jobs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListResult {
+  readonly jobs: ReadonlyArray<JobRow>
+  /** Cursor for the next page; absent on the last page. */
+  readonly next: string | undefined
+}
+
+/**
  * River's default client ID: hostname (dots replaced, at most 60 characters) and UTC time.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const defaultClientId = (hostname: string, nowMillis: number): string => {
-  const host = hostname.replaceAll(".", "_").slice(0, 60)
-  const iso = new Date(nowMillis).toISOString() // 2024-05-06T07:08:09.123Z
-  const stamp = `${iso.slice(0, 4)}_${iso.slice(5, 7)}_${iso.slice(8, 10)}T${iso.slice(11, 13)}_${iso.slice(14, 16)}_${
-    iso.slice(17, 19)
-  }_${iso.slice(20, 23)}000`
-  return `${host}_${stamp}`
-}
-
-const INT64_MIN = -(2n ** 63n)
-const INT64_MAX = 2n ** 63n - 1n
-
-const toBigIntId = (id: unknown): bigint | undefined => {
-  if (typeof id === "bigint") return id >= INT64_MIN && id <= INT64_MAX ? id : undefined
-  if (typeof id === "number" && Number.isSafeInteger(id)) return BigInt(id)
-  return undefined
-}
-
-const idError = (id: unknown) =>
-  new InvalidOptions({
-    field: "id",
-    rule: "must be a 64-bit signed integer: a bigint from -2^63 to 2^63 - 1 (or a safe integer number)",
-    value: show(id)
-  })
+export const defaultClientId: (hostname: string, nowMillis: number) => string = internal.defaultClientId
 
 /**
  * Builds a client from a `SqlClient`.
@@ -197,334 +194,9 @@ const idError = (id: unknown) =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: ClientOptions = {}) {
-  const schema = yield* validateSchema(options.schema)
-  if (options.defaults !== undefined) {
-    const problem = InsertOptions.validate(options.defaults, "defaults.")
-    if (problem !== undefined) return yield* problem
-  }
-  if (options.id !== undefined && (typeof options.id !== "string" || options.id.length === 0 || options.id.length > 100)) {
-    return yield* new InvalidOptions({ field: "id", rule: "must be 1 to 100 characters", value: show(options.id) })
-  }
-  const cooldown = Duration.fromInput(options.insertNotifyCooldown ?? "100 millis")
-  if (cooldown._tag === "None") {
-    return yield* new InvalidOptions({
-      field: "insertNotifyCooldown",
-      rule: "must be a duration",
-      value: show(options.insertNotifyCooldown)
-    })
-  }
-  const cooldownMillis = Duration.toMillis(cooldown.value)
-  const sql = yield* SqlClient.SqlClient
-  const scope = yield* Scope.Scope
-  const { hostname } = yield* Effect.promise(() => import("node:os"))
-  const id = options.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
-  const q = makeJobSql(schema, schemaPrefix(schema))
-  const qq = makeQueueSql(schema, schemaPrefix(schema))
-  const clientDefaults = options.defaults
-  const knownKinds = options.knownKinds
-  const afterInsert = options.afterInsert
-  const afterCancel = options.afterCancel
-  const notifier = makeInsertNotifier({
-    sql,
-    scope,
-    schema,
-    cooldownMillis
-  })
-
-  const dbError = (operation: string) => (error: SqlError) => DatabaseError.fromSqlError(operation)(error)
-
-  // Per kind, the merge of kind and client defaults (validated once).
-  const kindDefaults = new WeakMap<JobKind.JobKind<any, any>, InsertOptions.ResolvedInsert>()
-  const resolvedFor = (
-    kind: JobKind.JobKind<any, any>,
-    insertOptions: InsertOptions.InsertOptions | undefined
-  ): InsertOptions.ResolvedInsert => {
-    if (insertOptions === undefined) {
-      let cached = kindDefaults.get(kind)
-      if (cached === undefined) {
-        cached = InsertOptions.resolve(InsertOptions.merge(kind.options, clientDefaults))
-        kindDefaults.set(kind, cached)
-      }
-      return cached
-    }
-    return InsertOptions.resolve(InsertOptions.merge(insertOptions, kind.options, clientDefaults))
-  }
-
-  const insertMany = (
-    requests: ReadonlyArray<JobKind.InsertRequest>
-  ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> => {
-      const n = requests.length
-      if (n === 0) return Effect.succeed([] as ReadonlyArray<InsertResult>)
-      const args = new Array<string>(n)
-      const kinds = new Array<string>(n)
-      const maxAttempts = new Array<number>(n)
-      const metadata = new Array<string>(n)
-      const priorities = new Array<number>(n)
-      const queues = new Array<string>(n)
-      const scheduled = new Array<Date | undefined>(n)
-      const states = new Array<string>(n)
-      const tags = new Array<string>(n)
-      // Allocated only when the batch has a unique job, so plain batches pay nothing.
-      let uniques: Array<ResolvedUnique | undefined> | undefined
-      const prefix = (i: number) => (n === 1 ? "" : `[${i}].`)
-      for (let i = 0; i < n; i++) {
-        const request = requests[i]!
-        const kind = request.jobKind
-        if (kind.problem !== undefined) return Effect.fail(kind.problem)
-        if (knownKinds !== undefined && !knownKinds.has(kind.kind)) {
-          return Effect.fail(
-            new InvalidOptions({
-              field: "kind",
-              rule: "has no worker in this runner (River's unknown-kind check); register a worker or insert through an insert-only client",
-              value: show(kind.kind)
-            })
-          )
-        }
-        if (request.options !== undefined) {
-          const problem = InsertOptions.validate(request.options, prefix(i))
-          if (problem !== undefined) return Effect.fail(problem)
-        }
-        const encoded = kind.encode(request.args)
-        if (Result.isFailure(encoded)) {
-          return Effect.fail(
-            n === 1 ? encoded.failure : new InvalidArgs({ kind: kind.kind, issues: `request [${i}]: ${encoded.failure.issues}` })
-          )
-        }
-        const resolved = resolvedFor(kind, request.options)
-        args[i] = encoded.success
-        kinds[i] = kind.kind
-        maxAttempts[i] = resolved.maxAttempts
-        metadata[i] = resolved.metadataJson
-        priorities[i] = resolved.priority
-        queues[i] = resolved.queue
-        scheduled[i] = resolved.scheduledAt
-        states[i] = resolved.state
-        const availableAt = availableAtOf(request)
-        if (availableAt !== undefined && resolved.state !== "pending") {
-          scheduled[i] = availableAt
-          states[i] = "available"
-        }
-        tags[i] = resolved.tags.join(",")
-        if (resolved.unique !== undefined) (uniques ??= new Array<ResolvedUnique | undefined>(n))[i] = resolved.unique
-      }
-      return Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
-        const now = new Date(nowMillis)
-        const scheduledAt = new Array<Date>(n)
-        const availableQueues = new Set<string>()
-        for (let i = 0; i < n; i++) {
-          scheduledAt[i] = scheduled[i] ?? now
-          if (states[i] === "available") availableQueues.add(queues[i]!)
-        }
-        const plan = notifier.plan(availableQueues, nowMillis)
-        const withAfterCommitHooks = <A>(self: Effect.Effect<A, DatabaseError>) =>
-          self.pipe(
-            Effect.tap(() => plan.suppressed.length === 0 ? Effect.void : sql.afterCommit(notifier.trailing(plan.suppressed))),
-            Effect.tap(() =>
-              afterInsert === undefined || availableQueues.size === 0
-                ? Effect.void
-                : sql.afterCommit(afterInsert([...availableQueues]))
-            )
-          )
-        if (uniques === undefined) {
-          return sql.unsafe<RawJobRow & { readonly notified: bigint }>(q.jobInsertMany, [
-            args,
-            now,
-            kinds,
-            maxAttempts,
-            metadata,
-            priorities,
-            queues,
-            scheduledAt,
-            states,
-            tags,
-            plan.payloads
-          ]).pipe(
-            Effect.mapError(dbError("insert")),
-            withAfterCommitHooks,
-            Effect.map((rows) => rows.map((row): InsertResult => ({ job: decodeJobRow(row), skippedAsDuplicate: false })))
-          )
-        }
-
-        // Unique jobs: River's key per job; a key seen earlier in the batch is not sent again
-        // (Postgres cannot update one row twice in a statement) and gets the earlier job's row.
-        const keys = new Array<string>(n)
-        const bitmasks = new Array<string>(n)
-        const rowOf = new Array<number>(n)
-        const duplicateInBatch = new Array<boolean>(n).fill(false)
-        const firstWithKey = new Map<string, number>()
-        const sent: Array<number> = []
-        for (let i = 0; i < n; i++) {
-          const unique = uniques[i]
-          if (unique === undefined) {
-            keys[i] = ""
-            bitmasks[i] = ""
-          } else {
-            const key = uniqueKeyHex(uniqueKeyString(unique, {
-              kind: kinds[i]!,
-              argsJson: args[i]!,
-              argsAst: requests[i]!.jobKind.argsJsonAst,
-              queue: queues[i]!,
-              scheduledAtMillis: scheduled[i]?.getTime(),
-              nowMillis
-            }))
-            const first = firstWithKey.get(key)
-            if (first !== undefined) {
-              rowOf[i] = rowOf[first]!
-              duplicateInBatch[i] = true
-              continue
-            }
-            firstWithKey.set(key, i)
-            keys[i] = key
-            bitmasks[i] = unique.statesBitmask
-          }
-          rowOf[i] = sent.push(i) - 1
-        }
-        const pick = <A>(values: ReadonlyArray<A>): ReadonlyArray<A> =>
-          sent.length === n ? values : sent.map((i) => values[i]!)
-        return sql.unsafe<RawJobRow & { readonly notified: bigint; readonly skipped: boolean }>(q.jobInsertManyUnique, [
-          pick(args),
-          now,
-          pick(kinds),
-          pick(maxAttempts),
-          pick(metadata),
-          pick(priorities),
-          pick(queues),
-          pick(scheduledAt),
-          pick(states),
-          pick(tags),
-          pick(keys),
-          pick(bitmasks),
-          plan.payloads
-        ]).pipe(
-          Effect.mapError(dbError("insert")),
-          withAfterCommitHooks,
-          Effect.flatMap((rows) => {
-            if (rows.length !== sent.length) {
-              return Effect.die(new Error(`insert returned ${rows.length} rows for ${sent.length} jobs`))
-            }
-            const jobs = rows.map(decodeJobRow)
-            return Effect.succeed(
-              rowOf.map((r, i): InsertResult => ({
-                job: jobs[r]!,
-                skippedAsDuplicate: duplicateInBatch[i]! || rows[r]!.skipped
-              }))
-            )
-          })
-        )
-      })
-    })
-
-  const get = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
-      const id = toBigIntId(jobId)
-      if (id === undefined) return Effect.fail(idError(jobId))
-      return sql.unsafe<RawJobRow>(q.jobGetById, [id]).pipe(
-        Effect.mapError(dbError("get")),
-        Effect.flatMap((rows) =>
-          rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
-        )
-      )
-    })
-
-  const retry = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
-      const id = toBigIntId(jobId)
-      if (id === undefined) return Effect.fail(idError(jobId))
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        sql.unsafe<RawJobRow & { readonly changed: boolean }>(q.jobRetry, [id, new Date(now)]).pipe(
-          Effect.mapError(dbError("retry")),
-          Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
-            const row = rows[0]
-            if (row === undefined) return Effect.fail(new JobNotFound({ id }))
-            if (!row.changed && row.state === "running") return Effect.fail(new JobRunning({ id, operation: "retry" }))
-            return Effect.succeed(decodeJobRow(row))
-          })
-        ))
-    })
-
-  const del = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
-      const id = toBigIntId(jobId)
-      if (id === undefined) return Effect.fail(idError(jobId))
-      return sql.unsafe<RawJobRow & { readonly deleted: boolean }>(q.jobDelete, [id]).pipe(
-        Effect.mapError(dbError("delete")),
-        Effect.flatMap((rows): Effect.Effect<JobRow, JobNotFound | JobRunning> => {
-          const row = rows[0]
-          if (row === undefined) return Effect.fail(new JobNotFound({ id }))
-          if (!row.deleted) return Effect.fail(new JobRunning({ id, operation: "delete" }))
-          return Effect.succeed(decodeJobRow(row))
-        })
-      )
-    })
-
-  const cancel = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
-      const id = toBigIntId(jobId)
-      if (id === undefined) return Effect.fail(idError(jobId))
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const at = new Date(now)
-        return sql.unsafe<RawJobRow>(q.jobCancel, [id, at, at.toISOString()]).pipe(
-          Effect.mapError(dbError("cancel")),
-          Effect.tap((rows) =>
-            afterCancel !== undefined && rows[0]?.state === "running" ? sql.afterCommit(afterCancel(id)) : Effect.void
-          ),
-          Effect.flatMap((rows) =>
-            rows.length === 0 ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(decodeJobRow(rows[0]!))
-          )
-        )
-      })
-    })
-
-  const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<void, InvalidOptions | DatabaseError> => {
-      const all = queue === "*"
-      if (!all) {
-        const problem = queueProblem(queue)
-        if (problem !== undefined) {
-          return Effect.fail(new InvalidOptions({ field: "queue", rule: `${problem}, or "*" for every queue`, value: show(queue) }))
-        }
-      }
-      const text = operation === "pause"
-        ? (all ? qq.queuePauseAll : qq.queuePause)
-        : (all ? qq.queueResumeAll : qq.queueResume)
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        sql.unsafe(text, [queue, new Date(now)]).pipe(
-          Effect.mapError(dbError(`${operation}Queue`)),
-          Effect.asVoid
-        ))
-    })
-
-  const list = (params: ListParams = {}): Effect.Effect<ListResult, InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<ListResult, InvalidOptions | DatabaseError> => {
-      const built = buildListQuery(q, params)
-      if (Result.isFailure(built)) return Effect.fail(built.failure)
-      const { limit, text, values, toResult } = built.success
-      return sql.unsafe<RawJobRow & { readonly order_us: bigint | null }>(text, values).pipe(
-        Effect.mapError(dbError("list")),
-        Effect.map((rows) => toResult(rows, limit))
-      )
-    })
-
-  return Client.of({
-    schema,
-    id,
-    insert: (kind, args, insertOptions) =>
-      Effect.map(
-        insertMany([{ jobKind: kind, args, options: insertOptions }]),
-        (results) => results[0]!
-      ),
-    insertMany,
-    get,
-    list,
-    retry,
-    delete: del,
-    cancel,
-    pauseQueue: queueControl("pause"),
-    resumeQueue: queueControl("resume")
-  })
-})
+export const make: (
+  options?: ClientOptions
+) => Effect.Effect<Client["Service"], InvalidOptions, SqlClient.SqlClient | Scope.Scope> = internal.make
 
 /**
  * The client as a layer over a `SqlClient` (for example `PgClient.layer`).

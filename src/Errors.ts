@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 
@@ -91,6 +92,156 @@ export class MigrationError extends Schema.TaggedError<MigrationError>()("Migrat
 }
 
 /**
+ * Cancels the job for good: state `cancelled`, no further attempts, the reason recorded in the
+ * job's `errors` as `JobCancelError: <reason>`.
+ *
+ * @example
+ * ```ts
+ * return yield* JobCancel.of("customer deleted")
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobCancel extends Schema.TaggedError<JobCancel>()("JobCancel", {
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Unknown)
+}) {
+  /** A cancel with a reason and an optional underlying cause. */
+  static of(reason: string, cause?: unknown): JobCancel {
+    return new JobCancel(cause === undefined ? { reason } : { reason, cause })
+  }
+  override get message(): string {
+    return `JobCancelError: ${this.reason}`
+  }
+}
+
+/**
+ * Runs the job again after `delay` without using an attempt: `attempt` goes back down by one,
+ * `metadata.snoozes` goes up by one, no error is recorded. A delay up to 5 seconds makes the job
+ * `available` with a future `scheduled_at`; a longer one makes it `scheduled`. A negative delay
+ * is a job error (River silently runs it at once).
+ *
+ * @example
+ * ```ts
+ * return yield* JobSnooze.of("5 minutes")
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobSnooze extends Schema.TaggedError<JobSnooze>()("JobSnooze", {
+  millis: Schema.Number
+}) {
+  /** A snooze for a duration (`"5 minutes"`, `Duration.seconds(30)`, or milliseconds). */
+  static of(delay: Duration.Input): JobSnooze {
+    return new JobSnooze({ millis: typeof delay === "number" ? delay : Duration.toMillis(Duration.fromInputUnsafe(delay)) })
+  }
+  override get message(): string {
+    return `job snoozed for ${this.millis} ms`
+  }
+}
+
+/**
+ * An attempt ran past its time limit (the worker's `timeout`, else the runner's `jobTimeout`).
+ * A retry policy receives it as the failure, so it can treat timeouts apart.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobTimeout extends Schema.TaggedError<JobTimeout>()("JobTimeout", {
+  /** The time limit the attempt ran past. */
+  after: Schema.Duration
+}) {
+  override get message(): string {
+    return `job timed out after ${Duration.format(this.after)}`
+  }
+}
+
+/**
+ * A fetched job's kind has no worker in the runner that fetched it (River's message). A retry
+ * policy receives it as the failure; the rescuer discards such jobs.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownJobKind extends Schema.TaggedError<UnknownJobKind>()("UnknownJobKind", {
+  kind: Schema.String
+}) {
+  override get message(): string {
+    return `job kind is not registered in the client's Workers bundle: ${this.kind}`
+  }
+}
+
+/**
+ * A job was interrupted by something other than the runner (its own code, say). A retry policy
+ * receives it as the failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnexpectedInterrupt extends Schema.TaggedError<UnexpectedInterrupt>()("UnexpectedInterrupt", {}) {
+  override get message(): string {
+    return "job interrupted"
+  }
+}
+
+/**
+ * A step was used wrongly, or a checkpoint cannot be used. The message names the step.
+ *
+ * - `NotInJob`: called outside a worker.
+ * - `NotInStep`: `setCursor`/`commitStep`/`commitCursor` outside a step (or `setCursor` in a
+ *   step without a cursor).
+ * - `NestedStep`: a step started inside another step.
+ * - `DuplicateStep`: two steps with one name in one run.
+ * - `StepNotFound`: the recorded step (or a step with a saved cursor) no longer exists in the
+ *   worker.
+ * - `CursorStepPending`: a cursor saved before any step completed belongs to a step not reached
+ *   yet; it must be reached through `stepCursor` (not a plain step) before the attempt can
+ *   succeed or write a transactional checkpoint (River 0.50).
+ * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
+ * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
+ * - `JobNotRunning`: a transactional checkpoint found the job no longer running (or running a
+ *   later attempt, after a rescue).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ResumableError extends Schema.TaggedError<ResumableError>()("ResumableError", {
+  reason: Schema.Literals([
+    "NotInJob",
+    "NotInStep",
+    "NestedStep",
+    "DuplicateStep",
+    "StepNotFound",
+    "InvalidCursor",
+    "InvalidCheckpoint",
+    "CursorStepPending",
+    "JobNotRunning"
+  ]),
+  step: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `resumable ${this.step === undefined ? "" : `step "${this.step}": `}${this.detail}`
+  }
+}
+
+/**
+ * A test expectation did not hold.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TestingAssertionError extends Schema.TaggedError<TestingAssertionError>()("TestingAssertionError", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
  * The database failed a statement. `retryable` is true for failures that may succeed when the
  * same statement is sent again (lost connection, deadlock, serialization failure, lock timeout).
  *
@@ -118,7 +269,7 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
  * in generic "query failed" errors.
  *
  * @since 0.1.0
- * @category conversions
+ * @category operations
  */
 export const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []

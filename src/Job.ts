@@ -106,7 +106,7 @@ export interface JobRow {
  * state with enum index `i`, as River's `river_job_state_in_bitmask` reads it.
  *
  * @since 0.1.0
- * @category conversions
+ * @category operations
  */
 export const statesFromBitmask = (bits: string): ReadonlyArray<JobState> =>
   JobStates.filter((_, i) => bits.charAt(7 - i) === "1")
@@ -115,7 +115,7 @@ export const statesFromBitmask = (bits: string): ReadonlyArray<JobState> =>
  * Encodes states into River's `bit(8)` text form.
  *
  * @since 0.1.0
- * @category conversions
+ * @category operations
  */
 export const bitmaskFromStates = (states: ReadonlyArray<JobState>): string => {
   const bits = ["0", "0", "0", "0", "0", "0", "0", "0"]

@@ -15,29 +15,29 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
+import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as SchemaAST from "effect/SchemaAST"
+import type * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
-import { InvalidArgs, InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
-import { findUnstorableString, schemaPath, stringifyJson } from "./internal/json.ts"
-import * as InsertOptions from "./InsertOptions.ts"
+import type { InvalidArgs, InvalidOptions } from "./Errors.ts"
+import type * as InsertOptions from "./InsertOptions.ts"
+import * as internal from "./internal/jobKind.ts"
 
 /**
+ * The type id of job kinds.
+ *
  * @since 0.1.0
- * @category type ids
+ * @category constants
  */
-export const TypeId = "~effect-river/JobKind" as const
+export const TypeId: "~effect-river/JobKind" = internal.TypeId
 
 /**
  * River's kind name rule, plus the table's length limit (1–127 characters).
  *
  * @since 0.1.0
- * @category validation
+ * @category constants
  */
-export const KIND_PATTERN = /^\w[\w\-[\]<>/.·:+]+$/u
+export const KIND_PATTERN: RegExp = internal.KIND_PATTERN
 
 /**
  * An args schema usable for jobs: no services needed to encode or decode.
@@ -83,7 +83,7 @@ export interface JobKind<in out A, in out I = A> {
  * Args type of a job kind.
  *
  * @since 0.1.0
- * @category type-level
+ * @category models
  */
 export type Args<K> = K extends JobKind<infer A, infer _I> ? A : never
 
@@ -105,73 +105,13 @@ export interface InsertRequest {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <S extends Schema.Codec<any, any, never, never>>(
+export const make: <S extends Schema.Codec<any, any, never, never>>(
   kind: string,
   definition: {
     readonly args: S
     readonly options?: InsertOptions.InsertOptions | undefined
   }
-): JobKind<S["Type"], S["Encoded"]> => {
-  // The canonical JSON codec of the args schema: what the schema encodes to, with values that
-  // have no JSON form (bigint, Date, …) given one, so stored args are always JSON.
-  const json = Schema.toCodecJson(definition.args)
-  const encodeResult = Schema.encodeUnknownResult(json)
-  const decodeResult = Schema.decodeUnknownResult(json)
-  const options = definition.options ?? {}
-  const problem = kindProblem(kind) ?? InsertOptions.validate(options, "kind options.")
-  const self: JobKind<S["Type"], S["Encoded"]> = {
-    [TypeId]: TypeId,
-    kind,
-    args: definition.args,
-    options,
-    problem,
-    argsJsonAst: SchemaAST.toEncoded(json.ast),
-    of: (args, insertOptions) => ({ jobKind: self, args, options: insertOptions }),
-    encode: (args) => {
-      // Keys the schema does not declare are rejected (a misspelt field would otherwise vanish).
-      const encoded = encodeResult(args, { errors: "all", onExcessProperty: "error" })
-      if (Result.isFailure(encoded)) {
-        return Result.fail(new InvalidArgs({ kind, issues: encoded.failure.message }))
-      }
-      let json: string | undefined
-      try {
-        json = stringifyJson(encoded.success)
-      } catch (cause) {
-        return Result.fail(
-          new InvalidArgs({
-            kind,
-            issues: `the encoded args are not JSON (${String(cause)}); use a schema that encodes to JSON, ` +
-              "e.g. Schema.BigIntFromString instead of Schema.BigInt"
-          })
-        )
-      }
-      if (json === undefined || json[0] !== "{") {
-        return Result.fail(new InvalidArgs({ kind, issues: `args must encode to a JSON object, got ${show(encoded.success)}` }))
-      }
-      const unstorable = findUnstorableString(encoded.success, json)
-      if (unstorable !== undefined) {
-        return Result.fail(new InvalidArgs({ kind, issues: `at ${schemaPath(unstorable.path) || "the args"}: ${unstorable.problem}` }))
-      }
-      return Result.succeed(json)
-    },
-    decode: (json) => {
-      const decoded = decodeResult(json, { errors: "all" })
-      if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
-      const hint = containsBigInt(json)
-        ? "\n(the args hold an integer beyond ±2^53, read as a bigint so that no digit is lost: " +
-          "declare such a field with JobKind.Int64)"
-        : ""
-      return Result.fail(new InvalidArgs({ kind, issues: decoded.failure.message + hint }))
-    }
-  }
-  return self
-}
-
-const containsBigInt = (value: unknown): boolean => {
-  if (typeof value === "bigint") return true
-  if (typeof value !== "object" || value === null) return false
-  return (Array.isArray(value) ? value : Object.values(value)).some(containsBigInt)
-}
+) => JobKind<S["Type"], S["Encoded"]> = internal.make
 
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
@@ -221,29 +161,6 @@ export const Int64: Schema.Codec<bigint, number | bigint | string> = Int64Json.p
     encode: SchemaGetter.transform((b: bigint) => b)
   })
 )
-
-const kindProblem = (kind: unknown): InvalidOptions | undefined => {
-  if (typeof kind !== "string" || kind.length === 0 || kind.length > 127 || !KIND_PATTERN.test(kind)) {
-    return new InvalidOptions({
-      field: "kind",
-      rule: "must be 2 to 127 characters: a word character, then word characters or any of - [ ] < > / . · : +",
-      value: show(kind)
-    })
-  }
-  return undefined
-}
-
-/**
- * Encodes args for a kind as an Effect (used by the client before any SQL).
- *
- * @since 0.1.0
- * @category encoding
- */
-export const encodeArgs = <A, I>(jobKind: JobKind<A, I>, args: unknown): Effect.Effect<string, InvalidArgs | InvalidOptions> => {
-  if (jobKind.problem !== undefined) return Effect.fail(jobKind.problem)
-  const encoded = jobKind.encode(args)
-  return Result.isSuccess(encoded) ? Effect.succeed(encoded.success) : Effect.fail(encoded.failure)
-}
 
 /**
  * True if the value is a job kind.

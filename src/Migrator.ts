@@ -31,13 +31,11 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
-import { DatabaseError, InvalidOptions, MigrationError } from "./Errors.ts"
-import { migrations as generatedMigrations } from "./internal/generated/migrations.ts"
-import { schemaPrefix, show, validateSchema } from "./internal/identifiers.ts"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { DatabaseError, InvalidOptions, MigrationError } from "./Errors.ts"
+import * as internal from "./internal/migrator.ts"
 
 /**
  * One version of the migration line: its SQL in both directions, with the schema placeholder
@@ -169,7 +167,7 @@ export interface SqlOptions {
  * @since 0.1.0
  * @category constants
  */
-export const line = "main"
+export const line: "main" = internal.line
 
 /**
  * Every version of line `main`, oldest first (compiled from `migrations/*.sql`).
@@ -177,7 +175,7 @@ export const line = "main"
  * @since 0.1.0
  * @category constants
  */
-export const migrations: ReadonlyArray<Migration> = generatedMigrations
+export const migrations: ReadonlyArray<Migration> = internal.migrations
 
 /**
  * The newest version of line `main` this library knows: 8 (River v0.48 and later; version 8 is a no-op on PostgreSQL).
@@ -185,7 +183,7 @@ export const migrations: ReadonlyArray<Migration> = generatedMigrations
  * @since 0.1.0
  * @category constants
  */
-export const latestVersion: number = migrations.length
+export const latestVersion: number = internal.latestVersion
 
 /**
  * Applies the pending versions up to `targetVersion` (default: the latest), each in its own
@@ -204,29 +202,9 @@ export const latestVersion: number = migrations.length
  *   and version 6 cannot use the enum value version 4 adds until that value is committed.
  *
  * @since 0.1.0
- * @category migrating
+ * @category operations
  */
-export const up = Effect.fn("Migrator.up")(function*(
-  options: UpOptions = {}
-): Effect.fn.Return<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
-  const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, latestVersion)
-  const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const runs: Array<MigrationRun> = []
-  while (true) {
-    const run = yield* step(client, schema, "Migrator.up", (state) => {
-      if (runs.length === 0 && target < state.current) {
-        return new MigrationError({
-          reason: "InvalidTarget",
-          detail: `target version ${target} is below the current version ${state.current}; use down to revert`
-        })
-      }
-      return state.current < target ? migrationAt(state.current + 1) : undefined
-    }, "up")
-    if (run === undefined) return runs
-    runs.push(run)
-  }
-})
+export const up: (options?: UpOptions) => Effect.Effect<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> = internal.up
 
 /**
  * Reverts the applied versions above `targetVersion`, newest first, each in its own
@@ -242,29 +220,9 @@ export const up = Effect.fn("Migrator.up")(function*(
  *   enum value); version 4 tolerates it when applied again.
  *
  * @since 0.1.0
- * @category migrating
+ * @category operations
  */
-export const down = Effect.fn("Migrator.down")(function*(
-  options: DownOptions
-): Effect.fn.Return<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
-  const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, undefined)
-  const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const runs: Array<MigrationRun> = []
-  while (true) {
-    const run = yield* step(client, schema, "Migrator.down", (state) => {
-      if (runs.length === 0 && target > state.current) {
-        return new MigrationError({
-          reason: "InvalidTarget",
-          detail: `target version ${target} is above the current version ${state.current}; use up to apply`
-        })
-      }
-      return state.current > target ? migrationAt(state.current) : undefined
-    }, "down")
-    if (run === undefined) return runs
-    runs.push(run)
-  }
-})
+export const down: (options: DownOptions) => Effect.Effect<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> = internal.down
 
 /**
  * Reads the history of line `main`: the current version, the applied versions with their
@@ -272,26 +230,9 @@ export const down = Effect.fn("Migrator.down")(function*(
  * this library is reported (`current > latestVersion`, unknown names `undefined`), not failed.
  *
  * @since 0.1.0
- * @category inspecting
+ * @category operations
  */
-export const list = Effect.fn("Migrator.list")(function*(
-  options: ListOptions = {}
-): Effect.fn.Return<MigrationStatus, InvalidOptions | DatabaseError, SqlClient.SqlClient> {
-  const schema = yield* validateSchema(options.schema)
-  const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const state = yield* readState(client, schema).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.list")))
-  return {
-    current: state.current,
-    applied: state.rows.map((row) => ({
-      version: row.version,
-      name: migrations[row.version - 1]?.name,
-      createdAt: row.createdAt
-    })),
-    pending: migrations
-      .filter((m) => m.version > state.current)
-      .map((m) => ({ version: m.version, name: m.name }))
-  }
-})
+export const list: (options?: ListOptions) => Effect.Effect<MigrationStatus, InvalidOptions | DatabaseError, SqlClient.SqlClient> = internal.list
 
 /**
  * Options of {@link validate}.
@@ -329,22 +270,9 @@ export interface ValidationResult {
  * not know): {@link up} and {@link down} refuse it.
  *
  * @since 0.1.0
- * @category inspecting
+ * @category operations
  */
-export const validate = Effect.fn("Migrator.validate")(function*(
-  options: ValidateOptions = {}
-): Effect.fn.Return<ValidationResult, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
-  const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, latestVersion)
-  const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const state = yield* readState(client, schema).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.validate")))
-  if (state.current > latestVersion) return { ok: false, messages: [aheadError(state.current).detail] }
-  const applied = new Set(state.rows.map((row) => row.version))
-  const missing = migrations.filter((m) => m.version <= target && !applied.has(m.version)).map((m) => m.version)
-  return missing.length === 0
-    ? { ok: true, messages: [] }
-    : { ok: false, messages: [`Unapplied migrations: [${missing.join(" ")}]`] }
-})
+export const validate: (options?: ValidateOptions) => Effect.Effect<ValidationResult, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> = internal.validate
 
 /**
  * The SQL that {@link up} or {@link down} would run between two versions, with the schema
@@ -358,245 +286,6 @@ export const validate = Effect.fn("Migrator.validate")(function*(
  * the enum value version 4 adds).
  *
  * @since 0.1.0
- * @category inspecting
+ * @category operations
  */
-export const sql = Effect.fnUntraced(function*(
-  options: SqlOptions
-): Effect.fn.Return<string, MigrationError | InvalidOptions> {
-  const schema = yield* validateSchema(options.schema)
-  const goingUp = options.direction === "up"
-  const from = yield* checkVersion("from version", options.fromVersion, goingUp ? 0 : latestVersion)
-  const target = yield* checkVersion("target version", options.targetVersion, goingUp ? latestVersion : 0)
-  if (goingUp ? from > target : target > from) {
-    return yield* new MigrationError({
-      reason: "InvalidTarget",
-      detail: goingUp
-        ? `cannot go up from version ${from} to version ${target}`
-        : `cannot go down from version ${from} to version ${target}`
-    })
-  }
-  const selected = goingUp
-    ? migrations.filter((m) => m.version > from && m.version <= target)
-    : migrations.filter((m) => m.version > target && m.version <= from).reverse()
-  return selected
-    .map((m) =>
-      `-- River migration line ${line}, version ${m.version} (${m.name}), ${options.direction}\n` +
-      render(goingUp ? m.up : m.down, schema)
-    )
-    .join("\n")
-})
-
-// internal
-
-/** The history of line `main` as stored. */
-interface State {
-  readonly current: number
-  readonly rows: ReadonlyArray<{ readonly version: number; readonly createdAt: Date }>
-}
-
-/** Arbitrary first key of the advisory lock (ASCII "RIVM"); the second is the schema's hash. */
-const LOCK_CLASS = 0x5249564d
-
-const PLACEHOLDER = /\/\* TEMPLATE: schema \*\//g
-
-const render = (text: string, schema: string | undefined): string => text.replace(PLACEHOLDER, schemaPrefix(schema))
-
-const migrationAt = (version: number): Migration | undefined => migrations[version - 1]
-
-const checkVersion = (
-  field: string,
-  value: number | undefined,
-  fallback: number | undefined
-): Effect.Effect<number, MigrationError> => {
-  if (value === undefined && fallback !== undefined) return Effect.succeed(fallback)
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    return Effect.fail(new MigrationError({ reason: "InvalidTarget", detail: `${field} must be an integer (got ${show(value)})` }))
-  }
-  if (value < 0 || value > latestVersion) {
-    return Effect.fail(new MigrationError({
-      reason: "UnknownVersion",
-      detail: `${field} ${value} is not a version of migration line ${line} (0 to ${latestVersion})`
-    }))
-  }
-  return Effect.succeed(value)
-}
-
-const aheadError = (current: number) =>
-  new MigrationError({
-    reason: "DatabaseAhead",
-    detail: `the database is at version ${current} of migration line ${line}, but this version of effect-river ` +
-      `only knows versions up to ${latestVersion}; upgrade effect-river`
-  })
-
-/** Whether `river_migration` exists (through the search_path when no schema) and has River's `line` column. */
-const readTable = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined) {
-  const rows = yield* client<{ exists: boolean; has_line: boolean }>`
-    SELECT r.oid IS NOT NULL AS exists,
-           EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                   WHERE a.attrelid = r.oid AND a.attname = 'line' AND NOT a.attisdropped) AS has_line
-    FROM (SELECT pg_catalog.to_regclass(${`${schemaPrefix(schema)}river_migration`}::text) AS oid) r`
-  return { exists: rows[0]?.exists === true, hasLine: rows[0]?.has_line === true }
-})
-
-const readState = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined) {
-  const table = yield* readTable(client, schema)
-  if (!table.exists) return { current: 0, rows: [] } satisfies State
-  const name = client.literal(`${schemaPrefix(schema)}river_migration`)
-  const rows = table.hasLine
-    ? yield* client<{ version: bigint | number | string; created_at: Date }>`
-        SELECT version, created_at FROM ${name} WHERE line = ${line} ORDER BY version`
-    : yield* client<{ version: bigint | number | string; created_at: Date }>`
-        SELECT version, created_at FROM ${name} ORDER BY version`
-  const history = rows.map((row) => ({ version: Number(row.version), createdAt: new Date(row.created_at) }))
-  return { current: history.reduce((max, row) => Math.max(max, row.version), 0), rows: history } satisfies State
-})
-
-/**
- * One transaction: lock, read the history, let `plan` pick the version to run (or stop, or
- * fail), run it and record it. Returns `undefined` when there is nothing left to do.
- */
-const step = (
-  client: SqlClient.SqlClient,
-  schema: string | undefined,
-  operation: string,
-  plan: (state: State) => Migration | MigrationError | undefined,
-  direction: "up" | "down"
-): Effect.Effect<MigrationRun | undefined, MigrationError | DatabaseError> => {
-  // The version this transaction runs, once chosen: a failing COMMIT is that version's failure.
-  let chosen: Migration | undefined
-  const failed = (migration: Migration) => (error: SqlError) =>
-    new MigrationError({
-      reason: "Failed",
-      detail: `version ${migration.version} (${migration.name}) ${direction} failed: ${serverMessage(error)}`
-    })
-  return Effect.gen(function*() {
-    const state = yield* Effect.gen(function*() {
-      yield* client`SELECT pg_catalog.pg_advisory_xact_lock(${LOCK_CLASS}::int4, pg_catalog.hashtext(coalesce(${
-        schema ?? null
-      }::text, pg_catalog.current_schema(), '')))`
-      return yield* readState(client, schema)
-    }).pipe(Effect.mapError(DatabaseError.fromSqlError(operation)))
-    if (state.current > latestVersion) return yield* aheadError(state.current)
-    const planned = plan(state)
-    if (planned === undefined) return undefined
-    if (planned instanceof MigrationError) return yield* planned
-    const migration = planned
-    chosen = migration
-    const [duration] = yield* Effect.timed(
-      (direction === "up" ? applyUp(client, schema, migration) : applyDown(client, schema, migration)).pipe(
-        Effect.mapError(failed(migration))
-      )
-    )
-    return { version: migration.version, name: migration.name, duration }
-  }).pipe(
-    client.withTransaction,
-    // READ COMMITTED: the history is read after the lock is granted, so it must see what the
-    // lock holder committed (a snapshot taken by the lock statement would not).
-    Effect.provideService(SqlClient.BeginTransaction, "BEGIN ISOLATION LEVEL READ COMMITTED"),
-    Effect.catchTag("SqlError", (error) =>
-      Effect.fail(chosen === undefined ? DatabaseError.fromSqlError(operation)(error) : failed(chosen)(error)))
-  )
-}
-
-/** The server's message when there is one (the driver keeps it in the reason's cause), else the driver's. */
-const serverMessage = (error: SqlError): string => {
-  const cause: unknown = (error.reason as { readonly cause?: unknown }).cause
-  const message = typeof cause === "object" && cause !== null ? (cause as { readonly message?: unknown }).message : undefined
-  return typeof message === "string" && message !== "" ? message : error.message
-}
-
-const applyUp = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined, migration: Migration) {
-  if (schema !== undefined && migration.version === 1) {
-    yield* client`CREATE SCHEMA IF NOT EXISTS ${client(schema)}`
-  }
-  yield* runStatements(client, render(migration.up, schema))
-  const name = client.literal(`${schemaPrefix(schema)}river_migration`)
-  const table = yield* readTable(client, schema)
-  if (table.hasLine) {
-    yield* client`INSERT INTO ${name} (line, version) VALUES (${line}, ${migration.version})`
-  } else {
-    yield* client`INSERT INTO ${name} (version) VALUES (${migration.version})`
-  }
-})
-
-const applyDown = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined, migration: Migration) {
-  // Delete the row first: version 1's down drops the table, version 5's changes its shape.
-  const name = client.literal(`${schemaPrefix(schema)}river_migration`)
-  const table = yield* readTable(client, schema)
-  if (table.hasLine) {
-    yield* client`DELETE FROM ${name} WHERE line = ${line} AND version = ${migration.version}`
-  } else if (table.exists) {
-    yield* client`DELETE FROM ${name} WHERE version = ${migration.version}`
-  }
-  yield* runStatements(client, render(migration.down, schema))
-})
-
-const runStatements = (client: SqlClient.SqlClient, text: string) =>
-  Effect.forEach(splitStatements(text), (statement) => client.unsafe(statement).unprepared, { discard: true })
-
-const DOLLAR_TAG = /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/y
-
-/**
- * Splits a migration file into statements: the driver sends each statement separately
- * (extended protocol), which rejects several commands in one. Understands `--` and nested
- * block comments, quoted strings and identifiers, and dollar-quoted bodies. Chunks holding
- * only comments are dropped.
- */
-const splitStatements = (text: string): Array<string> => {
-  const statements: Array<string> = []
-  let start = 0
-  let hasCode = false
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]!
-    if (c === "-" && text[i + 1] === "-") {
-      const end = text.indexOf("\n", i)
-      i = end === -1 ? text.length : end + 1
-    } else if (c === "/" && text[i + 1] === "*") {
-      let depth = 1
-      i += 2
-      while (i < text.length && depth > 0) {
-        if (text.startsWith("/*", i)) {
-          depth++
-          i += 2
-        } else if (text.startsWith("*/", i)) {
-          depth--
-          i += 2
-        } else {
-          i++
-        }
-      }
-    } else if (c === "'" || c === "\"") {
-      hasCode = true
-      i++
-      while (i < text.length) {
-        if (text[i] === c) {
-          if (text[i + 1] !== c) break
-          i++
-        }
-        i++
-      }
-      i++
-    } else if (c === "$" && !/[A-Za-z0-9_$]/.test(text[i - 1] ?? " ")) {
-      DOLLAR_TAG.lastIndex = i
-      const tag = DOLLAR_TAG.exec(text)?.[0]
-      hasCode = true
-      if (tag === undefined) {
-        i++
-      } else {
-        const end = text.indexOf(tag, i + tag.length)
-        i = end === -1 ? text.length : end + tag.length
-      }
-    } else if (c === ";") {
-      if (hasCode) statements.push(text.slice(start, i).trim())
-      start = i + 1
-      hasCode = false
-      i++
-    } else {
-      if (!/\s/.test(c)) hasCode = true
-      i++
-    }
-  }
-  if (hasCode) statements.push(text.slice(start).trim())
-  return statements
-}
+export const sql: (options: SqlOptions) => Effect.Effect<string, MigrationError | InvalidOptions> = internal.sql

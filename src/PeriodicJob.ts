@@ -23,11 +23,10 @@
  *
  * @since 0.1.0
  */
-import * as Cron from "effect/Cron"
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
-import { InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
+import type * as Cron from "effect/Cron"
+import type * as Duration from "effect/Duration"
+import type { InvalidOptions } from "./Errors.ts"
+import * as internal from "./internal/periodicJob.ts"
 import type * as JobKind from "./JobKind.ts"
 
 /**
@@ -50,41 +49,15 @@ export interface PeriodicJob {
 }
 
 /**
- * Defines a periodic job: `schedule` is a fixed interval (`"15 minutes"`) or an Effect `Cron`.
+ * Defines a periodic job: `schedule` is a fixed interval (`"15 minutes"`, at least 1 second) or an
+ * Effect `Cron`; `id` (1–128 letters, digits or `_ . : -`) is stored with every run.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: {
+export const make: (options: {
   readonly id: string
   readonly schedule: Duration.Input | Cron.Cron
   readonly job: () => JobKind.InsertRequest | undefined
   readonly runOnStart?: boolean | undefined
-}): PeriodicJob => {
-  let problem: InvalidOptions | undefined
-  let next: (after: number) => number = (after) => after
-  if (typeof options.id !== "string" || !/^[\w.:-]{1,128}$/.test(options.id)) {
-    problem = new InvalidOptions({
-      field: "periodicJobs.id",
-      rule: "must be 1 to 128 letters, digits or _ . : -",
-      value: show(options.id)
-    })
-  }
-  if (Cron.isCron(options.schedule)) {
-    const cron = options.schedule
-    next = (after) => Cron.next(cron, new Date(after)).getTime()
-  } else {
-    const interval = Duration.fromInput(options.schedule as Duration.Input)
-    if (Option.isNone(interval) || !(Duration.toMillis(interval.value) >= 1_000)) {
-      problem ??= new InvalidOptions({
-        field: `periodicJobs.${options.id}.schedule`,
-        rule: "must be an interval of at least 1 second or a Cron",
-        value: show(options.schedule)
-      })
-    } else {
-      const millis = Duration.toMillis(interval.value)
-      next = (after) => after + millis
-    }
-  }
-  return { id: options.id, next, job: options.job, runOnStart: options.runOnStart === true, problem }
-}
+}) => PeriodicJob = internal.make

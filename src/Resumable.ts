@@ -31,15 +31,22 @@
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
-import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
-import * as SqlClient from "effect/sql/SqlClient"
-import { DatabaseError } from "./Errors.ts"
-import { toJsonb } from "./internal/json.ts"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { DatabaseError, ResumableError } from "./Errors.ts"
+import * as internal from "./internal/resumable.ts"
+
+export {
+  /**
+   * A step was used wrongly, or a checkpoint cannot be used (defined in `Errors`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  ResumableError
+} from "./Errors.ts"
 
 /**
  * River's metadata key for the last completed step.
@@ -47,7 +54,7 @@ import { toJsonb } from "./internal/json.ts"
  * @since 0.1.0
  * @category constants
  */
-export const STEP_KEY = "river:resumable_step"
+export const STEP_KEY: "river:resumable_step" = internal.STEP_KEY
 
 /**
  * River's metadata key for the cursors of unfinished steps.
@@ -55,268 +62,16 @@ export const STEP_KEY = "river:resumable_step"
  * @since 0.1.0
  * @category constants
  */
-export const CURSOR_KEY = "river:resumable_cursor"
-
-/**
- * A step was used wrongly, or a checkpoint cannot be used. The message names the step.
- *
- * - `NotInJob`: called outside a worker.
- * - `NotInStep`: `setCursor`/`commitStep`/`commitCursor` outside a step (or `setCursor` in a
- *   step without a cursor).
- * - `NestedStep`: a step started inside another step.
- * - `DuplicateStep`: two steps with one name in one run.
- * - `StepNotFound`: the recorded step (or a step with a saved cursor) no longer exists in the
- *   worker.
- * - `CursorStepPending`: a cursor saved before any step completed belongs to a step not reached
- *   yet; it must be reached through `stepCursor` (not a plain step) before the attempt can
- *   succeed or write a transactional checkpoint (River 0.50).
- * - `InvalidCursor`: a stored cursor no longer decodes, or a cursor does not encode.
- * - `InvalidCheckpoint`: the stored checkpoint is not in River's format.
- * - `JobNotRunning`: a transactional checkpoint found the job no longer running (or running a
- *   later attempt, after a rescue).
- *
- * @since 0.1.0
- * @category errors
- */
-export class ResumableError extends Schema.TaggedError<ResumableError>()("ResumableError", {
-  reason: Schema.Literals([
-    "NotInJob",
-    "NotInStep",
-    "NestedStep",
-    "DuplicateStep",
-    "StepNotFound",
-    "InvalidCursor",
-    "InvalidCheckpoint",
-    "CursorStepPending",
-    "JobNotRunning"
-  ]),
-  step: Schema.optional(Schema.String),
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `resumable ${this.step === undefined ? "" : `step "${this.step}": `}${this.detail}`
-  }
-}
-
-interface CurrentStep {
-  readonly name: string
-  /** The cursor step's JSON codec, when it has a cursor. */
-  readonly codec: Schema.Codec<any, any> | undefined
-}
-
-/**
- * Progress of the current attempt, kept the way River's resumable middleware keeps it, so both
- * write the same checkpoint for the same run.
- */
-interface State {
-  /** `river:resumable_step` at fetch: steps up to it are skipped. */
-  readonly resumeStep: string | undefined
-  seenResume: boolean
-  /** Raw JSON cursors by step (the stored map, then this attempt's changes). */
-  cursors: Record<string, unknown>
-  /**
-   * The last step completed (or the resume step once reached) and not yet written by a
-   * transactional checkpoint: written as `river:resumable_step` when the attempt fails.
-   */
-  lastCompleted: string | undefined
-  readonly names: Set<string>
-  current: CurrentStep | undefined
-  /** The cursor map changed since it was last stored (a cursor set, or a cursor step completed). */
-  cursorsDirty: boolean
-  /**
-   * Cursor steps of cursor-only progress (a cursor stored with no step completed) not reached
-   * yet: the attempt must reach each through `stepCursor` before it may succeed or checkpoint.
-   */
-  readonly pendingCursorSteps: Set<string>
-}
-
-/**
- * One attempt's progress and how to persist it.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Attempt {
-  readonly jobId: bigint
-  readonly state: Ref.Ref<State>
-  /** Merges a metadata patch into the running job, on the current connection or transaction. */
-  readonly persist: (patch: Record<string, unknown>) => Effect.Effect<void, ResumableError | DatabaseError>
-}
-
-/**
- * The per-job service the executor provides to every worker run. The checkpoint is read from
- * the job's metadata only when the worker first uses a step, so workers without steps pay
- * nothing for it.
- *
- * @since 0.1.0
- * @category services
- */
-export class ResumableJob extends Context.Service<ResumableJob, {
-  readonly jobId: bigint
-  /** The attempt's progress, read from the job's metadata on first use. */
-  readonly load: Effect.Effect<Attempt, ResumableError>
-  /** The attempt's progress if a step has used it. */
-  readonly loaded: () => Attempt | undefined
-  /** Whether the job's metadata carries a checkpoint (`river:resumable_step` or `river:resumable_cursor`). */
-  readonly hasCheckpoint: boolean
-}>()("effect-river/ResumableJob") {}
-
-const loadAttempt = (options: {
-  readonly jobId: bigint
-  /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
-  readonly attempt: number
-  readonly metadata: Readonly<Record<string, unknown>>
-  readonly persistSql: string
-  readonly sql: SqlClient.SqlClient
-}): Effect.Effect<Attempt, ResumableError> =>
-  Effect.gen(function*() {
-    const rawStep = options.metadata[STEP_KEY]
-    const rawCursors = options.metadata[CURSOR_KEY]
-    if (rawStep !== undefined && rawStep !== null && typeof rawStep !== "string") {
-      return yield* new ResumableError({ reason: "InvalidCheckpoint", detail: `${STEP_KEY} must be a string` })
-    }
-    if (
-      rawCursors !== undefined && rawCursors !== null &&
-      (typeof rawCursors !== "object" || Array.isArray(rawCursors))
-    ) {
-      return yield* new ResumableError({ reason: "InvalidCheckpoint", detail: `${CURSOR_KEY} must be an object` })
-    }
-    const cursors = { ...(rawCursors as Record<string, unknown> | null | undefined ?? {}) }
-    const resumeStep = typeof rawStep === "string" && rawStep !== "" ? rawStep : undefined
-    const state = yield* Ref.make<State>({
-      resumeStep,
-      seenResume: false,
-      cursors,
-      lastCompleted: undefined,
-      names: new Set(),
-      current: undefined,
-      cursorsDirty: false,
-      // Without a step marker, every stored cursor is unfinished work of a step not reached yet.
-      pendingCursorSteps: new Set(resumeStep === undefined ? Object.keys(cursors) : [])
-    })
-    const { jobId, persistSql, sql } = options
-    return {
-      jobId,
-      state,
-      persist: (patch) =>
-        sql.unsafe<{ id: bigint }>(persistSql, [jobId, toJsonb(patch), options.attempt]).pipe(
-          Effect.mapError(DatabaseError.fromSqlError("Resumable checkpoint")),
-          Effect.flatMap((rows) =>
-            rows.length === 1 ? Effect.void : Effect.fail(
-              new ResumableError({ reason: "JobNotRunning", detail: `job ${jobId} is no longer running attempt ${options.attempt}; checkpoint not written` })
-            )
-          )
-        )
-    } satisfies Attempt
-  })
-
-/**
- * The service for one attempt of a job (the executor's). Nothing is read until a step runs.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (options: {
-  readonly jobId: bigint
-  /** The attempt running: a checkpoint is written only while the row is still at this attempt. */
-  readonly attempt: number
-  readonly metadata: Readonly<Record<string, unknown>>
-  readonly persistSql: string
-  readonly sql: SqlClient.SqlClient
-}): ResumableJob["Service"] => {
-  let attempt: Attempt | undefined
-  const load = Effect.suspend(() =>
-    attempt !== undefined ? Effect.succeed(attempt) : Effect.tap(loadAttempt(options), (a) => Effect.sync(() => {
-      attempt = a
-    }))
-  )
-  const metadata: unknown = options.metadata
-  const hasCheckpoint = typeof metadata === "object" && metadata !== null &&
-    (Object.hasOwn(metadata, STEP_KEY) || Object.hasOwn(metadata, CURSOR_KEY))
-  return ResumableJob.of({ jobId: options.jobId, load, loaded: () => attempt, hasCheckpoint })
-}
-
-const currentJob: Effect.Effect<Attempt, ResumableError> = Effect.flatMap(
-  Effect.serviceOption(ResumableJob),
-  Option.match({
-    onNone: () => Effect.fail(new ResumableError({ reason: "NotInJob", detail: "steps can only run inside a worker" })),
-    onSome: (service) => service.load
-  })
-)
-
-type Decision = { readonly run: false } | { readonly run: true; readonly cursor: Option.Option<unknown> }
-
-/** Registers a step and decides whether it runs (River's skip rules). */
-const begin = (job: Attempt, name: string, hasCursor: boolean) =>
-  Effect.flatMap(Ref.get(job.state), (state): Effect.Effect<Decision, ResumableError> => {
-    if (state.current !== undefined) {
-      return Effect.fail(
-        new ResumableError({ reason: "NestedStep", step: name, detail: `started inside step "${state.current.name}"` })
-      )
-    }
-    if (state.names.has(name)) {
-      return Effect.fail(new ResumableError({ reason: "DuplicateStep", step: name, detail: "used twice in one run" }))
-    }
-    state.names.add(name)
-    if (state.pendingCursorSteps.has(name)) {
-      if (!hasCursor) {
-        return Effect.fail(
-          new ResumableError({
-            reason: "CursorStepPending",
-            step: name,
-            detail: "has a saved cursor, so it must run as a cursor step (stepCursor), not a plain step"
-          })
-        )
-      }
-      state.pendingCursorSteps.delete(name)
-    }
-    const saved = Object.hasOwn(state.cursors, name) ? Option.some(state.cursors[name]) : Option.none()
-    if (state.resumeStep !== undefined && !state.seenResume) {
-      if (name !== state.resumeStep) return Effect.succeed({ run: false }) // completed by an earlier attempt
-      state.seenResume = true
-      state.lastCompleted = name
-      // The recorded step completed, unless it is a cursor step with a saved cursor: then it
-      // resumes from that cursor.
-      if (!(hasCursor && Option.isSome(saved))) return Effect.succeed({ run: false })
-    }
-    return Effect.succeed({ run: true, cursor: saved })
-  })
-
-const complete = (job: Attempt, name: string) =>
-  Ref.update(job.state, (state) => {
-    state.current = undefined
-    state.lastCompleted = name
-    if (Object.hasOwn(state.cursors, name)) {
-      delete state.cursors[name]
-      state.cursorsDirty = true
-    }
-    return state
-  })
-
-const leave = (job: Attempt) =>
-  Ref.update(job.state, (state) => {
-    state.current = undefined
-    return state
-  })
+export const CURSOR_KEY: "river:resumable_cursor" = internal.CURSOR_KEY
 
 /**
  * Runs `effect` as the step `name`, unless an earlier attempt completed it.
  *
  * @since 0.1.0
- * @category steps
+ * @category operations
  */
-export const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<void, E | ResumableError, R> =>
-  Effect.gen(function*() {
-    const job = yield* currentJob
-    const decision = yield* begin(job, name, false)
-    if (!decision.run) return
-    yield* Ref.update(job.state, (state) => {
-      state.current = { name, codec: undefined }
-      return state
-    })
-    yield* Effect.onError(effect, () => leave(job))
-    yield* complete(job, name)
-  })
+export const step: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<void, E | ResumableError, R> =
+  internal.step
 
 /**
  * Runs a step that keeps a cursor: `f` gets the cursor saved by an earlier attempt (`None` on
@@ -326,71 +81,22 @@ export const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Eff
  * the attempt with `InvalidCursor`.
  *
  * @since 0.1.0
- * @category steps
+ * @category operations
  */
-export const stepCursor = <C, CI, A, E, R>(
+export const stepCursor: <C, CI, A, E, R>(
   name: string,
   cursor: Schema.Codec<C, CI, never, never>,
   f: (cursor: Option.Option<C>) => Effect.Effect<A, E, R>
-): Effect.Effect<void, E | ResumableError, R> =>
-  Effect.gen(function*() {
-    const job = yield* currentJob
-    const decision = yield* begin(job, name, true)
-    if (!decision.run) return
-    const codec = Schema.toCodecJson(cursor)
-    let value = Option.none<C>()
-    if (Option.isSome(decision.cursor)) {
-      const decoded = Schema.decodeUnknownResult(codec)(decision.cursor.value)
-      if (Result.isFailure(decoded)) {
-        return yield* new ResumableError({
-          reason: "InvalidCursor",
-          step: name,
-          detail: `the stored cursor no longer decodes: ${decoded.failure.message}`
-        })
-      }
-      value = Option.some(decoded.success as C)
-    }
-    yield* Ref.update(job.state, (state) => {
-      state.current = { name, codec }
-      return state
-    })
-    yield* Effect.onError(f(value), () => leave(job))
-    yield* complete(job, name)
-  })
-
-const encodeCursor = (step: CurrentStep, value: unknown) => {
-  const encoded = Schema.encodeUnknownResult(step.codec!)(value)
-  return Result.isFailure(encoded)
-    ? Effect.fail(
-      new ResumableError({ reason: "InvalidCursor", step: step.name, detail: `cursor does not encode: ${encoded.failure.message}` })
-    )
-    : Effect.succeed(encoded.success)
-}
-
-const currentCursorStep = (job: Attempt, operation: string) =>
-  Effect.flatMap(Ref.get(job.state), (state) =>
-    state.current?.codec === undefined
-      ? Effect.fail(new ResumableError({ reason: "NotInStep", detail: `${operation} must be called inside stepCursor` }))
-      : Effect.succeed(state.current))
+) => Effect.Effect<void, E | ResumableError, R> = internal.stepCursor
 
 /**
  * Records the current cursor step's progress in memory; it is written when the attempt fails
  * (or by a later {@link commitCursor} / {@link commitStep}).
  *
  * @since 0.1.0
- * @category cursors
+ * @category operations
  */
-export const setCursor = <C>(value: C): Effect.Effect<void, ResumableError> =>
-  Effect.gen(function*() {
-    const job = yield* currentJob
-    const current = yield* currentCursorStep(job, "setCursor")
-    const encoded = yield* encodeCursor(current, value)
-    yield* Ref.update(job.state, (state) => {
-      state.cursors[current.name] = encoded
-      state.cursorsDirty = true
-      return state
-    })
-  })
+export const setCursor: <C>(value: C) => Effect.Effect<void, ResumableError> = internal.setCursor
 
 /**
  * Writes the current cursor step's cursor now, as one statement on the current connection — in
@@ -398,42 +104,10 @@ export const setCursor = <C>(value: C): Effect.Effect<void, ResumableError> =>
  * or roll back together. In-memory progress follows only once the transaction commits.
  *
  * @since 0.1.0
- * @category cursors
+ * @category operations
  */
-export const commitCursor = <C>(value: C): Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const job = yield* currentJob
-    const current = yield* currentCursorStep(job, "commitCursor")
-    const encoded = yield* encodeCursor(current, value)
-    yield* persistCheckpoint(job, current, { ...(yield* Ref.get(job.state)).cursors, [current.name]: encoded })
-  })
-
-/**
- * Writes River's transactional checkpoint (`ResumableSetStepTx`): the current step as
- * `river:resumable_step` and the whole cursor map (or `null`), and, once the caller's transaction
- * commits, hands that progress to the database: only what happens after it is written again when
- * the attempt fails.
- */
-const persistCheckpoint = (job: Attempt, current: CurrentStep, cursors: Record<string, unknown>) =>
-  Effect.gen(function*() {
-    const state = yield* Ref.get(job.state)
-    if (state.pendingCursorSteps.size > 0) {
-      const [pending] = state.pendingCursorSteps
-      return yield* new ResumableError({
-        reason: "CursorStepPending",
-        step: pending!,
-        detail: "has a saved cursor and must be reached before a checkpoint can be written"
-      })
-    }
-    yield* job.persist({ [STEP_KEY]: current.name, [CURSOR_KEY]: Object.keys(cursors).length === 0 ? null : cursors })
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.afterCommit(Ref.update(job.state, (s) => {
-      s.lastCompleted = undefined
-      s.cursors = { ...cursors }
-      s.cursorsDirty = false
-      return s
-    }))
-  })
+export const commitCursor: <C>(value: C) => Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> =
+  internal.commitCursor
 
 /**
  * Writes a checkpoint at the current step now (River's `ResumableSetStepTx`), as one statement
@@ -443,87 +117,25 @@ const persistCheckpoint = (job: Attempt, current: CurrentStep, cursors: Record<s
  * commits.
  *
  * @since 0.1.0
- * @category steps
+ * @category operations
  */
-export const commitStep: Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
-  const job = yield* currentJob
-  const state = yield* Ref.get(job.state)
-  const current = state.current
-  if (current === undefined) {
-    return yield* new ResumableError({ reason: "NotInStep", detail: "commitStep must be called inside a step" })
-  }
-  yield* persistCheckpoint(job, current, state.cursors)
-})
-
-/**
- * The metadata patch that saves an attempt's progress, or `undefined` when there is nothing to
- * save. Used by the executor for every outcome but success.
- *
- * @since 0.1.0
- * @category internals
- */
-export const checkpoint = (service: ResumableJob["Service"]): Effect.Effect<Record<string, unknown> | undefined> => {
-  const job = service.loaded()
-  if (job === undefined) return Effect.succeed(undefined)
-  return Effect.map(Ref.get(job.state), (state) => {
-    // A cursor-only checkpoint whose step was not reached stays as it is: advancing the step
-    // marker now could make that step unreachable (River 0.50).
-    if (state.pendingCursorSteps.size > 0) return undefined
-    const rewritesStep = state.lastCompleted !== undefined && state.lastCompleted !== state.resumeStep
-    if (!rewritesStep && !state.cursorsDirty) return undefined
-    return {
-      ...(state.lastCompleted === undefined ? {} : { [STEP_KEY]: state.lastCompleted }),
-      ...(state.cursorsDirty ? { [CURSOR_KEY]: Object.keys(state.cursors).length > 0 ? state.cursors : null } : {})
-    }
-  })
-}
-
-/**
- * Fails a successful run when the job's checkpoint names a step this run never reached (renamed
- * or removed): the recorded step, or a step whose cursor was saved before any step completed.
- * The attempt fails naming the step instead of silently skipping everything (River does the
- * same, also for workers that run no step at all).
- *
- * @since 0.1.0
- * @category internals
- */
-export const verifyResumed = (service: ResumableJob["Service"]): Effect.Effect<void, ResumableError> => {
-  const loaded = service.loaded()
-  if (loaded === undefined && !service.hasCheckpoint) return Effect.void
-  return Effect.gen(function*() {
-    const job = loaded ?? (yield* service.load)
-    const state = yield* Ref.get(job.state)
-    const missing = state.resumeStep !== undefined && !state.seenResume
-      ? state.resumeStep
-      : [...state.pendingCursorSteps][0]
-    if (missing === undefined) return
-    return yield* new ResumableError({
-      reason: "StepNotFound",
-      step: missing,
-      detail: `was recorded ${
-        missing === state.resumeStep ? "as completed" : "with a saved cursor"
-      } but is not a step of this worker (renamed or removed?); steps seen: ${[...state.names].join(", ") || "none"}`
-    })
-  })
-}
+export const commitStep: Effect.Effect<void, ResumableError | DatabaseError, SqlClient.SqlClient> = internal.commitStep
 
 /**
  * Insert metadata that starts a job after `step`, as if an earlier attempt had completed it
  * (River's "resume after step" test helper). Pass it as the insert's `metadata`.
  *
  * @since 0.1.0
- * @category testing
+ * @category constructors
  */
-export const resumeAfter = (step: string): Record<string, unknown> => ({ [STEP_KEY]: step })
+export const resumeAfter: (step: string) => Record<string, unknown> = internal.resumeAfter
 
 /**
  * Insert metadata that starts a job at `cursor` inside the cursor step `step` (River's "resume
  * at cursor"): earlier steps are skipped and `step` runs with the cursor.
  *
  * @since 0.1.0
- * @category testing
+ * @category constructors
  */
-export const resumeAt = <C, CI>(step: string, schema: Schema.Codec<C, CI, never, never>, cursor: C): Record<string, unknown> => ({
-  [STEP_KEY]: step,
-  [CURSOR_KEY]: { [step]: Schema.encodeSync(Schema.toCodecJson(schema))(cursor) }
-})
+export const resumeAt: <C, CI>(step: string, schema: Schema.Codec<C, CI, never, never>, cursor: C) => Record<string, unknown> =
+  internal.resumeAt

@@ -20,25 +20,17 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
-import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
-import * as Client from "./Client.ts"
-import type { DatabaseError, InvalidArgs, InvalidOptions } from "./Errors.ts"
+import type * as Client from "./Client.ts"
+import { type DatabaseError, type InvalidArgs, type InvalidOptions, TestingAssertionError } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
-import { type Completion, writeCompletions } from "./internal/completer.ts"
-import { execute } from "./internal/executor.ts"
-import { schemaPrefix, validateSchema } from "./internal/identifiers.ts"
-import { parseJson, stringifyJson } from "./internal/json.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "./internal/sql/job.ts"
+import * as internal from "./internal/testing.ts"
 import type { JobRow, JobState } from "./Job.ts"
 import type { JobEvent, JobEventKind } from "./JobEvent.ts"
 import type * as JobKind from "./JobKind.ts"
@@ -46,21 +38,32 @@ import * as Migrator from "./Migrator.ts"
 import * as Runner from "./Runner.ts"
 import type * as Worker from "./Worker.ts"
 
-export { resumeAfter, resumeAt } from "./Resumable.ts"
+export {
+  /**
+   * Insert metadata that starts a job after a step (see `Resumable.resumeAfter`).
+   *
+   * @since 0.1.0
+   * @category constructors
+   */
+  resumeAfter,
+  /**
+   * Insert metadata that starts a job at a cursor (see `Resumable.resumeAt`).
+   *
+   * @since 0.1.0
+   * @category constructors
+   */
+  resumeAt
+} from "./Resumable.ts"
 
-/**
- * A test expectation did not hold.
- *
- * @since 0.1.0
- * @category errors
- */
-export class TestingAssertionError extends Schema.TaggedError<TestingAssertionError>()("TestingAssertionError", {
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return this.detail
-  }
-}
+export {
+  /**
+   * A test expectation did not hold (defined in `Errors`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  TestingAssertionError
+} from "./Errors.ts"
 
 /**
  * What working one job did.
@@ -95,111 +98,41 @@ export interface WorkOptions {
   readonly commit?: boolean | undefined
 }
 
-const ROLLBACK = Symbol.for("effect-river/Testing/rollback")
-
 /**
  * Runs `effect` in a transaction that always rolls back, and returns its result. Inside an
  * enclosing transaction it uses a savepoint.
  *
  * @since 0.1.0
- * @category isolation
+ * @category operations
  */
-export const rollback = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseError, R | SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const result = yield* Ref.make<Result.Result<A, E> | undefined>(undefined)
-    yield* sql.withTransaction(
-      Effect.result(effect).pipe(
-        Effect.flatMap((r) => Ref.set(result, r)),
-        Effect.andThen(Effect.fail(ROLLBACK))
-      )
-    ).pipe(
-      Effect.catchIf((e): e is typeof ROLLBACK => e === ROLLBACK, () => Effect.void),
-      Effect.catchTag("SqlError", (e) => Effect.die(e))
-    )
-    const r = (yield* Ref.get(result))!
-    return yield* (Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure))
-  }) as never
-
-const runOne = (
-  worker: Worker.Any,
-  options: WorkOptions,
-  row: (q: ReturnType<typeof makeJobSql>, clientId: string, now: Date) => Effect.Effect<JobRow, unknown, SqlClient.SqlClient>
-) =>
-  Effect.gen(function*() {
-    const schema = yield* validateSchema(options.schema)
-    const sql = yield* SqlClient.SqlClient
-    const q = makeJobSql(schema, schemaPrefix(schema))
-    const now = new Date(yield* Clock.currentTimeMillis)
-    const job = yield* row(q, "effect-river-testing", now)
-    let completion: Completion | undefined
-    yield* execute(
-      {
-        sql,
-        q,
-        workers: new Map([[worker.jobKind.kind, worker]]),
-        jobTimeout: options.jobTimeout === "none"
-          ? "none"
-          : Duration.fromInputUnsafe(options.jobTimeout ?? "1 minute"),
-        retryPolicy: options.retryPolicy,
-        interruptReasons: new Map()
-      },
-      job,
-      (c) => Effect.sync(() => void (completion = c))
-    )
-    const written = yield* writeCompletions(sql, q, [completion!], new Date(yield* Clock.currentTimeMillis))
-    const updated = written[0] === undefined ? completion!.job : decodeJobRow(written[0])
-    return {
-      kind: completion!.kind as WorkResult["kind"],
-      job: updated,
-      failure: completion!.failure,
-      error: completion!.error?.error
-    } satisfies WorkResult
-  })
+export const rollback: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError, R | SqlClient.SqlClient> =
+  internal.rollback
 
 /**
- * Inserts a job and works it once with the real executor (decoding, timeout, resumable steps,
- * outcome rules), inline, in a transaction that rolls back afterwards — so the test leaves
+ * Inserts a job and works it once with the runner's own executor (decoding, timeout, resumable
+ * steps, outcome rules), inline, in a transaction that rolls back afterwards — so the test leaves
  * nothing behind. The worker's failure comes back as a value in the result.
  *
  * @since 0.1.0
- * @category working
+ * @category operations
  */
-export const work = <A, I, E, R>(
+export const work: <A, I, E, R>(
   worker: Worker.Worker<A, I, E, R>,
   args: NoInfer<A>,
-  options: WorkOptions & { readonly insert?: InsertOptions.InsertOptions | undefined } = {}
-): Effect.Effect<WorkResult, InvalidArgs | InvalidOptions | DatabaseError, R | SqlClient.SqlClient> => {
-  const body = Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.make({ schema: options.schema })
-    const { job } = yield* client.insert(worker.jobKind, args, options.insert)
-    return yield* runOne(worker, options, (q, clientId, now) => markRunning(q, job.id, clientId, now))
-  }))
-  return (options.commit === true ? body : rollback(body)) as never
-}
+  options?: WorkOptions & { readonly insert?: InsertOptions.InsertOptions | undefined }
+) => Effect.Effect<WorkResult, InvalidArgs | InvalidOptions | DatabaseError, R | SqlClient.SqlClient> = internal.work
 
 /**
  * Works an existing job row once (it need not be `available`), like {@link work}.
  *
  * @since 0.1.0
- * @category working
+ * @category operations
  */
-export const workJob = <A, I, E, R>(
+export const workJob: <A, I, E, R>(
   worker: Worker.Worker<A, I, E, R>,
   id: bigint,
-  options: WorkOptions = {}
-): Effect.Effect<WorkResult, InvalidOptions | DatabaseError | TestingAssertionError, R | SqlClient.SqlClient> => {
-  const body = runOne(worker, options, (q, clientId, now) => markRunning(q, id, clientId, now))
-  return (options.commit === true ? body : rollback(body)) as never
-}
-
-const markRunning = (q: ReturnType<typeof makeJobSql>, id: bigint, clientId: string, now: Date) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql.unsafe<RawJobRow>(q.jobMarkRunning, [id, now, clientId])
-    if (rows.length === 0) return yield* new TestingAssertionError({ detail: `job ${id} does not exist` })
-    return decodeJobRow(rows[0]!)
-  })
+  options?: WorkOptions
+) => Effect.Effect<WorkResult, InvalidOptions | DatabaseError | TestingAssertionError, R | SqlClient.SqlClient> = internal.workJob
 
 /**
  * Fields an inserted job is compared on; each set field must match.
@@ -221,134 +154,44 @@ export interface InsertedExpectation {
   readonly schema?: string | undefined
 }
 
-const jobsOfKinds = (kinds: ReadonlyArray<string>, schema: string | undefined) =>
-  Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.make({ schema })
-    const jobs: Array<JobRow> = []
-    let after: string | undefined
-    do {
-      const page = yield* client.list({ kinds, limit: 10_000, ...(after === undefined ? {} : { after }) })
-      jobs.push(...page.jobs)
-      after = page.next
-    } while (after !== undefined)
-    return jobs
-  }))
-
-/** A JSON value with every object's keys in one order, for comparing values by their text. */
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]))
-    : value
-
-const mismatches = (kind: JobKind.JobKind<any, any>, job: JobRow, expected: InsertedExpectation): Array<string> => {
-  const out: Array<string> = []
-  // Compared as values: jsonb keeps object keys in its own order (shortest first), not the
-  // schema's, so the text of equal args can differ.
-  const check = (field: string, want: unknown, got: unknown) => {
-    if (want !== undefined && stringifyJson(sortKeys(want)) !== stringifyJson(sortKeys(got))) {
-      out.push(`${field}: expected ${stringifyJson(want)}, got ${stringifyJson(got)}`)
-    }
-  }
-  check("queue", expected.queue, job.queue)
-  check("priority", expected.priority, job.priority)
-  check("state", expected.state, job.state)
-  check("maxAttempts", expected.maxAttempts, job.maxAttempts)
-  check("scheduledAt", expected.scheduledAt?.toISOString(), job.scheduledAt.toISOString())
-  check("tags", expected.tags, job.tags)
-  if (expected.args !== undefined) {
-    const encoded = kind.encode(expected.args)
-    check("args", Result.isSuccess(encoded) ? parseJson(encoded.success) : expected.args, job.args)
-  }
-  return out
-}
-
 /**
  * Asserts that exactly one job of `kind` exists (matching the expectation, if given) and
  * returns it with decoded args. More than one fails (use {@link assertManyInserted}). Works
  * inside a transaction too.
  *
  * @since 0.1.0
- * @category assertions
+ * @category operations
  */
-export const assertInserted = <A, I>(
+export const assertInserted: <A, I>(
   kind: JobKind.JobKind<A, I>,
-  expected: InsertedExpectation = {}
-): Effect.Effect<Omit<JobRow, "args"> & { readonly args: A }, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const jobs = yield* jobsOfKinds([kind.kind], expected.schema)
-    if (jobs.length === 0) return yield* new TestingAssertionError({ detail: `expected a job of kind "${kind.kind}", found none` })
-    if (jobs.length > 1) {
-      return yield* new TestingAssertionError({
-        detail: `expected exactly one job of kind "${kind.kind}", found ${jobs.length} (use assertManyInserted)`
-      })
-    }
-    const job = jobs[0]!
-    const problems = mismatches(kind, job, expected)
-    if (problems.length > 0) {
-      return yield* new TestingAssertionError({
-        detail: `job ${job.id} of kind "${kind.kind}" does not match: ${problems.join("; ")}`
-      })
-    }
-    const decoded = kind.decode(job.args)
-    if (Result.isFailure(decoded)) return yield* new TestingAssertionError({ detail: decoded.failure.message })
-    return { ...job, args: decoded.success }
-  })
+  expected?: InsertedExpectation
+) => Effect.Effect<Omit<JobRow, "args"> & { readonly args: A }, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =
+  internal.assertInserted
 
 /**
  * Asserts that no job of `kind` exists; with an expectation, that none matches all its set
  * fields.
  *
  * @since 0.1.0
- * @category assertions
+ * @category operations
  */
-export const assertNotInserted = <A, I>(
+export const assertNotInserted: <A, I>(
   kind: JobKind.JobKind<A, I>,
   expected?: InsertedExpectation
-): Effect.Effect<void, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const jobs = yield* jobsOfKinds([kind.kind], expected?.schema)
-    const matching = expected === undefined ? jobs : jobs.filter((job) => mismatches(kind, job, expected).length === 0)
-    if (matching.length > 0) {
-      return yield* new TestingAssertionError({
-        detail: `expected no job of kind "${kind.kind}"${expected === undefined ? "" : " matching"}, found ${matching.length} (ids ${
-          matching.map((j) => j.id).join(", ")
-        })`
-      })
-    }
-  })
+) => Effect.Effect<void, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> = internal.assertNotInserted
 
 /**
  * Asserts the exact sequence of inserted jobs of the given kinds, in id order (count and order),
  * each optionally with an expectation. Returns the jobs.
  *
  * @since 0.1.0
- * @category assertions
+ * @category operations
  */
-export const assertManyInserted = (
+export const assertManyInserted: (
   expected: ReadonlyArray<JobKind.JobKind<any, any> | { readonly kind: JobKind.JobKind<any, any>; readonly expect: InsertedExpectation }>,
-  options: { readonly schema?: string | undefined } = {}
-): Effect.Effect<ReadonlyArray<JobRow>, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const items = expected.map((e) => ("expect" in e ? e : { kind: e, expect: {} as InsertedExpectation }))
-    const kinds = [...new Set(items.map((i) => i.kind.kind))]
-    const jobs = yield* jobsOfKinds(kinds, options.schema)
-    const want = items.map((i) => i.kind.kind)
-    const got = jobs.map((j) => j.kind)
-    if (JSON.stringify(want) !== JSON.stringify(got)) {
-      return yield* new TestingAssertionError({
-        detail: `expected jobs of kinds [${want.join(", ")}], found [${got.join(", ")}]`
-      })
-    }
-    for (let i = 0; i < items.length; i++) {
-      const problems = mismatches(items[i]!.kind, jobs[i]!, items[i]!.expect)
-      if (problems.length > 0) {
-        return yield* new TestingAssertionError({ detail: `job #${i} (${jobs[i]!.kind}) does not match: ${problems.join("; ")}` })
-      }
-    }
-    return jobs
-  })
+  options?: { readonly schema?: string | undefined }
+) => Effect.Effect<ReadonlyArray<JobRow>, TestingAssertionError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =
+  internal.assertManyInserted
 
 /**
  * Runner settings for tests under `TestClock`: no fetch debounce, outcomes written at once,
@@ -357,7 +200,7 @@ export const assertManyInserted = (
  * clock.
  *
  * @since 0.1.0
- * @category runners
+ * @category constants
  */
 export const testRunnerSettings = {
   fetchCooldown: 0,
@@ -372,7 +215,7 @@ export const testRunnerSettings = {
  * events before any job can run.
  *
  * @since 0.1.0
- * @category runners
+ * @category constructors
  */
 export const runner = <const W extends ReadonlyArray<Worker.Any>>(options: Runner.RunnerOptions<W>) =>
   Effect.gen(function*() {
@@ -394,7 +237,7 @@ export const runner = <const W extends ReadonlyArray<Worker.Any>>(options: Runne
  * Waits (in real time) for the next event matching the predicate, skipping others.
  *
  * @since 0.1.0
- * @category runners
+ * @category operations
  */
 export const awaitEvent = (
   events: PubSub.Subscription<JobEvent>,
@@ -414,7 +257,7 @@ export const awaitEvent = (
  * overshoot the delay being waited for. Returns the event and how far the clock moved.
  *
  * @since 0.1.0
- * @category runners
+ * @category operations
  */
 export const advanceUntil = (
   events: PubSub.Subscription<JobEvent>,
@@ -459,7 +302,7 @@ export const advanceUntil = (
  * ```
  *
  * @since 0.1.0
- * @category isolation
+ * @category layers
  */
 export const database = (url: string, options: { readonly maxConnections?: number } = {}) =>
   PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
@@ -473,7 +316,7 @@ let schemaCounter = 0
  * per-test isolation on a real PostgreSQL. Returns its name.
  *
  * @since 0.1.0
- * @category isolation
+ * @category constructors
  */
 export const freshSchema = (prefix = "t"): Effect.Effect<string, unknown, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {

@@ -22,65 +22,30 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
-import { InvalidOptions } from "./Errors.ts"
-import { show } from "./internal/identifiers.ts"
+import type * as Schedule from "effect/Schedule"
+import type { InvalidOptions, JobCancel, JobSnooze } from "./Errors.ts"
+import * as internal from "./internal/worker.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
 
-/**
- * Cancels the job for good: state `cancelled`, no further attempts, the reason recorded in the
- * job's `errors` as `JobCancelError: <reason>`.
- *
- * @example
- * ```ts
- * return yield* JobCancel.of("customer deleted")
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class JobCancel extends Schema.TaggedError<JobCancel>()("JobCancel", {
-  reason: Schema.String,
-  cause: Schema.optional(Schema.Unknown)
-}) {
-  /** A cancel with a reason and an optional underlying cause. */
-  static of(reason: string, cause?: unknown): JobCancel {
-    return new JobCancel(cause === undefined ? { reason } : { reason, cause })
-  }
-  override get message(): string {
-    return `JobCancelError: ${this.reason}`
-  }
-}
-
-/**
- * Runs the job again after `delay` without using an attempt: `attempt` goes back down by one,
- * `metadata.snoozes` goes up by one, no error is recorded. A delay up to 5 seconds makes the job
- * `available` with a future `scheduled_at`; a longer one makes it `scheduled`. A negative delay
- * is a job error (River silently runs it at once).
- *
- * @example
- * ```ts
- * return yield* JobSnooze.of("5 minutes")
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class JobSnooze extends Schema.TaggedError<JobSnooze>()("JobSnooze", {
-  millis: Schema.Number
-}) {
-  /** A snooze for a duration (`"5 minutes"`, `Duration.seconds(30)`, or milliseconds). */
-  static of(delay: Duration.Input): JobSnooze {
-    return new JobSnooze({ millis: typeof delay === "number" ? delay : Duration.toMillis(Duration.fromInputUnsafe(delay)) })
-  }
-  override get message(): string {
-    return `job snoozed for ${this.millis} ms`
-  }
-}
+export {
+  /**
+   * Cancels the job for good (defined in `Errors`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  JobCancel,
+  /**
+   * Runs the job again after a delay without using an attempt (defined in `Errors`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  JobSnooze
+} from "./Errors.ts"
 
 /**
  * The job as a worker sees it: the row, with `args` decoded by the kind's schema.
@@ -128,10 +93,12 @@ export interface WorkerOptions {
 }
 
 /**
+ * The type id of workers.
+ *
  * @since 0.1.0
- * @category type ids
+ * @category constants
  */
-export const TypeId = "~effect-river/Worker" as const
+export const TypeId: "~effect-river/Worker" = internal.TypeId
 
 /**
  * A worker for the jobs of one kind. `E` is the worker's own failure type, `R` the services it
@@ -163,7 +130,7 @@ export type Any = Worker<any, any, any, any>
  * Services needed by a list of workers.
  *
  * @since 0.1.0
- * @category type-level
+ * @category models
  */
 export type Requirements<W> = W extends Worker<infer _A, infer _I, infer _E, infer R> ? R : never
 
@@ -173,33 +140,8 @@ export type Requirements<W> = W extends Worker<infer _A, infer _I, infer _E, inf
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, I, E = never, R = never>(
+export const make: <A, I, E = never, R = never>(
   jobKind: JobKind.JobKind<A, I>,
   work: (job: Job<A>) => Effect.Effect<unknown, E | JobCancel | JobSnooze, R>,
-  options: WorkerOptions = {}
-): Worker<A, I, E, R> => {
-  let problem: InvalidOptions | undefined
-  let timeout: Duration.Duration | "none" | undefined
-  if (options.timeout === "none" || options.timeout === undefined) {
-    timeout = options.timeout
-  } else {
-    const decoded = Duration.fromInput(options.timeout)
-    if (decoded._tag === "None" || Duration.toMillis(decoded.value) <= 0) {
-      problem = new InvalidOptions({
-        field: `workers.${jobKind.kind}.timeout`,
-        rule: "must be a positive duration or \"none\"",
-        value: show(options.timeout)
-      })
-    } else {
-      timeout = decoded.value
-    }
-  }
-  const retryPolicy = options.retryPolicy
-  if (retryPolicy !== undefined && typeof retryPolicy !== "function" && !Schedule.isSchedule(retryPolicy)) {
-    problem ??= new InvalidOptions({
-      field: `workers.${jobKind.kind}.retryPolicy`,
-      rule: "must be a Schedule or a function of the job"
-    })
-  }
-  return { [TypeId]: TypeId, jobKind, work, timeout, retryPolicy, problem }
-}
+  options?: WorkerOptions
+) => Worker<A, I, E, R> = internal.make

@@ -2,6 +2,8 @@
  * effect-river: River's PostgreSQL job queue as an Effect v4 runtime.
  *
  * Each module is exported as a namespace: `import { Client, JobKind } from "effect-river"`.
+ * Each module's implementation is in `src/internal/` under the same name (camelCase); where every
+ * behaviour lives, and how a job, a cancel and a checkpoint travel: docs/architecture.md.
  *
  * @since 0.1.0
  */

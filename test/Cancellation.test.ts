@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Deferred, Effect, Exit, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Layer, ManagedRuntime, PubSub, Queue, Redacted, Ref, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
@@ -9,8 +9,8 @@ import { BeforeJobsStart } from "../src/internal/producer.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
+import * as Testing from "../src/Testing.ts"
 import { freshDatabase } from "./utils/db.ts"
-import { migratedSchema } from "./utils/river.ts"
 import { advanceUntilEvent, awaitEvent, startRunner } from "./utils/runner.ts"
 
 const Long = JobKind.make("long_job", { args: Schema.Struct({ name: Schema.String }) })
@@ -21,7 +21,7 @@ describe("cancellation", () => {
     it.effect("cancel of a queued job (available, scheduled, retryable, pending) is immediate", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
-        const schema = yield* migratedSchema("cq")
+        const schema = yield* Testing.freshSchema("cq")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         const available = yield* client.insert(Long, { name: "a" })
@@ -40,7 +40,7 @@ describe("cancellation", () => {
 
     it.effect("cancel of a finished job changes nothing; of a missing one is JobNotFound", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cf")
+        const schema = yield* Testing.freshSchema("cf")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         for (const state of ["completed", "cancelled", "discarded"] as const) {
@@ -61,7 +61,7 @@ describe("cancellation", () => {
 
     it.effect("cancel of a running job marks it and sends River's control notification", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cr")
+        const schema = yield* Testing.freshSchema("cr")
         const client = yield* Client.make({ schema })
         const sql = yield* SqlClient.SqlClient
         const pg = yield* PgClient.PgClient
@@ -101,7 +101,7 @@ describe("cancellation", () => {
 
     it.effect("a cancel reaches a job run by another runtime with its own pool", () =>
       Effect.gen(function*() {
-        const schema = yield* migratedSchema("cx")
+        const schema = yield* Testing.freshSchema("cx")
         const client = yield* Client.make({ schema })
         const pg = yield* PgClient.PgClient
         const url = Redacted.value(pg.config.url!)
@@ -331,7 +331,7 @@ describe("cancellation", () => {
         const startedLong = yield* Deferred.make<void>()
         const long = Worker.make(Long, () => Effect.andThen(Deferred.succeed(startedLong, undefined), Effect.never))
         const other = Worker.make(Other, () => Deferred.succeed(otherStarted, undefined))
-        const schema = yield* migratedSchema("early")
+        const schema = yield* Testing.freshSchema("early")
         const setup = yield* Client.make({ schema })
         // Queue "other" starts paused, with a job waiting: its resume, sent after the cancel on the
         // same channel, shows when the runner has handled the cancel notification.
@@ -384,9 +384,32 @@ describe("cancellation", () => {
         assert.strictEqual(event.job.errors.at(-1)!.error, "JobCancelError: job cancelled remotely")
       }))
 
+    it.effect("a poll-only runner's own client reaches its running job at once, with no check and no notification", () =>
+      Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const worker = Worker.make(Long, () => Effect.andThen(Deferred.succeed(started, undefined), Effect.never))
+        const { client, events } = yield* startRunner({
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          pollOnly: true,
+          cancelCheckInterval: "1 hour"
+        })
+        const { job } = yield* client.insert(Long, { name: "own" }) // its own insert wakes it, too
+        yield* TestClock.withLive(Effect.timeoutOrElse(Deferred.await(started), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the runner's own insert did not wake it"))
+        }))
+        yield* client.cancel(job.id)
+        const event = yield* TestClock.withLive(Effect.timeoutOrElse(awaitEvent(events, (e) => e.job.id === job.id), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the cancel did not reach the job (the clock does not move: no check runs)"))
+        }))
+        assert.strictEqual(event.kind, "cancelled")
+      }))
+
     it.effect("pause and resume reach a runner in another runtime with its own pool", () =>
       TestClock.withLive(Effect.gen(function*() {
-        const schema = yield* migratedSchema("pausex")
+        const schema = yield* Testing.freshSchema("pausex")
         const client = yield* Client.make({ schema })
         const pg = yield* PgClient.PgClient
         const ran = yield* Ref.make(0)
@@ -415,11 +438,43 @@ describe("cancellation", () => {
         assert.strictEqual(yield* Ref.get(ran), 1)
       })))
 
+    it.effect("a cancel that arrives while the runner stops interrupts the job at once, not at the end of the soft stop", () =>
+      TestClock.withLive(Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const interrupted = yield* Deferred.make<void>()
+        const worker = Worker.make(Long, () =>
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.never).pipe(
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          ))
+        const schema = yield* Testing.freshSchema("stopcancel")
+        const client = yield* Client.make({ schema })
+        const { job } = yield* client.insert(Long, { name: "long" })
+        const runnerScope = yield* Scope.make()
+        yield* Runner.make({
+          schema,
+          queues: { default: { maxWorkers: 1 } },
+          workers: [worker],
+          softStopTimeout: "10 minutes",
+          clockSkewWarning: "off"
+        }).pipe(Scope.provide(runnerScope))
+        yield* Deferred.await(started)
+        // The stop waits for the running job (soft stop); a cancel arrives meanwhile.
+        const stopping = yield* Effect.forkChild(Scope.close(runnerScope, Exit.void))
+        yield* Effect.sleep("100 millis")
+        yield* client.cancel(job.id)
+        yield* Effect.timeoutOrElse(Deferred.await(interrupted), {
+          duration: "20 seconds",
+          orElse: () => Effect.die(new Error("the cancel was not heard during the soft stop"))
+        })
+        yield* Fiber.join(stopping)
+        assert.strictEqual((yield* client.get(job.id)).state, "cancelled")
+      })))
+
     it.effect("pause and resume reach every runner at once, and a pause survives restarts", () =>
       Effect.gen(function*() {
         const ran = yield* Ref.make<Array<string>>([])
         const worker = Worker.make(Long, (job) => Ref.update(ran, (xs) => [...xs, job.args.name]))
-        const schema = yield* migratedSchema("pause")
+        const schema = yield* Testing.freshSchema("pause")
         const a = yield* startRunner({ schema, id: "runner_a", queues: { default: { maxWorkers: 2 } }, workers: [worker] })
         const b = yield* startRunner({ schema, id: "runner_b", queues: { default: { maxWorkers: 2 } }, workers: [worker] })
         const client = a.client

@@ -3,11 +3,12 @@ import { Cause, Deferred, Duration, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
-import { schemaPrefix } from "../src/internal/identifiers.ts"
-import * as Maintenance from "../src/internal/maintenance/services.ts"
-import * as Scheduler from "../src/internal/scheduler.ts"
-import { makeJobSql } from "../src/internal/sql/job.ts"
-import { makeMaintenanceSql } from "../src/internal/sql/maintenance.ts"
+import type { Driver } from "../src/internal/driver/driver.ts"
+import { makePgDriver } from "../src/internal/driver/pg/driver.ts"
+import * as JobCleaner from "../src/internal/maintenance/jobCleaner.ts"
+import * as QueueCleaner from "../src/internal/maintenance/queueCleaner.ts"
+import * as Rescuer from "../src/internal/maintenance/rescuer.ts"
+import * as Scheduler from "../src/internal/maintenance/scheduler.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
@@ -128,13 +129,13 @@ describe("maintenance", () => {
           ["task", Worker.make(Task, () => Effect.void)],
           ["patient", Worker.make(Patient, () => Effect.void, { timeout: "none" })]
         ])
-        const rescued = yield* Maintenance.rescue({
-          sql,
-          q: makeMaintenanceSql(schemaPrefix(schema)),
+        const rescued = yield* Rescuer.runOnce({
+          driver: makePgDriver(sql, schema),
           workers,
           jobTimeout: Duration.minutes(1),
           retryPolicy: undefined,
           rescueAfter: Duration.hours(1),
+          interval: Duration.seconds(30),
           batchSize: 2
         })
         assert.strictEqual(rescued, 5)
@@ -157,15 +158,47 @@ describe("maintenance", () => {
         assert.deepStrictEqual(rows[4]!.errors, [])
       }))
 
-    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Maintenance.RescuerConfig => ({
-      sql,
-      q: makeMaintenanceSql(schemaPrefix(schema)),
+    const rescuerConfig = (sql: SqlClient.SqlClient, schema: string): Rescuer.RescuerConfig => ({
+      driver: makePgDriver(sql, schema),
       workers: new Map<string, Worker.Any>([["task", Worker.make(Task, () => Effect.void)]]),
       jobTimeout: Duration.minutes(1),
       retryPolicy: undefined,
       rescueAfter: Duration.hours(1),
+      interval: Duration.seconds(30),
       batchSize: 10
     })
+
+    it.effect("the rescuer falls back to River's backoff when a retry policy answers an invalid time, as the executor does", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("rescue_policy")
+        const sql = yield* SqlClient.SqlClient
+        const client = yield* Client.make({ schema })
+        const Nan = JobKind.make("nan_policy", { args: Schema.Struct({}) })
+        const Far = JobKind.make("far_policy", { args: Schema.Struct({}) })
+        const Past = JobKind.make("past_policy", { args: Schema.Struct({}) })
+        const ids = (yield* client.insertMany([Nan.of({}), Far.of({}), Past.of({})])).map((r) => r.job.id)
+        yield* sql.unsafe(
+          `UPDATE "${schema}".river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = ANY($2::bigint[])`,
+          [new Date(T0 - 2 * HOUR), ids]
+        )
+        const rescued = yield* Rescuer.runOnce({
+          ...rescuerConfig(sql, schema),
+          workers: new Map<string, Worker.Any>([
+            ["nan_policy", Worker.make(Nan, () => Effect.void, { retryPolicy: () => new Date(Number.NaN) })],
+            ["far_policy", Worker.make(Far, () => Effect.void, { retryPolicy: () => Duration.days(300_000 * 365) })],
+            ["past_policy", Worker.make(Past, () => Effect.void, { retryPolicy: () => new Date(T0 - HOUR) })]
+          ])
+        })
+        assert.strictEqual(rescued, 3)
+        for (const id of ids) {
+          const row = yield* client.get(id)
+          assert.strictEqual(row.state, "retryable")
+          // River's backoff for the first error: 1 s ± 10 %.
+          assert.isAtLeast(row.scheduledAt.getTime(), T0 + 900, `job ${id}`)
+          assert.isAtMost(row.scheduledAt.getTime(), T0 + 1_100, `job ${id}`)
+        }
+      }))
 
     it.effect("the rescuer rescues stuck jobs whose metadata is null or holds a non-numeric rescue count", () =>
       Effect.gen(function*() {
@@ -181,7 +214,7 @@ describe("maintenance", () => {
             [new Date(T0 - 2 * HOUR), metadata[i], ids[i]]
           )
         }
-        const rescued = yield* Maintenance.rescue(rescuerConfig(sql, schema))
+        const rescued = yield* Rescuer.runOnce(rescuerConfig(sql, schema))
         assert.strictEqual(rescued, 5)
         const rows = yield* Effect.forEach(ids, (id) => client.get(id))
         assert.deepStrictEqual(rows.map((r) => r.state), ["retryable", "retryable", "retryable", "retryable", "retryable"])
@@ -202,19 +235,18 @@ describe("maintenance", () => {
         const config = rescuerConfig(sql, schema)
         // Between the rescuer's read and its update, attempt 1 of `refetched` finished (a retry)
         // and another runner fetched it again: attempt 2 is running now.
-        const interleaved = {
-          unsafe: (text: string, params: ReadonlyArray<unknown>) =>
-            text === config.q.jobRescueMany
-              ? Effect.andThen(
-                sql.unsafe(
-                  `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
-                  [new Date(T0), refetched]
-                ),
-                sql.unsafe(text, params as Array<unknown>)
-              )
-              : sql.unsafe(text, params as Array<unknown>)
-        } as unknown as SqlClient.SqlClient
-        const rescued = yield* Maintenance.rescue({ ...config, sql: interleaved })
+        const interleaved: Driver = {
+          ...config.driver,
+          jobRescueMany: (params) =>
+            Effect.andThen(
+              sql.unsafe(
+                `UPDATE "${schema}".river_job SET attempt = 2, attempted_at = $1, attempted_by = '{other}' WHERE id = $2`,
+                [new Date(T0), refetched]
+              ),
+              config.driver.jobRescueMany(params)
+            )
+        }
+        const rescued = yield* Rescuer.runOnce({ ...config, driver: interleaved })
         assert.strictEqual(rescued, 1)
         const running = yield* client.get(refetched)
         assert.strictEqual(running.state, "running")
@@ -243,11 +275,12 @@ describe("maintenance", () => {
         yield* finalize(ids(yield* make(2)), "discarded", T0 - 25 * HOUR) // < 7 d: kept
         yield* finalize(ids(yield* make(1)), "discarded", T0 - 8 * 24 * HOUR) // forever below
         yield* make(2) // available: never touched
-        const deleted = yield* Maintenance.cleanJobs(sql, makeMaintenanceSql(schemaPrefix(schema)), {
-          cancelled: Duration.hours(24),
-          completed: Duration.hours(24),
-          discarded: "forever"
-        }, 3)
+        const deleted = yield* JobCleaner.runOnce({
+          driver: makePgDriver(sql, schema),
+          retention: { cancelled: Duration.hours(24), completed: Duration.hours(24), discarded: "forever" },
+          interval: Duration.seconds(30),
+          batchSize: 3
+        })
         assert.strictEqual(deleted, 8)
         const left = yield* sql.unsafe<{ state: string; n: number }>(
           `SELECT state::text, count(*)::int AS n FROM "${schema}".river_job GROUP BY state ORDER BY state`
@@ -264,7 +297,12 @@ describe("maintenance", () => {
           `INSERT INTO "${schema}".river_queue (name, created_at, updated_at) VALUES ('old', $1, $1), ('fresh', $2, $2)`,
           [new Date(T0 - 25 * HOUR), new Date(T0 - HOUR)]
         )
-        const deleted = yield* Maintenance.cleanQueues(sql, makeMaintenanceSql(schemaPrefix(schema)), Duration.hours(24), 10)
+        const deleted = yield* QueueCleaner.runOnce({
+          driver: makePgDriver(sql, schema),
+          retention: Duration.hours(24),
+          interval: Duration.hours(1),
+          batchSize: 10
+        })
         assert.strictEqual(deleted, 1)
         const names = yield* sql.unsafe<{ name: string }>(`SELECT name FROM "${schema}".river_queue`)
         assert.deepStrictEqual(names.map((r) => r.name), ["fresh"])
@@ -287,8 +325,7 @@ describe("maintenance", () => {
         const holder = yield* client.insert(Task, { n: 1 }, { unique }) // accepted: the key is free
         assert.isFalse(holder.skippedAsDuplicate)
         const promoted = yield* Scheduler.runOnce({
-          sql,
-          q: makeJobSql(schema, schemaPrefix(schema)),
+          driver: makePgDriver(sql, schema),
           interval: Duration.seconds(5),
           onScheduled: () => Effect.void
         })
@@ -320,8 +357,7 @@ describe("maintenance", () => {
         assert.strictEqual(x.job.state, "scheduled")
         const u = yield* client.insert(Task, { n: 2 }, { scheduledAt: new Date(T0 - 500) })
         const run = Scheduler.runOnce({
-          sql,
-          q: makeJobSql(schema, schemaPrefix(schema)),
+          driver: makePgDriver(sql, schema),
           interval: Duration.seconds(5),
           onScheduled: () => Effect.void
         })

@@ -5,8 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Client from "../src/Client.ts"
-import { schemaPrefix } from "../src/internal/identifiers.ts"
-import { decodeJobRow, makeJobSql, type RawJobRow } from "../src/internal/sql/job.ts"
+import { makePgDriver } from "../src/internal/driver/pg/driver.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
@@ -85,21 +84,21 @@ describe("malformed rows", () => {
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema("attempt")
         const sql = yield* SqlClient.SqlClient
-        const q = makeJobSql(schema, schemaPrefix(schema))
+        const driver = makePgDriver(sql, schema)
         const client = yield* Client.make({ schema })
         const poison = yield* insertRaw(schema, { attempt: 32767, n: 0 })
         const good = yield* insertRaw(schema, { n: 1 })
         const now = new Date()
-        const fetched = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", 10, now, "fetcher"])
+        const fetched = yield* driver.jobGetAvailable({ queue: "default", max: 10, now, clientId: "fetcher" })
         assert.deepStrictEqual(fetched.map((r) => r.id), [good])
-        assert.strictEqual(decodeJobRow(fetched[0]!).attempt, 1)
+        assert.strictEqual(fetched[0]!.attempt, 1)
         const discarded = yield* client.get(poison)
         assert.strictEqual(discarded.state, "discarded")
         assert.strictEqual(discarded.attempt, 32767)
         assert.strictEqual(discarded.finalizedAt?.getTime(), now.getTime())
         assert.strictEqual(discarded.errors.length, 1)
         assert.match(discarded.errors[0]!.error, /attempt 32767 .*cannot be fetched again/)
-        const again = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", 10, now, "fetcher"])
+        const again = yield* driver.jobGetAvailable({ queue: "default", max: 10, now, clientId: "fetcher" })
         assert.deepStrictEqual(again, [])
         // A retry of it cannot raise max_attempts past what the column holds; it is available again
         // (and the next fetch discards it again) instead of failing with smallint out of range.

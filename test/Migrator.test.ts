@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { outputFile, render, root } from "../scripts/build-sql.ts"
 import type { MigrationError } from "../src/Errors.ts"
-import { migrate } from "../src/internal/cli/migrate.ts"
+import { migrate } from "../src/cli/migrate.ts"
 import * as Migrator from "../src/Migrator.ts"
 import { catalog, catalogFileLines } from "./utils/catalog.ts"
 import { freshDatabase, urlForDatabase } from "./utils/db.ts"
@@ -86,14 +86,14 @@ interface CliResult {
   readonly stderr: string
 }
 
-/** Runs `node src/bin.ts ...args` (without DATABASE_URL in its environment unless given). */
+/** Runs `node src/cli/main.ts ...args` (without DATABASE_URL in its environment unless given). */
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.promise(() =>
     new Promise<CliResult>((resolve) => {
       const { DATABASE_URL: _, ...inherited } = process.env
       execFile(
         nodeBin,
-        ["src/bin.ts", ...args],
+        ["src/cli/main.ts", ...args],
         { cwd: root, env: { ...inherited, ...env }, timeout: 30_000 },
         (error, stdout, stderr) =>
           resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })

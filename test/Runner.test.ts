@@ -9,8 +9,8 @@ import * as JobKind from "../src/JobKind.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Worker from "../src/Worker.ts"
 import { JobCancel, JobSnooze } from "../src/Worker.ts"
+import * as Testing from "../src/Testing.ts"
 import { freshDatabase } from "./utils/db.ts"
-import { migratedSchema } from "./utils/river.ts"
 import { adjustUntilDone, advanceUntilEvent, awaitEvent, startRunner, takeEvents, testSettings } from "./utils/runner.ts"
 
 const Task = JobKind.make("task", {
@@ -285,7 +285,7 @@ describe("Runner", () => {
       Effect.gen(function*() {
         const order = yield* Ref.make<Array<string>>([])
         const worker = Worker.make(Task, (job) => Ref.update(order, (xs) => [...xs, job.args.name]))
-        const schema = yield* migratedSchema("prio")
+        const schema = yield* Testing.freshSchema("prio")
         const insertOnly = yield* Client.make({ schema })
         yield* insertOnly.insertMany([
           Task.of({ name: "p3" }, { priority: 3 }),
@@ -314,7 +314,7 @@ describe("Runner", () => {
         const started = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const worker = Worker.make(Task, () => Effect.andThen(Deferred.succeed(started, undefined), Deferred.await(release)))
-        const schema = yield* migratedSchema("stop1")
+        const schema = yield* Testing.freshSchema("stop1")
         const client = yield* Client.make({ schema })
         const scoped = Effect.scoped(Effect.gen(function*() {
           const { client: c } = yield* startRunner({
@@ -346,7 +346,7 @@ describe("Runner", () => {
           Effect.andThen(Deferred.succeed(started, undefined), Effect.never).pipe(
             Effect.onInterrupt(() => Ref.set(finalized, true))
           ))
-        const schema = yield* migratedSchema("stop2")
+        const schema = yield* Testing.freshSchema("stop2")
         const client = yield* Client.make({ schema })
         const { job } = yield* client.insert(Task, { name: "stuck" }, { queue: "default" })
         const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
@@ -391,7 +391,7 @@ describe("Runner", () => {
       Effect.gen(function*() {
         const runs = new Map<bigint, number>()
         const worker = Worker.make(Task, (job) => Effect.sync(() => void runs.set(job.id, (runs.get(job.id) ?? 0) + 1)))
-        const schema = yield* migratedSchema("drain")
+        const schema = yield* Testing.freshSchema("drain")
         const client = yield* Client.make({ schema })
         for (let b = 0; b < 2; b++) {
           yield* client.insertMany(Array.from({ length: 5_000 }, (_, i) => Task.of({ name: `${b}-${i}` })))

@@ -3,6 +3,7 @@ import { Effect, Ref, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
+import { InvalidOptions } from "../src/Errors.ts"
 import * as JobKind from "../src/JobKind.ts"
 import * as Resumable from "../src/Resumable.ts"
 import * as Testing from "../src/Testing.ts"
@@ -78,6 +79,28 @@ describe("Testing", () => {
         const result = yield* Testing.workJob(EmailWorker, job.id, { schema })
         assert.strictEqual(result.job.state, "completed")
         assert.strictEqual((yield* client.get(job.id)).state, "available")
+      }))
+
+    it.effect("an invalid jobTimeout is InvalidOptions naming the field, before any SQL", () =>
+      Effect.gen(function*() {
+        for (const jobTimeout of ["nonsense", -5, 0]) {
+          const error = yield* Effect.flip(Testing.work(EmailWorker, { to: "t@x" }, { schema: "no_such_schema", jobTimeout: jobTimeout as never }))
+          assert.instanceOf(error, InvalidOptions, String(jobTimeout))
+          assert.strictEqual((error as InvalidOptions).field, "jobTimeout")
+        }
+      }))
+
+    it.effect("workJob works a finalized row too (it need not be available)", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema()
+        const client = yield* Client.make({ schema })
+        const { job } = yield* client.insert(Email, { to: "f@x" })
+        yield* client.cancel(job.id)
+        const result = yield* Testing.workJob(EmailWorker, job.id, { schema })
+        assert.strictEqual(result.kind, "completed")
+        assert.strictEqual(result.job.state, "completed")
+        assert.strictEqual(result.job.attempt, 1)
+        assert.strictEqual((yield* client.get(job.id)).state, "cancelled", "rolled back")
       }))
 
     it.effect("workJob keeps attempted_by to River's last 100 entries, as a fetch does", () =>

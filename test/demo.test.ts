@@ -20,7 +20,7 @@ const runDemo = (url: string) =>
   Effect.callback<Run>((resume) => {
     const child = execFile(
       process.execPath,
-      ["src/bin.ts", "demo", "--database-url", url],
+      ["src/cli/main.ts", "demo", "--database-url", url],
       { cwd: root, timeout: 50_000, env: { ...process.env, DATABASE_URL: "" } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null

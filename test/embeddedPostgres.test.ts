@@ -11,9 +11,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { startEmbeddedPostgres } from "../src/internal/embeddedPostgres.ts"
+import { startEmbeddedPostgres } from "../src/cli/embeddedPostgres.ts"
 
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const bin = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url))
 
 interface Demo {
   readonly child: ChildProcess

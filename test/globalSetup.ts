@@ -4,7 +4,7 @@
  * Test files create their own databases on it (see test/utils/db.ts).
  */
 import type { TestProject } from "vitest/node"
-import { startEmbeddedPostgres } from "../src/internal/embeddedPostgres.ts"
+import { startEmbeddedPostgres } from "../src/cli/embeddedPostgres.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -76,6 +76,21 @@ const result = await Effect.runPromise(
 console.log(JSON.stringify(result))
 `
 
+/** The public modules, each importable by itself; the CLI and internals are not exported. */
+const PUBLIC = ["Client", "Errors", "InsertOptions", "Job", "JobEvent", "JobKind", "Migrator", "PeriodicJob", "Resumable", "Runner", "Testing", "Worker"]
+const exportsCheck = `const found = {}
+for (const m of ${JSON.stringify(PUBLIC)}) found[m] = typeof (await import("effect-river/" + m)) === "object"
+for (const spec of ["effect-river/bin", "effect-river/cli/main", "effect-river/internal/client", "effect-river/internal/runner", "effect-river/dist/Client.js"]) {
+  try {
+    await import(spec)
+    found[spec] = "loaded"
+  } catch (error) {
+    found[spec] = error.code
+  }
+}
+console.log(JSON.stringify(found))
+`
+
 const tsconfig = {
   compilerOptions: {
     target: "ES2023",
@@ -122,6 +137,13 @@ describe("packed package", () => {
       const url = urlForDatabase(yield* createDatabase("pack"))
       const out = expectOk("the consumer", yield* run(join(bin, "node"), ["consumer.ts", url], scratch))
       assert.deepStrictEqual(JSON.parse(out.trim().split("\n").pop()!), { state: "completed", greeted: ["Ada"] })
+
+      writeFileSync(join(scratch, "exports.mjs"), exportsCheck)
+      const found = JSON.parse(expectOk("the exports check", yield* run(join(bin, "node"), ["exports.mjs"], scratch)).trim())
+      for (const m of PUBLIC) assert.isTrue(found[m], `effect-river/${m}`)
+      for (const spec of ["effect-river/bin", "effect-river/cli/main", "effect-river/internal/client", "effect-river/internal/runner", "effect-river/dist/Client.js"]) {
+        assert.strictEqual(found[spec], "ERR_PACKAGE_PATH_NOT_EXPORTED", spec)
+      }
 
       const help = expectOk("effect-river --help", yield* run(join(bin, "node"), [join(installed, "bin", "effect-river.js"), "--help"], scratch))
       assert.include(help, "Usage: effect-river <command>")

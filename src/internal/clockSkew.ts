@@ -12,25 +12,26 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Driver } from "./driver/driver.ts"
+import type { Notifier } from "./notifier.ts"
 
 /**
  * The database's clock minus this process's `Clock`, in milliseconds (positive: the database is
  * ahead), taking the middle of the round trip as the moment the database read its clock.
  */
-export const measure = (sql: SqlClient.SqlClient) =>
+export const measure = (driver: Driver) =>
   Effect.gen(function*() {
     const before = yield* Clock.currentTimeMillis
-    const rows = yield* sql.unsafe<{ now_ms: number }>(
-      "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms"
-    )
+    const database = yield* driver.databaseTime
     const after = yield* Clock.currentTimeMillis
-    return Number(rows[0]!.now_ms) - (before + after) / 2
+    return database - (before + after) / 2
   })
 
 /** Measures the skew and logs a warning when it exceeds `thresholdMillis` (never fails). */
-export const check = (sql: SqlClient.SqlClient, thresholdMillis: number) =>
-  measure(sql).pipe(
+export const check = (driver: Driver, thresholdMillis: number) =>
+  measure(driver).pipe(
     Effect.flatMap((skew) =>
       Math.abs(skew) <= thresholdMillis
         ? Effect.logDebug(`effect-river: clock skew with the database ${Math.round(skew)} ms`)
@@ -44,3 +45,14 @@ export const check = (sql: SqlClient.SqlClient, thresholdMillis: number) =>
     ),
     Effect.catchCause(() => Effect.void)
   )
+
+/**
+ * Checks the skew now and after every reconnect the notifier announces (the connection was lost:
+ * the database may be another one now), for the life of the scope.
+ */
+export const watch = (driver: Driver, notifier: Notifier["Service"], thresholdMillis: number) =>
+  Effect.gen(function*() {
+    yield* check(driver, thresholdMillis)
+    const reconnects = yield* notifier.reconnects
+    yield* Effect.forkScoped(Stream.runForEach(reconnects, () => check(driver, thresholdMillis)))
+  }) as Effect.Effect<void, never, Scope.Scope>

@@ -1,6 +1,6 @@
 /**
  * The batch completer: collects job outcomes and writes them with River's batched
- * "set state if still running" statement.
+ * "set state if still running" statement (`Driver.jobSetStateIfRunningMany`).
  *
  * - Outcomes are keyed by job id (a newer outcome for the same id replaces an older one).
  * - A flush happens at once when 100 are pending, otherwise `flushInterval` after the first
@@ -31,43 +31,27 @@ import * as Latch from "effect/Latch"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import { describeCause } from "../Errors.ts"
-import type { AttemptError, JobRow, JobState } from "../Job.ts"
-import type { JobEventKind } from "../JobEvent.ts"
-import { cancelRequestAtFetch } from "./cancelRequest.ts"
-import { toJsonb } from "./json.ts"
-import type { JobSql, RawJobRow } from "./sql/job.ts"
+import type { JobRow } from "../Job.ts"
+import type { JobEvent } from "../JobEvent.ts"
+import type { Driver } from "./driver/driver.ts"
+import { attemptError, type Completion } from "./outcome.ts"
 
-/** One job's outcome, as the executor decided it. */
-export interface Completion {
-  readonly id: bigint
-  readonly state: JobState
-  readonly attempt?: number | undefined
-  readonly error?: AttemptError | undefined
-  readonly finalizedAt?: Date | undefined
-  readonly scheduledAt?: Date | undefined
-  readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /** For the event published after the write. */
-  readonly kind: JobEventKind
-  /** The worker's failure value (error, defect, `JobCancel`, `JobSnooze`), for the testing kit. */
-  readonly failure?: unknown
-  readonly job: JobRow
-  readonly startedAt: number
-  readonly finishedAt: number
-}
+export type { Completion } from "./outcome.ts"
 
+/** How a completer writes and whom it tells. */
 export interface CompleterOptions {
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
+  readonly driver: Driver
   readonly flushInterval: Duration.Duration
   /**
    * Called once per written batch with the rows as written (jobs deleted meanwhile are missing)
    * and the batch's outcomes, when `wantsRows` says so at write time. Must not block.
    */
   readonly onCompleted: (
-    rows: ReadonlyArray<RawJobRow>,
+    rows: ReadonlyArray<JobRow>,
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
@@ -133,101 +117,15 @@ export const fallbackCompletion = (c: Completion, cause: unknown): Completion =>
     : `; the attempt's error was: ${
       c.error.error.length > MAX_KEPT_ERROR ? `${c.error.error.slice(0, MAX_KEPT_ERROR)}…` : c.error.error
     }`
-  return {
-    ...c,
-    metadata: undefined,
-    error: {
-      at: c.error?.at ?? (c.job.attemptedAt ?? new Date(0)).toISOString(),
-      attempt: c.job.attempt,
-      error: `effect-river: this attempt's outcome could not be stored as decided (${
-        describeCause(cause)
-      }); it was stored without its metadata${own}`,
-      trace: ""
-    }
-  }
-}
-
-/**
- * Writes outcomes with River's batched "set state if still running" statement (fenced by the
- * attempt that ran) and returns the rows as they are afterwards (jobs deleted meanwhile are
- * missing) — or, with `returning: "ids"`, only the ids of the rows it changed, which spares
- * reading and decoding full rows when nobody needs them.
- * Unused slots (flag false) carry placeholders: the driver cannot type an array of nulls.
- */
-export function writeCompletions(
-  sql: SqlClient.SqlClient,
-  q: JobSql,
-  batch: ReadonlyArray<Completion>,
-  now: Date,
-  returning?: "rows"
-): Effect.Effect<ReadonlyArray<RawJobRow>, SqlError>
-export function writeCompletions(
-  sql: SqlClient.SqlClient,
-  q: JobSql,
-  batch: ReadonlyArray<Completion>,
-  now: Date,
-  returning: "ids"
-): Effect.Effect<ReadonlyArray<{ readonly id: bigint }>, SqlError>
-export function writeCompletions(
-  sql: SqlClient.SqlClient,
-  q: JobSql,
-  batch: ReadonlyArray<Completion>,
-  now: Date,
-  returning: "rows" | "ids" = "rows"
-): Effect.Effect<ReadonlyArray<{ readonly id: bigint }>, SqlError> {
-  const n = batch.length
-  const ids = new Array<bigint>(n)
-  const states = new Array<string>(n)
-  const attemptDo = new Array<boolean>(n)
-  const attempts = new Array<number>(n)
-  const errorsDo = new Array<boolean>(n)
-  const errors = new Array<string>(n)
-  const finalizedDo = new Array<boolean>(n)
-  const finalized = new Array<Date>(n)
-  const metadataDo = new Array<boolean>(n)
-  const metadata = new Array<string>(n)
-  const scheduledDo = new Array<boolean>(n)
-  const scheduled = new Array<Date>(n)
-  const ranAttempts = new Array<number>(n)
-  const cancelRequests = new Array<string>(n)
-  for (let i = 0; i < n; i++) {
-    const c = batch[i]!
-    ids[i] = c.id
-    ranAttempts[i] = c.job.attempt
-    cancelRequests[i] = cancelRequestAtFetch(c.job.metadata)
-    states[i] = c.state
-    attemptDo[i] = c.attempt !== undefined
-    attempts[i] = c.attempt ?? 0
-    errorsDo[i] = c.error !== undefined
-    errors[i] = c.error === undefined ? "{}" : toJsonb(c.error)
-    finalizedDo[i] = c.finalizedAt !== undefined
-    finalized[i] = c.finalizedAt ?? now
-    metadataDo[i] = c.metadata !== undefined
-    metadata[i] = c.metadata === undefined ? "{}" : toJsonb(c.metadata)
-    scheduledDo[i] = c.scheduledAt !== undefined
-    scheduled[i] = c.scheduledAt ?? now
-  }
-  return sql.unsafe<RawJobRow>(returning === "rows" ? q.jobSetStateIfRunningMany : q.jobSetStateIfRunningManyIds, [
-    ids,
-    states,
-    attemptDo,
-    attempts,
-    errorsDo,
-    errors,
-    finalizedDo,
-    finalized,
-    metadataDo,
-    metadata,
-    scheduledDo,
-    scheduled,
-    now,
-    ranAttempts,
-    cancelRequests
-  ])
+  const error = attemptError(
+    c.job,
+    `effect-river: this attempt's outcome could not be stored as decided (${describeCause(cause)}); it was stored without its metadata${own}`
+  )
+  return { ...c, metadata: undefined, error: c.error === undefined ? error : { ...error, at: c.error.at } }
 }
 
 export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
-  const { q, sql } = options
+  const { driver } = options
   const flushAt = options.flushAt ?? 100
   const maxBatch = options.maxBatch ?? 5_000
   const backpressureAt = options.backpressureAt ?? 10_000
@@ -259,15 +157,15 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     Effect.gen(function*() {
       const now = new Date(yield* Clock.currentTimeMillis)
       if (!wantsRows()) {
-        yield* writeCompletions(sql, q, batch, now, "ids")
+        yield* driver.jobSetStateIfRunningManyIds({ jobs: batch, now })
         return undefined
       }
-      return yield* writeCompletions(sql, q, batch, now)
+      return yield* driver.jobSetStateIfRunningMany({ jobs: batch, now })
     }).pipe(
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
-  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<RawJobRow> | undefined) =>
+  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<JobRow> | undefined) =>
     rows === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
@@ -406,3 +304,60 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     close
   } satisfies Completer
 })
+
+/**
+ * The runner's job events: a sliding hub per subscriber (a slow subscriber loses its oldest
+ * events; the runner never waits for it), and whether anyone subscribes (the completer reads rows
+ * back and builds events only then).
+ */
+export interface EventHub {
+  /** Subscribes now; the subscription ends with the scope. */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<JobEvent>, never, Scope.Scope>
+  /** Whether anyone subscribes now. */
+  readonly wanted: () => boolean
+  /** Publishes one written batch's events. */
+  readonly publish: (rows: ReadonlyArray<JobRow>, batch: ReadonlyArray<Completion>, completedAt: number) => Effect.Effect<void>
+}
+
+/** The events of one written batch: one per outcome whose job still exists, with its timings. */
+export const eventsOf = (
+  rows: ReadonlyArray<JobRow>,
+  batch: ReadonlyArray<Completion>,
+  completedAt: number
+): Array<JobEvent> => {
+  const byId = new Map<bigint, Completion>()
+  for (const completion of batch) byId.set(completion.id, completion)
+  const out: Array<JobEvent> = []
+  for (const job of rows) {
+    const completion = byId.get(job.id)
+    if (completion === undefined) continue
+    out.push({
+      kind: completion.kind,
+      job,
+      error: completion.error?.error,
+      stats: {
+        queueWait: Duration.millis(
+          Math.max(0, (completion.job.attemptedAt?.getTime() ?? completion.startedAt) - completion.job.scheduledAt.getTime())
+        ),
+        run: Duration.millis(Math.max(0, completion.finishedAt - completion.startedAt)),
+        complete: Duration.millis(Math.max(0, completedAt - completion.finishedAt))
+      }
+    })
+  }
+  return out
+}
+
+/** An event hub keeping `buffer` events per subscriber. */
+export const makeEventHub = (buffer: number): Effect.Effect<EventHub> =>
+  Effect.map(PubSub.sliding<JobEvent>(buffer), (hub) => {
+    let subscribers = 0
+    return {
+      subscribe: Effect.acquireRelease(
+        Effect.sync(() => void subscribers++),
+        () => Effect.sync(() => void subscribers--)
+      ).pipe(Effect.andThen(PubSub.subscribe(hub))),
+      wanted: () => subscribers > 0,
+      publish: (rows, batch, completedAt) =>
+        subscribers === 0 ? Effect.void : Effect.asVoid(PubSub.publishAll(hub, eventsOf(rows, batch, completedAt)))
+    }
+  })

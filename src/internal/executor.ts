@@ -1,111 +1,79 @@
 /**
- * The executor: runs one fetched job through its worker and turns the `Exit` into an outcome
- * (a {@link Completion} for the completer).
+ * The executor: runs fetched jobs, each in a fiber of its own, and hands each attempt's outcome
+ * to `complete` (the completer's queue). The runner's producers and `Testing.work` build it the
+ * same way ({@link make}), so a test runs the production path: decoding, the resumable service,
+ * timeouts, interruption and the outcome rules.
  *
- * Order of decisions, River's §5.1 adapted to Effect:
- * 1. the job was cancelled remotely and the run did not succeed → cancelled;
- * 2. success → completed;
- * 3. interrupted by the runner's stop (and nothing else went wrong) → interrupted: available
- *    again at once, attempt − 1, no error;
- * 4. `JobCancel` → cancelled; `JobSnooze` → snoozed (attempt − 1);
- * 5. anything else (failure, defect, thrown exception, timeout, undecodable args, unknown kind) →
- *    discarded when no attempt is left, else retried at the policy's time (`available` when that
- *    is within 5 s, `retryable` otherwise).
+ * - Timeouts: one sweep per executor interrupts overdue jobs (reason `timeout`), instead of a
+ *   timer racing every job; its period is a tenth of the shortest attempt timeout, 10 ms to 1 s.
+ * - Interrupts carry their reason (`remote-cancel`, `shutdown`, `timeout`) as an annotation of
+ *   the interrupt itself; the outcome reads it from the attempt's `Cause`. An interrupt that
+ *   arrives before the job's fiber exists is held and delivered as soon as it does.
+ * - The worker runs interruptibly; deciding and handing over the outcome does not, so an
+ *   interrupted job still gets one. A success that ends before an interrupt lands wins.
+ *
+ * The decisions themselves are pure and live in `outcome.ts`.
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
 import * as Result from "effect/Result"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type { AttemptError, JobRow } from "../Job.ts"
-import * as Resumable from "../Resumable.ts"
-import { JobCancel, JobSnooze, type RetryPolicy, type Worker } from "../Worker.ts"
-import type { Completion } from "./completer.ts"
-import { nextRetryAt } from "./retry.ts"
-import type { JobSql } from "./sql/job.ts"
+import type * as Scope from "effect/Scope"
+import type { JobRow } from "../Job.ts"
+import { UnknownJobKind } from "../Errors.ts"
+import type { RetryPolicy, Worker } from "../Worker.ts"
+import type { Driver } from "./driver/driver.ts"
+import {
+  type Completion,
+  completionOf,
+  decide,
+  interruptAnnotations,
+  type InterruptReason,
+  interruptReasonOf,
+  wantsRetryTime
+} from "./outcome.ts"
+import * as ResumableAttempt from "./resumable.ts"
+import { retryAt } from "./retry.ts"
 
-/** River's scheduler interval: retries and snoozes due within it go straight to `available`. */
-export const AVAILABLE_WITHIN_MILLIS = 5_000
-
-/**
- * The last instant a `Date` can hold (+275760-09-13); PostgreSQL's `timestamptz` goes further, so
- * every valid `Date` is storable. A snooze or retry beyond it could not be written.
- */
-export const MAX_TIME_MILLIS = 8.64e15
-
-/** A fetched job whose kind has no worker in this runner. */
-export class UnknownJobKind extends Data.TaggedError("UnknownJobKind")<{ readonly kind: string }> {
-  override get message(): string {
-    return `job kind is not registered in the client's Workers bundle: ${this.kind}`
-  }
-}
-
-/** A job interrupted by something other than the runner (for example its own code). */
-class UnexpectedInterrupt extends Data.TaggedError("UnexpectedInterrupt")<{}> {
-  override get message(): string {
-    return "job interrupted"
-  }
-}
-
-/** Why the runner interrupted a job fiber. */
-export type InterruptReason = "remote-cancel" | "shutdown" | "timeout"
-
+/** What the executor needs to run jobs. */
 export interface ExecutorConfig {
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
+  readonly driver: Driver
   readonly workers: ReadonlyMap<string, Worker<any, any, any, any>>
   readonly jobTimeout: Duration.Duration | "none"
   readonly retryPolicy: RetryPolicy | undefined
-  /** Reasons recorded before the runner interrupts a job's fiber. */
-  readonly interruptReasons: Map<bigint, InterruptReason>
-  /**
-   * Timeouts are enforced by the caller (the producer's deadline sweep interrupts overdue jobs
-   * with reason "timeout") instead of one timer race per job.
-   */
-  readonly externalTimeouts?: boolean | undefined
+  /** Receives each attempt's outcome (the completer's `enqueue`). */
+  readonly complete: (completion: Completion) => Effect.Effect<void>
+  /** Called when a job's fiber has ended (a slot is free). */
+  readonly onJobDone?: (() => void) | undefined
 }
 
-/** The attempt time limit of a job: its worker's, else the runner's. */
+/** The attempt time limit of a job of `kind`: its worker's, else the runner's. */
 export const timeoutOf = (
   config: Pick<ExecutorConfig, "workers" | "jobTimeout">,
-  row: JobRow
-): Duration.Duration | "none" =>
-  config.workers.get(row.kind)?.timeout ?? config.jobTimeout
+  kind: string
+): Duration.Duration | "none" => config.workers.get(kind)?.timeout ?? config.jobTimeout
 
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
-
-/** A readable message for a failure value. */
-export const describeFailure = (error: unknown): string => {
-  if (isRecord(error)) {
-    const tag = typeof error._tag === "string" ? error._tag : undefined
-    const message = typeof error.message === "string" ? error.message : undefined
-    if (message !== undefined && message !== "") {
-      return tag === undefined || message.startsWith(tag) || message.startsWith("job ") ? message : `${tag}: ${message}`
-    }
-    if (tag !== undefined) return tag
-    try {
-      return JSON.stringify(error)
-    } catch {
-      return String(error)
-    }
-  }
-  return String(error)
+/** A tenth of the shortest attempt timeout, between 10 ms and 1 s: how often overdue jobs are looked for. */
+export const sweepInterval = (config: Pick<ExecutorConfig, "workers" | "jobTimeout">): Duration.Duration => {
+  const timeouts = [config.jobTimeout, ...[...config.workers.values()].map((w) => w.timeout)]
+    .filter((t): t is Duration.Duration => t !== undefined && t !== "none")
+    .map(Duration.toMillis)
+  return Duration.millis(Math.min(1_000, Math.max(10, Math.min(...timeouts, Number.POSITIVE_INFINITY) / 10)))
 }
 
 /**
- * Builds the effect that runs the worker for one row (decoding, timeout included). `onWorkExit`
- * sees the worker's own exit as it ends, inside any timeout or interruption around it.
+ * Builds the effect that runs the worker for one row (decoding included). `onWorkExit` sees the
+ * worker's own exit as it ends, inside any interruption around it.
  */
 const workFor = (
   config: ExecutorConfig,
   row: JobRow,
-  resumable: Resumable.ResumableJob["Service"],
+  resumable: ResumableAttempt.ResumableJob["Service"],
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -113,54 +81,29 @@ const workFor = (
   const decoded = worker.jobKind.decode(row.args)
   if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
   const job = { ...row, args: decoded.success, encodedArgs: row.args }
-  const work = Effect.suspend(() => worker.work(job)).pipe(
-    Effect.tap(() => Resumable.verifyResumed(resumable)),
-    Effect.provideService(Resumable.ResumableJob, resumable),
+  return Effect.suspend(() => worker.work(job)).pipe(
+    Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
+    Effect.provideService(ResumableAttempt.ResumableJob, resumable),
     Effect.onExit(onWorkExit)
   )
-  const timeout = worker.timeout ?? config.jobTimeout
-  if (timeout === "none" || config.externalTimeouts === true) return work
-  return Effect.timeoutOrElse(work, {
-    duration: timeout,
-    orElse: () => Effect.fail(new JobTimeout({ after: timeout }))
-  })
 }
-
-/** A job ran past its timeout. */
-export class JobTimeout extends Data.TaggedError("JobTimeout")<{ readonly after: Duration.Duration }> {
-  override get message(): string {
-    return `job timed out after ${Duration.format(this.after)}`
-  }
-}
-
-const attemptError = (row: JobRow, error: string, trace: string): AttemptError => ({
-  at: (row.attemptedAt ?? new Date(0)).toISOString(),
-  attempt: row.attempt,
-  error,
-  trace
-})
 
 /**
- * Runs the job and hands its outcome to `complete`. The worker runs interruptibly; deciding and
- * handing over the outcome does not, so an interrupted job still gets one.
+ * Runs one attempt and hands its outcome to `config.complete`. The worker runs interruptibly;
+ * deciding and handing over the outcome does not.
  */
-export const execute = (
-  config: ExecutorConfig,
-  row: JobRow,
-  complete: (completion: Completion) => Effect.Effect<void>
-): Effect.Effect<void, never, any> =>
+const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never, any> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
-      const resumable = Resumable.make({
+      const resumable = ResumableAttempt.make({
         jobId: row.id,
         attempt: row.attempt,
         metadata: row.metadata,
-        persistSql: config.q.jobMergeMetadataIfRunning,
-        sql: config.sql
+        driver: config.driver
       })
       const attempt = workFor(config, row, resumable, (e) =>
         Effect.sync(() => {
@@ -169,144 +112,128 @@ export const execute = (
       const exit = yield* Effect.exit(restore(attempt))
       const finishedAt = yield* Clock.currentTimeMillis
       // A successful work wins over an interruption that came after it; otherwise the exit of
-      // the whole attempt (which includes timeouts and decoding) decides.
-      const decisive = workExit !== undefined && Exit.isSuccess(workExit) ? workExit : exit
-      let completion = yield* outcome(config, row, decisive, startedAt, finishedAt)
+      // the whole attempt (which includes decoding and interruption) decides.
+      const decisive = workExit !== undefined && workExit._tag === "Success" ? workExit : exit
+      const verdict = decide(decisive, decisive._tag === "Failure" ? interruptReasonOf(decisive.cause) : undefined, {
+        now: finishedAt,
+        timeout: timeoutOf(config, row.kind)
+      })
+      const next = wantsRetryTime(row, verdict) && verdict._tag === "Failed"
+        ? yield* retryAt(config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy, row, verdict.failure, finishedAt)
+        : undefined
+      let completion = completionOf(row, verdict, { startedAt, finishedAt }, next)
       // Every outcome but success keeps the resumable progress (River loses it on panics).
       if (completion.kind !== "completed") {
-        const patch = yield* Resumable.checkpoint(resumable)
+        const patch = yield* ResumableAttempt.checkpoint(resumable)
         if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
       }
-      yield* complete(completion)
+      yield* config.complete(completion)
     })
   )
 
-const outcome = (
-  config: ExecutorConfig,
-  row: JobRow,
-  exit: Exit.Exit<unknown, unknown>,
-  startedAt: number,
-  now: number
-): Effect.Effect<Completion> => {
-  const base = { id: row.id, job: row, startedAt, finishedAt: now }
-  const reason = config.interruptReasons.get(row.id)
-  config.interruptReasons.delete(row.id)
-  if (Exit.isSuccess(exit)) {
-    return Effect.succeed({ ...base, kind: "completed", state: "completed", finalizedAt: new Date(now) })
+/** A job the executor runs. */
+interface Running {
+  readonly row: JobRow
+  /** Attempt deadline (Clock millis), if the job has a timeout and has not been timed out yet. */
+  deadline: number | undefined
+  fiber: Fiber.Fiber<void> | undefined
+  /** An interrupt that arrived before the fiber existed. */
+  pending: InterruptReason | undefined
+}
+
+/** The executor of one producer (or of one `Testing.work`). */
+export interface Executor {
+  /**
+   * Starts fetched (running) jobs, each in a fiber of its own; `now` is when they were fetched
+   * (their attempt deadlines count from it).
+   */
+  readonly start: (rows: ReadonlyArray<JobRow>, now: number) => Effect.Effect<void>
+  /** How many jobs run now. */
+  readonly size: () => number
+  readonly has: (id: bigint) => boolean
+  /** The jobs running now, as they were fetched. */
+  readonly rows: () => ReadonlyArray<JobRow>
+  /** Interrupts one running job with its reason (without waiting); false if it does not run here. */
+  readonly interrupt: (id: bigint, reason: InterruptReason) => boolean
+  /** Interrupts every running job and waits until each has handed over its outcome. */
+  readonly interruptAll: (reason: InterruptReason) => Effect.Effect<void>
+  /** Waits until no job runs. */
+  readonly awaitIdle: Effect.Effect<void>
+}
+
+/** An executor in the current scope; closing it interrupts the jobs still running (without a reason). */
+export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
+  const fibers = yield* FiberMap.make<bigint, void, never>()
+  const running = new Map<bigint, Running>()
+  const onJobDone = config.onJobDone
+
+  const interruptRunning = (job: Running, reason: InterruptReason) => {
+    if (job.fiber === undefined) job.pending = reason
+    else job.fiber.interruptUnsafe(undefined, interruptAnnotations(reason))
   }
-  const cause = exit.cause
-  if (reason === "remote-cancel") {
-    return Effect.succeed({
-      ...base,
-      kind: "cancelled",
-      state: "cancelled",
-      finalizedAt: new Date(now),
-      error: attemptError(row, "JobCancelError: job cancelled remotely", "")
+
+  const done = (id: bigint) =>
+    Effect.sync(() => {
+      running.delete(id)
+      if (onJobDone !== undefined) onJobDone()
     })
-  }
-  if (Cause.hasInterruptsOnly(cause)) {
-    if (reason === "timeout") {
-      const after = timeoutOf(config, row)
-      const error = new JobTimeout({ after: after === "none" ? Duration.zero : after })
-      return failed(config, row, base, error, error.message, "", now)
-    }
-    if (reason === "shutdown") {
-      return Effect.succeed({
-        ...base,
-        kind: "interrupted",
-        state: "available",
-        attempt: Math.max(row.attempt - 1, 0),
-        scheduledAt: new Date(now)
-      })
-    }
-    return failed(config, row, base, new UnexpectedInterrupt(), "job interrupted", "", now)
-  }
-  const error = Cause.findErrorOption(cause)
-  if (Option.isSome(error)) {
-    const e = error.value
-    if (e instanceof JobCancel) {
-      return Effect.succeed({
-        ...base,
-        kind: "cancelled",
-        state: "cancelled",
-        finalizedAt: new Date(now),
-        error: attemptError(row, e.message, ""),
-        failure: e
-      })
-    }
-    if (e instanceof JobSnooze) {
-      if (!(e.millis >= 0) || !Number.isFinite(e.millis) || now + e.millis > MAX_TIME_MILLIS) {
-        return failed(
-          config,
+
+  const start = (rows: ReadonlyArray<JobRow>, now: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      // Every job is known before the first one starts: one may be interrupted (or finish) while
+      // the others start.
+      const jobs = new Array<Running>(rows.length)
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!
+        const timeout = timeoutOf(config, row.kind)
+        const job: Running = {
           row,
-          base,
-          e,
-          `JobSnooze: the delay must be a finite duration >= 0 that ends by +275760-09-13 (got ${e.millis} ms)`,
-          "",
-          now
-        )
+          deadline: timeout === "none" ? undefined : now + Duration.toMillis(timeout),
+          fiber: undefined,
+          pending: undefined
+        }
+        jobs[i] = job
+        running.set(row.id, job)
       }
-      const snoozes = typeof row.metadata.snoozes === "number" ? row.metadata.snoozes : 0
-      return Effect.succeed({
-        ...base,
-        kind: "snoozed",
-        state: e.millis <= AVAILABLE_WITHIN_MILLIS ? "available" : "scheduled",
-        attempt: Math.max(row.attempt - 1, 0),
-        scheduledAt: new Date(now + e.millis),
-        metadata: { snoozes: snoozes + 1 },
-        failure: e
-      })
-    }
-    return failed(config, row, base, e, describeFailure(e), "", now)
-  }
-  const defect = Cause.findDefect(cause)
-  if (Result.isSuccess(defect)) {
-    const d = defect.success
-    const message = d instanceof Error ? `${d.name === "Error" ? "" : `${d.name}: `}${d.message}` : describeFailure(d)
-    const trace = d instanceof Error && typeof d.stack === "string" ? d.stack : Cause.pretty(cause)
-    return failed(config, row, base, d, message, trace, now)
-  }
-  return failed(config, row, base, new UnexpectedInterrupt(), "job interrupted", Cause.pretty(cause), now)
-}
+      return Effect.forEach(jobs, (job) =>
+        // The workers' requirements are in the context the runner was built with.
+        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row) as Effect.Effect<void>, done(job.row.id))), (fiber) => {
+          job.fiber = fiber
+          if (job.pending !== undefined) interruptRunning(job, job.pending)
+        }), { discard: true })
+    })
 
-const failed = (
-  config: ExecutorConfig,
-  row: JobRow,
-  base: Pick<Completion, "id" | "job" | "startedAt" | "finishedAt">,
-  error: unknown,
-  message: string,
-  trace: string,
-  now: number
-): Effect.Effect<Completion> => {
-  const attemptErr = attemptError(row, message, trace)
-  const discard: Completion = {
-    ...base,
-    kind: "failed",
-    state: "discarded",
-    finalizedAt: new Date(now),
-    error: attemptErr,
-    failure: error
-  }
-  if (row.attempt >= row.maxAttempts) return Effect.succeed(discard)
-  const policy = config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy
-  return nextRetryAt(policy, row, error, now).pipe(
-    // A policy that throws or answers a time in the past falls back to River's default (River
-    // logs a warning and does the same).
-    Effect.flatMap((next) =>
-      next !== undefined && !(Number.isFinite(next) && next >= now && next <= MAX_TIME_MILLIS)
-        ? nextRetryAt(undefined, row, error, now)
-        : Effect.succeed(next)
-    ),
-    Effect.catchDefect(() => nextRetryAt(undefined, row, error, now)),
-    Effect.map((next): Completion =>
-      next === undefined ? discard : {
-        ...base,
-        kind: "failed",
-        state: next - now <= AVAILABLE_WITHIN_MILLIS ? "available" : "retryable",
-        scheduledAt: new Date(next),
-        error: attemptErr,
-        failure: error
+  // One sweep per executor interrupts overdue jobs (reason "timeout").
+  const interval = sweepInterval(config)
+  yield* Effect.forkScoped(Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(interval)
+      if (running.size === 0) continue
+      const now = yield* Clock.currentTimeMillis
+      for (const job of running.values()) {
+        if (job.deadline === undefined || job.deadline > now) continue
+        job.deadline = undefined
+        interruptRunning(job, "timeout")
       }
-    )
-  )
-}
+    }
+  }))
+
+  return {
+    start,
+    size: () => running.size,
+    has: (id) => running.has(id),
+    rows: () => Array.from(running.values(), (job) => job.row),
+    interrupt: (id, reason) => {
+      const job = running.get(id)
+      if (job === undefined) return false
+      interruptRunning(job, reason)
+      return true
+    },
+    interruptAll: (reason) =>
+      Effect.suspend(() => {
+        for (const job of running.values()) interruptRunning(job, reason)
+        return FiberMap.awaitEmpty(fibers)
+      }),
+    awaitIdle: FiberMap.awaitEmpty(fibers)
+  } satisfies Executor
+}) as (config: ExecutorConfig) => Effect.Effect<Executor, never, Scope.Scope>

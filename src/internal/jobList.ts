@@ -8,50 +8,11 @@
  */
 import * as Result from "effect/Result"
 import { InvalidOptions } from "../Errors.ts"
-import { type JobRow, type JobState, JobStates } from "../Job.ts"
-import { show } from "./identifiers.ts"
+import type { ListParams, ListResult } from "../Client.ts"
+import { JobStates } from "../Job.ts"
+import { show } from "./show.ts"
 import { fieldPath, findUnstorableString, stringifyJson } from "./json.ts"
-import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
-
-/**
- * Filters, order and page of a job listing. Every filter is optional; filters combine with AND,
- * values inside one filter with OR.
- */
-export interface ListParams {
-  /** Only these states (default: all eight). */
-  readonly states?: ReadonlyArray<JobState> | undefined
-  readonly kinds?: ReadonlyArray<string> | undefined
-  readonly queues?: ReadonlyArray<string> | undefined
-  readonly priorities?: ReadonlyArray<number> | undefined
-  readonly ids?: ReadonlyArray<bigint> | undefined
-  /** Jobs having at least one of these tags. */
-  readonly tagsAny?: ReadonlyArray<string> | undefined
-  /** Jobs having all of these tags. */
-  readonly tagsAll?: ReadonlyArray<string> | undefined
-  /** Jobs whose metadata contains this JSON object (`@>`). */
-  readonly metadata?: Readonly<Record<string, unknown>> | undefined
-  /**
-   * Sort key; ties are broken by id. `finalizedAt` lists only finalized jobs.
-   * @default "id"
-   */
-  readonly orderBy?: "id" | "scheduledAt" | "finalizedAt" | undefined
-  /** @default "asc" */
-  readonly order?: "asc" | "desc" | undefined
-  /**
-   * Page size, 1 to 10,000.
-   * @default 100
-   */
-  readonly limit?: number | undefined
-  /** Continue after this cursor (`next` of the previous page). Needs the same `orderBy`. */
-  readonly after?: string | undefined
-}
-
-/** One page of jobs. */
-export interface ListResult {
-  readonly jobs: ReadonlyArray<JobRow>
-  /** Cursor for the next page; absent on the last page. */
-  readonly next: string | undefined
-}
+import type { JobListParams, JobListRow } from "./driver/driver.ts"
 
 const ORDER_COLUMNS = { id: "id", scheduledAt: "scheduled_at", finalizedAt: "finalized_at" } as const
 
@@ -97,7 +58,12 @@ const checkArray = <A>(
   return undefined
 }
 
-export const buildListQuery = (q: JobSql, params: ListParams) => {
+/**
+ * Validates a listing's parameters and turns them into the driver's page request (one row more
+ * than the page, to know whether another page follows), with the function that makes the page
+ * and its cursor from the rows.
+ */
+export const listRequest = (params: ListParams) => {
   const orderBy = params.orderBy ?? "id"
   if (!(orderBy in ORDER_COLUMNS)) return fail("orderBy", "must be one of id, scheduledAt, finalizedAt", orderBy)
   const order = params.order ?? "asc"
@@ -133,52 +99,44 @@ export const buildListQuery = (q: JobSql, params: ListParams) => {
     if (unstorable !== undefined) return fail(`metadata${fieldPath(unstorable.path)}`, unstorable.problem)
   }
 
-  const column = ORDER_COLUMNS[orderBy]
-  const values: Array<unknown> = []
-  const where: Array<string> = []
-  const bind = (value: unknown) => {
-    values.push(value)
-    return `$${values.length}`
-  }
-  if (params.states !== undefined) where.push(`state::text = ANY(${bind(params.states)}::text[])`)
-  if (params.kinds !== undefined) where.push(`kind = ANY(${bind(params.kinds)}::text[])`)
-  if (params.queues !== undefined) where.push(`queue = ANY(${bind(params.queues)}::text[])`)
-  if (params.priorities !== undefined) where.push(`priority = ANY(${bind(params.priorities)}::smallint[])`)
-  if (params.ids !== undefined) where.push(`id = ANY(${bind(params.ids)}::bigint[])`)
-  if (params.tagsAny !== undefined) where.push(`tags && ${bind(params.tagsAny)}::varchar(255)[]`)
-  if (params.tagsAll !== undefined) where.push(`tags @> ${bind(params.tagsAll)}::varchar(255)[]`)
-  if (metadataText !== undefined) where.push(`metadata @> ${bind(metadataText)}::jsonb`)
-  if (orderBy === "finalizedAt") where.push("finalized_at IS NOT NULL")
-  const cmp = order === "asc" ? ">" : "<"
+  let after: JobListParams["after"]
   if (params.after !== undefined) {
     const cursor = typeof params.after === "string" ? decodeCursor(params.after) : undefined
     if (cursor === undefined) return fail("after", "must be a cursor returned by list", params.after)
     if (cursor.o !== orderBy) {
       return fail("after", `cursor was made for orderBy "${cursor.o}", not "${orderBy}"`)
     }
-    const id = bind(BigInt(cursor.id))
-    if (orderBy === "id" || cursor.v === null) {
-      where.push(`id ${cmp} ${id}::bigint`)
-    } else {
-      const at = `('epoch'::timestamptz + (${bind(cursor.v)}::text || ' microseconds')::interval)`
-      where.push(`(${column} ${cmp} ${at} OR (${column} = ${at} AND id ${cmp} ${id}::bigint))`)
-    }
+    after = { id: BigInt(cursor.id), orderValueMicros: cursor.v }
   }
-  const direction = order === "asc" ? "ASC" : "DESC"
-  const text = `${q.jobListSelect(column)}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${
-    orderBy === "id" ? "" : `${column} ${direction}, `
-  }id ${direction} LIMIT ${limit + 1}`
+  const request: JobListParams = {
+    states: params.states,
+    kinds: params.kinds,
+    queues: params.queues,
+    priorities: params.priorities,
+    ids: params.ids,
+    tagsAny: params.tagsAny,
+    tagsAll: params.tagsAll,
+    metadataContains: metadataText,
+    orderBy,
+    order,
+    limit: limit + 1,
+    after
+  }
 
-  const toResult = (rows: ReadonlyArray<RawJobRow & { readonly order_us: bigint | null }>, pageSize: number): ListResult => {
-    const hasMore = rows.length > pageSize
-    const page = hasMore ? rows.slice(0, pageSize) : rows
+  const toResult = (rows: ReadonlyArray<JobListRow>): ListResult => {
+    const hasMore = rows.length > limit
+    const page = hasMore ? rows.slice(0, limit) : rows
     const last = page[page.length - 1]
     return {
-      jobs: page.map(decodeJobRow),
+      jobs: page.map((row) => row.job),
       next: hasMore && last !== undefined
-        ? encodeCursor({ o: orderBy, id: String(last.id), v: last.order_us === null ? null : String(last.order_us) })
+        ? encodeCursor({
+          o: orderBy,
+          id: String(last.job.id),
+          v: last.orderValueMicros === null ? null : String(last.orderValueMicros)
+        })
         : undefined
     }
   }
-  return Result.succeed({ limit, text, values, toResult })
+  return Result.succeed({ request, toResult })
 }

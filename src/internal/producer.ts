@@ -1,15 +1,25 @@
 /**
- * A producer: fetches and runs the jobs of one queue.
+ * A producer: fetches and runs the jobs of one queue, and keeps up with everything that concerns
+ * its queue, as River's producer does.
  *
  * Fetch triggers (all debounced, River §3.3/§3.6): start, a poll every `fetchPollInterval`
  * (+ up to 10 % jitter, at least 10 ms), an insert notification for the queue, a job finishing
  * while the last fetch filled every slot, a resume, a reconnect. The debounce is leading-edge:
  * a trigger after a quiet period fetches at once; triggers within `fetchCooldown` of the last
- * fetch give one more fetch at the end of the cooldown.
+ * fetch give one more fetch at the end of the cooldown. Each fetch asks for exactly the free
+ * slots (`maxWorkers` − running), never more. A fetch, once sent, is never interrupted: rows it
+ * marked `running` always get a fiber (the executor's).
  *
- * Each fetch asks for exactly the free slots (`maxWorkers` − running), never more. Every job
- * runs in its own fiber in a `FiberMap` keyed by job id, so one job can be interrupted by id.
- * A fetch, once sent, is never interrupted: rows it marked `running` always get a fiber.
+ * What it hears through the Notifier, for its queue: inserts (fetch now), pause and resume (its
+ * queue or `"*"`), cancels (interrupts the job if it runs here; a cancel for a job of its queue
+ * that is not running here yet — a fetch may have taken it and not started it, which River lost
+ * until 0.48 — is kept a minute, at most 1,000, and the fetch that brings the job checks the
+ * database for it at once), reconnects (fetch, re-read the pause state, check cancels).
+ *
+ * Its own upkeep, in the runtime's one loop shape (`loop.ts`): the cancel check (asks the
+ * database which of its running jobs had a cancel requested during their attempt — how a cancel
+ * reaches a poll-only runner, and a safety net for a lost notification otherwise), the queue row
+ * refresh, and, without LISTEN, the pause-state poll.
  *
  * @internal
  */
@@ -19,17 +29,20 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as FiberMap from "effect/FiberMap"
 import type * as Latch from "effect/Latch"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
-import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { DatabaseError } from "../Errors.ts"
 import type { JobRow } from "../Job.ts"
 import type { Completer } from "./completer.ts"
-import { execute, type ExecutorConfig, type InterruptReason, timeoutOf } from "./executor.ts"
-import { cancelRequestAtFetch } from "./cancelRequest.ts"
-import { decodeJobRow, type JobSql, type RawJobRow } from "./sql/job.ts"
+import type { Driver } from "./driver/driver.ts"
+import * as Executor from "./executor.ts"
+import * as Loop from "./loop.ts"
+import { parseControl, parseInsert } from "./notification.ts"
+import type { Notifier } from "./notifier.ts"
+import type { InterruptReason } from "./outcome.ts"
 
 /**
  * Test hook: runs after a fetch statement returned its rows and before their jobs are
@@ -40,108 +53,133 @@ export const BeforeJobsStart = Context.Reference<(rows: ReadonlyArray<JobRow>) =
   { defaultValue: () => () => Effect.void }
 )
 
+/** Cancel requests kept for jobs not running here yet: at most this many, this long. */
+const EARLY_CANCELS_MAX = 1_000
+const EARLY_CANCELS_MILLIS = 60_000
+
+/** What a producer needs. */
 export interface ProducerConfig {
   readonly queue: string
   readonly maxWorkers: number
   readonly fetchCooldown: Duration.Duration
   readonly fetchPollInterval: Duration.Duration
   readonly clientId: string
-  readonly sql: SqlClient.SqlClient
-  readonly q: JobSql
-  readonly executor: ExecutorConfig
+  readonly driver: Driver
+  readonly notifier: Notifier["Service"]
+  /** How its jobs are run (the executor's settings; the completer receives the outcomes). */
+  readonly executor: Pick<Executor.ExecutorConfig, "workers" | "jobTimeout" | "retryPolicy">
   readonly completer: Completer
-  /** How often overdue jobs are looked for (the executor must have `externalTimeouts`). */
-  readonly timeoutSweepInterval: Duration.Duration
   /** Opened when the runner starts; nothing is fetched before. */
   readonly started: Latch.Latch
-  /** Start paused (the queue's `paused_at` in the database). */
-  readonly paused?: boolean | undefined
-  /** Called once a fetch's jobs have started (the runner checks cancel requests that arrived before). */
-  readonly onFetched?: ((rows: ReadonlyArray<JobRow>) => Effect.Effect<void>) | undefined
+  readonly cancelCheckInterval: Duration.Duration
+  /** Without LISTEN: how often the queue's pause state is read. */
+  readonly queuePollInterval: Duration.Duration
+  readonly queueRefreshInterval: Duration.Duration
 }
 
+/** A running producer. */
 export interface Producer {
   readonly queue: string
   /** Asks for a fetch (debounced). */
-  readonly trigger: Effect.Effect<void>
-  readonly triggerUnsafe: () => void
-  /** Stops or restarts fetching (running jobs are unaffected). */
-  readonly setPaused: (paused: boolean) => Effect.Effect<void>
-  readonly isPaused: () => boolean
+  readonly fetchNow: () => void
   /** Ids of the jobs running now. */
-  readonly running: Effect.Effect<ReadonlyArray<bigint>>
-  /** The jobs running now, each with the cancel request it carried at fetch (`''` for none). */
-  readonly runningWithCancelRequests: Effect.Effect<ReadonlyArray<readonly [bigint, string]>>
-  readonly hasJob: (id: bigint) => boolean
-  /** Interrupts one running job, recording why; true if it was running here. */
-  readonly interrupt: (id: bigint, reason: InterruptReason) => Effect.Effect<boolean>
-  /** Stops fetching for good (waits for an in-flight fetch). */
+  readonly running: () => ReadonlyArray<bigint>
+  /** Stops fetching for good (waits for an in-flight fetch); cancels keep reaching running jobs. */
   readonly stop: Effect.Effect<void>
   /** Waits until no job runs. */
   readonly awaitIdle: Effect.Effect<void>
-  /** Interrupts every running job (runner stop). */
+  /** Interrupts every running job and waits for their outcomes (runner stop). */
   readonly interruptAll: (reason: InterruptReason) => Effect.Effect<void>
 }
 
+/**
+ * Starts a producer in the current scope: creates or refreshes its queue's row (reading whether
+ * it is paused), subscribes to its notifications and starts its loops. Fails if the queue's row
+ * cannot be written.
+ */
 export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
-  const { completer, executor, q, queue, sql } = config
+  const { completer, driver, notifier, queue } = config
   const cooldownMillis = Duration.toMillis(config.fetchCooldown)
   const pollMillis = Duration.toMillis(config.fetchPollInterval)
   const jitterMillis = Math.max(pollMillis * 0.1, 10)
-  const scope = yield* Scope.Scope
   const beforeJobsStart = yield* BeforeJobsStart
-  const jobs = yield* FiberMap.make<bigint, void, never>()
+
+  const row = yield* driver.queueCreateOrSetUpdatedAt({ name: queue, now: new Date(yield* Clock.currentTimeMillis) }).pipe(
+    Effect.mapError(DatabaseError.fromSqlError("Runner: queue start"))
+  )
+  let paused = row.pausedAt !== null
+
   const wake = yield* Queue.sliding<void>(1)
-  /**
-   * Running jobs (their fibers are in `jobs`), each with the cancel request it carried when it
-   * was fetched (see `cancelRequestAtFetch`): the cancel check ignores that one.
-   */
-  const runningIds = new Map<bigint, string>()
-  /** Attempt deadlines (Clock millis) of running jobs that have a timeout. */
-  const deadlines = new Map<bigint, number>()
+  const fetchNow = () => {
+    Queue.offerUnsafe(wake, undefined)
+  }
   let fetchWhenSlotFrees = false
-  let paused = config.paused === true
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
 
-  const triggerUnsafe = () => {
-    Queue.offerUnsafe(wake, undefined)
-  }
-  const trigger = Effect.sync(triggerUnsafe)
-
-  const jobDone = (id: bigint) => Effect.sync(() => {
-    runningIds.delete(id)
-    deadlines.delete(id)
-    if (fetchWhenSlotFrees && !stopped) {
-      fetchWhenSlotFrees = false
-      triggerUnsafe()
+  const executor = yield* Executor.make({
+    ...config.executor,
+    driver,
+    complete: completer.enqueue,
+    onJobDone: () => {
+      if (fetchWhenSlotFrees && !stopped) {
+        fetchWhenSlotFrees = false
+        fetchNow()
+      }
     }
   })
 
-  const runJob = (row: JobRow) =>
-    execute(executor, row, completer.enqueue).pipe(Effect.ensuring(jobDone(row.id)))
+  const setPaused = (value: boolean) => {
+    const wasPaused = paused
+    paused = value
+    if (wasPaused && !value) fetchNow()
+  }
+
+  /** Interrupts the given jobs if they run here (a cancel was requested). */
+  const cancelRunning = (ids: Iterable<bigint>) => {
+    for (const id of ids) executor.interrupt(id, "remote-cancel")
+  }
+
+  /** Cancel requests for jobs of this queue not running here when they arrived (job id → Clock millis). */
+  const earlyCancels = new Map<bigint, number>()
+  const onCancelRequested = (id: bigint, forQueue: string) =>
+    Effect.gen(function*() {
+      if (executor.interrupt(id, "remote-cancel") || forQueue !== queue) return
+      const now = yield* Clock.currentTimeMillis
+      earlyCancels.delete(id)
+      earlyCancels.set(id, now)
+      for (const [old, at] of earlyCancels) {
+        if (earlyCancels.size <= EARLY_CANCELS_MAX && now - at < EARLY_CANCELS_MILLIS) break
+        earlyCancels.delete(old)
+      }
+    })
+  /** After a fetch: were any of its jobs cancelled before they started here? */
+  const checkEarlyCancels = (rows: ReadonlyArray<JobRow>) =>
+    Effect.suspend(() => {
+      if (earlyCancels.size === 0) return Effect.void
+      const matched = rows.filter((r) => earlyCancels.delete(r.id))
+      if (matched.length === 0) return Effect.void
+      return driver.jobGetCancelRequested({ jobs: matched }).pipe(
+        Effect.map(cancelRunning),
+        Effect.catchCause((cause) => Effect.logWarning("effect-river: cancel check of fetched jobs failed", Cause.pretty(cause)))
+      )
+    })
 
   const fetchOnce = Effect.gen(function*() {
-    const limit = config.maxWorkers - runningIds.size
+    const limit = config.maxWorkers - executor.size()
     if (limit <= 0) {
       fetchWhenSlotFrees = true
       return
     }
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
-    const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, limit, new Date(now), config.clientId])
-    if (raw.length === 0) return
-    const rows = raw.map(decodeJobRow)
+    const rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
+    if (rows.length === 0) return
     yield* beforeJobsStart(rows)
-    for (const row of rows) {
-      runningIds.set(row.id, cancelRequestAtFetch(row.metadata))
-      const timeout = timeoutOf(executor, row)
-      if (timeout !== "none") deadlines.set(row.id, now + Duration.toMillis(timeout))
-    }
     // Set before the jobs start: a job may finish before this fiber runs again.
     if (rows.length === limit) fetchWhenSlotFrees = true
-    for (const row of rows) yield* FiberMap.run(jobs, row.id, runJob(row))
-    if (config.onFetched !== undefined) yield* config.onFetched(rows)
+    yield* executor.start(rows, now)
+    yield* checkEarlyCancels(rows)
   }).pipe(
     Effect.uninterruptible,
     Effect.catchCause((cause) =>
@@ -153,10 +191,10 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
 
   const pollDelay = Effect.map(Random.next, (r) => pollMillis + r * jitterMillis)
 
-  const loop = Effect.gen(function*() {
+  const fetchLoop = Effect.gen(function*() {
     // Start (when the runner opens the gate): one fetch at once.
     yield* config.started.await
-    triggerUnsafe()
+    fetchNow()
     while (!stopped) {
       const delay = yield* pollDelay
       yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(delay))
@@ -170,62 +208,62 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     }
   })
 
-  const loopFiber = yield* Effect.forkScoped(loop)
+  /** Asks the database which of the running jobs had a cancel requested during their attempt. */
+  const cancelCheck = Effect.suspend(() => {
+    if (executor.size() === 0) return Effect.void
+    return Effect.map(driver.jobGetCancelRequested({ jobs: executor.rows() }), cancelRunning)
+  })
 
+  const refreshPauseState = Effect.map(driver.queueList({ names: [queue] }), (rows) => setPaused(rows[0]?.pausedAt != null))
 
+  // Notifications, each topic in order.
+  const inserts = yield* notifier.subscribe("river_insert")
+  const controls = yield* notifier.subscribe("river_control")
+  const reconnects = yield* notifier.reconnects
+  yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) =>
+    Effect.sync(() => {
+      if (parseInsert(payload) === queue) fetchNow()
+    })))
+  yield* Effect.forkScoped(Stream.runForEach(controls, (payload) => {
+    const control = parseControl(payload)
+    if (control === undefined) return Effect.void
+    if (control.action === "cancel") {
+      return control.jobId === undefined ? Effect.void : onCancelRequested(control.jobId, control.queue)
+    }
+    if (control.queue === "*" || control.queue === queue) setPaused(control.action === "pause")
+    return Effect.void
+  }))
+  // Notifications sent while disconnected are lost: catch up on what they would have said.
+  yield* Effect.forkScoped(Stream.runForEach(reconnects, () =>
+    Effect.all([Effect.sync(fetchNow), refreshPauseState.pipe(Effect.ignore), cancelCheck.pipe(Effect.ignore)], {
+      discard: true
+    })))
 
-  const producer: Producer = {
+  const fetchFiber = yield* Effect.forkScoped(fetchLoop)
+  yield* Effect.forkScoped(
+    Loop.run({ name: "cancel check", interval: config.cancelCheckInterval, start: "interval", runOnce: cancelCheck })
+  )
+  const upkeep = yield* Effect.forkScoped(Effect.all([
+    Loop.run({
+      name: "queue refresh",
+      interval: config.queueRefreshInterval,
+      start: "interval",
+      runOnce: Effect.flatMap(Clock.currentTimeMillis, (now) => driver.queueCreateOrSetUpdatedAt({ name: queue, now: new Date(now) }))
+    }),
+    ...(notifier.listening
+      ? []
+      : [Loop.run({ name: "queue pause poll", interval: config.queuePollInterval, start: "interval", runOnce: refreshPauseState })])
+  ], { concurrency: "unbounded", discard: true }))
+
+  return {
     queue,
-    trigger,
-    triggerUnsafe,
-    setPaused: (value) =>
-      Effect.sync(() => {
-        const wasPaused = paused
-        paused = value
-        if (wasPaused && !value) triggerUnsafe()
-      }),
-    isPaused: () => paused,
-    running: Effect.sync(() => [...runningIds.keys()]),
-    runningWithCancelRequests: Effect.sync(() => [...runningIds]),
-    hasJob: (id) => runningIds.has(id),
-    interrupt: (id, reason) =>
-      Effect.suspend(() => {
-        if (!runningIds.has(id)) return Effect.succeed(false)
-        executor.interruptReasons.set(id, reason)
-        // Interrupt without waiting (a job may delay its interruption in uninterruptible code);
-        // if it finished first, its outcome never read the reason: drop it afterwards.
-        return FiberMap.remove(jobs, id).pipe(
-          Effect.ensuring(Effect.sync(() => executor.interruptReasons.delete(id))),
-          Effect.forkIn(scope),
-          Effect.as(true)
-        )
-      }),
+    fetchNow,
+    running: () => executor.rows().map((r) => r.id),
     stop: Effect.suspend(() => {
       stopped = true
-      return Fiber.interrupt(loopFiber)
+      return Effect.andThen(Fiber.interrupt(fetchFiber), Fiber.interrupt(upkeep))
     }),
-    awaitIdle: FiberMap.awaitEmpty(jobs),
-    interruptAll: (reason) =>
-      Effect.suspend(() => {
-        for (const id of runningIds.keys()) executor.interruptReasons.set(id, reason)
-        return FiberMap.clear(jobs)
-      })
-  }
-
-  // Job timeouts: one sweep per producer interrupts overdue jobs (reason "timeout"), instead of
-  // a timer racing every job. Its period is a tenth of the shortest timeout, 10 ms to 1 s.
-  const sweep = Effect.gen(function*() {
-    while (true) {
-      yield* Effect.sleep(config.timeoutSweepInterval)
-      if (deadlines.size === 0) continue
-      const now = yield* Clock.currentTimeMillis
-      for (const [id, at] of deadlines) {
-        if (at > now) continue
-        deadlines.delete(id)
-        yield* producer.interrupt(id, "timeout")
-      }
-    }
-  })
-  yield* Effect.forkScoped(sweep)
-  return producer
-}) as (config: ProducerConfig) => Effect.Effect<Producer, never, Scope.Scope>
+    awaitIdle: executor.awaitIdle,
+    interruptAll: executor.interruptAll
+  } satisfies Producer
+}) as (config: ProducerConfig) => Effect.Effect<Producer, DatabaseError, Scope.Scope>

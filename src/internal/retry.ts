@@ -11,6 +11,12 @@ import * as Schedule from "effect/Schedule"
 import type { JobRow } from "../Job.ts"
 import type { RetryPolicy } from "../Worker.ts"
 
+/**
+ * The last instant a `Date` can hold (+275760-09-13); PostgreSQL's `timestamptz` goes further, so
+ * every valid `Date` is storable. A snooze or retry beyond it could not be written.
+ */
+export const MAX_TIME_MILLIS = 8.64e15
+
 /** ~292 years, River's cap (the largest Go duration), reached from n = 310. */
 const MAX_DELAY_MILLIS = 9_223_372_036_854
 
@@ -56,3 +62,24 @@ export const nextRetryAt = (
     return nowMillis + Duration.toMillis(Duration.fromInputUnsafe(next))
   })
 }
+
+/**
+ * The time of the next attempt as the policy answers it (`undefined`: the policy stopped, the job
+ * is discarded), falling back to River's default when the policy throws or answers a time that is
+ * not finite, in the past, or beyond the last instant a `Date` holds (River logs a warning and
+ * does the same). Shared by the executor and the rescuer.
+ */
+export const retryAt = (
+  policy: RetryPolicy | undefined,
+  job: JobRow,
+  error: unknown,
+  nowMillis: number
+): Effect.Effect<number | undefined> =>
+  nextRetryAt(policy, job, error, nowMillis).pipe(
+    Effect.flatMap((next) =>
+      next !== undefined && !(Number.isFinite(next) && next >= nowMillis && next <= MAX_TIME_MILLIS)
+        ? nextRetryAt(undefined, job, error, nowMillis)
+        : Effect.succeed(next)
+    ),
+    Effect.catchDefect(() => nextRetryAt(undefined, job, error, nowMillis))
+  )

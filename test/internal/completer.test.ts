@@ -4,12 +4,11 @@ import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as Client from "../../src/Client.ts"
 import * as Completer from "../../src/internal/completer.ts"
-import { schemaPrefix } from "../../src/internal/identifiers.ts"
-import { decodeJobRow, jobColumns, makeJobSql, type RawJobRow } from "../../src/internal/sql/job.ts"
+import { makePgDriver } from "../../src/internal/driver/pg/driver.ts"
 import type { JobRow } from "../../src/Job.ts"
 import * as JobKind from "../../src/JobKind.ts"
+import * as Testing from "../../src/Testing.ts"
 import { freshDatabase } from "../utils/db.ts"
-import { migratedSchema } from "../utils/river.ts"
 
 const Task = JobKind.make("task", { args: Schema.Struct({ n: Schema.Number }) })
 
@@ -17,26 +16,25 @@ const Task = JobKind.make("task", { args: Schema.Struct({ n: Schema.Number }) })
 const setup = (count: number, options: Partial<Completer.CompleterOptions> = {}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const schema = yield* migratedSchema("comp")
-    const q = makeJobSql(schema, schemaPrefix(schema))
+    const schema = yield* Testing.freshSchema("comp")
+    const driver = makePgDriver(sql, schema)
     const client = yield* Client.make({ schema })
     for (let start = 0; start < count; start += 5_000) {
       const size = Math.min(5_000, count - start)
       yield* client.insertMany(Array.from({ length: size }, (_, i) => Task.of({ n: start + i })))
     }
     const now = yield* Clock.currentTimeMillis
-    const raw = yield* sql.unsafe<RawJobRow>(q.jobGetAvailable, ["default", count, new Date(now), "test-client"])
-    if (raw.length !== count) return yield* Effect.die(new Error(`fetched ${raw.length} of ${count} jobs`))
-    const rows = raw.map(decodeJobRow).sort((a, b) => Number(a.id - b.id))
+    const fetched = yield* driver.jobGetAvailable({ queue: "default", max: count, now: new Date(now), clientId: "test-client" })
+    if (fetched.length !== count) return yield* Effect.die(new Error(`fetched ${fetched.length} of ${count} jobs`))
+    const rows = [...fetched].sort((a, b) => Number(a.id - b.id))
     const written: Array<JobRow> = []
     const completer = yield* Completer.make({
-      sql,
-      q,
+      driver,
       flushInterval: Duration.millis(0),
-      onCompleted: (rows) => Effect.sync(() => void written.push(...rows.map(decodeJobRow))),
+      onCompleted: (rows) => Effect.sync(() => void written.push(...rows)),
       ...options
     })
-    return { sql, schema, rows, completer, written }
+    return { sql, schema, rows, completer, written, driver }
   })
 
 const completion = (job: JobRow, patch: Partial<Completer.Completion> = {}): Completer.Completion => ({
@@ -96,7 +94,7 @@ describe("completer", () => {
 
     it.effect("a job that left running is never overwritten; its metadata still merges", () =>
       Effect.gen(function*() {
-        const { completer, rows, schema, sql } = yield* setup(2)
+        const { completer, driver, rows, schema, sql } = yield* setup(2)
         const [a, b] = rows
         // Meanwhile: a was completed elsewhere (in a user transaction), b was deleted.
         yield* sql.unsafe(
@@ -114,8 +112,7 @@ describe("completer", () => {
         }))
         yield* completer.enqueue(completion(b!))
         yield* completer.close
-        const [row] = yield* sql.unsafe<RawJobRow>(`SELECT ${jobColumns()} FROM "${schema}".river_job WHERE id = $1`, [a!.id])
-        const job = decodeJobRow(row!)
+        const job = (yield* driver.jobGetById({ id: a!.id }))!
         assert.strictEqual(job.state, "completed")
         assert.strictEqual(job.finalizedAt?.getTime(), 500)
         assert.deepStrictEqual(job.errors, [])
@@ -180,7 +177,7 @@ describe("completer", () => {
 
     it.effect("an error text or metadata that jsonb cannot store is written with U+FFFD and blocks nothing", () =>
       Effect.gen(function*() {
-        const { completer, rows, schema, sql } = yield* setup(4)
+        const { completer, driver, rows, schema } = yield* setup(4)
         const [nul, lone, keys, plain] = rows
         const truncated = "😀 truncated".slice(1) // a lone low surrogate, then " truncated"
         yield* completer.enqueue(completion(nul!, {
@@ -194,10 +191,7 @@ describe("completer", () => {
         yield* completer.enqueue(completion(keys!, { metadata: { "k\u0000": "\ud83d", "pair": "😀" } }))
         yield* completer.enqueue(completion(plain!))
         yield* waitFor(Effect.map(states(schema), (s) => s.completed === 3 && s.retryable === 1))
-        const stored = yield* sql.unsafe<RawJobRow>(
-          `SELECT ${jobColumns()} FROM "${schema}".river_job ORDER BY id`
-        )
-        const jobs = stored.map(decodeJobRow)
+        const jobs = yield* Effect.forEach(rows, (row) => Effect.map(driver.jobGetById({ id: row.id }), (job) => job!))
         assert.strictEqual(jobs[0]!.errors[0]!.error, "bad\ufffdbyte")
         assert.strictEqual(jobs[0]!.errors[0]!.trace, "at \\u0000 \ufffd", "an escaped backslash is text, not an escape")
         assert.deepStrictEqual(jobs[1]!.metadata, { note: "\ufffd truncated" })
@@ -208,7 +202,7 @@ describe("completer", () => {
 
     it.effect("a row the database refuses is isolated: the rest completes, the row ends with a readable error", () =>
       Effect.gen(function*() {
-        const { completer, rows, schema, sql } = yield* setup(5)
+        const { completer, driver, rows, schema, sql } = yield* setup(5)
         const [a, poisoned, c, hopeless, e] = rows
         // Outcomes the database refuses for one row each: metadata a trigger or constraint rejects,
         // and a row that may never leave running.
@@ -220,7 +214,7 @@ describe("completer", () => {
         yield* completer.enqueue(completion(poisoned!, { metadata: { poison: true } }))
         yield* waitFor(Effect.map(states(schema), (s) => s.completed === 4))
         const byId = new Map(
-          (yield* sql.unsafe<RawJobRow>(`SELECT ${jobColumns()} FROM "${schema}".river_job`)).map(decodeJobRow).map((j) => [j.id, j])
+          (yield* Effect.forEach(rows, (row) => Effect.map(driver.jobGetById({ id: row.id }), (job) => job!))).map((j) => [j.id, j])
         )
         for (const row of [a, c, e]) assert.deepStrictEqual(byId.get(row!.id)!.errors, [])
         const written = byId.get(poisoned!.id)!

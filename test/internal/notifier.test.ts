@@ -6,13 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { PgClient } from "@effect/sql-pg"
-import { Clock, Effect, Queue, Ref } from "effect"
+import { Clock, Effect, Queue, Ref, Stream } from "effect"
 import { ConnectionError, SqlError } from "effect/sql/SqlError"
 import { TestClock } from "effect/testing"
-import { listen } from "../../src/internal/notifier.ts"
+import { makeListen, makePollOnly } from "../../src/internal/notifier.ts"
 
 interface Session {
   readonly openedAt: number
+  readonly channels: Array<string>
   readonly queues: Array<Queue.Queue<{ readonly channel: string; readonly payload: string; readonly processId: number }, SqlError>>
 }
 
@@ -21,13 +22,14 @@ const scripted = (ping: Ref.Ref<"ok" | "hang">) =>
   Effect.gen(function*() {
     const sessions: Array<Session> = []
     const reserve = Effect.gen(function*() {
-      const session: Session = { openedAt: yield* Clock.currentTimeMillis, queues: [] }
+      const session: Session = { openedAt: yield* Clock.currentTimeMillis, channels: [], queues: [] }
       sessions.push(session)
       return {
         executeRaw: () => Effect.flatMap(Ref.get(ping), (mode) => (mode === "ok" ? Effect.succeed([]) : Effect.never)),
         connection: {
-          listen: () =>
+          listen: (channel: string) =>
             Effect.map(Queue.unbounded<{ channel: string; payload: string; processId: number }, SqlError>(), (queue) => {
+              session.channels.push(channel)
               session.queues.push(queue)
               return queue
             })
@@ -56,11 +58,28 @@ const delayUntilSession = (sessions: ReadonlyArray<Session>, count: number, max 
   })
 
 describe("LISTEN supervisor", () => {
+  it.effect("delivers each channel's notifications to that topic's subscribers, in order", () =>
+    Effect.gen(function*() {
+      const ping = yield* Ref.make<"ok" | "hang">("ok")
+      const { pg, sessions } = yield* scripted(ping)
+      const notifier = yield* makeListen({ pg, schema: "s" })
+      const inserts = yield* notifier.subscribe("river_insert")
+      const controls = yield* notifier.subscribe("river_control")
+      assert.deepStrictEqual(sessions[0]!.channels, ["s.river_insert", "s.river_control", "s.river_leadership"])
+      const [insert, control] = sessions[0]!.queues
+      for (const payload of ["a", "b"]) yield* Queue.offer(insert!, { channel: "s.river_insert", payload, processId: 1 })
+      yield* Queue.offer(control!, { channel: "s.river_control", payload: "c", processId: 1 })
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(inserts, 2))), ["a", "b"])
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(controls, 1))), ["c"])
+      assert.isTrue(notifier.listening)
+      assert.isUndefined(notifier.loopback)
+    }))
+
   it.effect("after a healthy period, a lost connection is re-opened after the shortest delay again", () =>
     Effect.gen(function*() {
       const ping = yield* Ref.make<"ok" | "hang">("ok")
       const { pg, sessions } = yield* scripted(ping)
-      yield* listen({ pg, channels: new Map([["s.river_insert", () => Effect.void]]), onReconnect: Effect.void })
+      yield* makeListen({ pg, schema: "s" })
       assert.strictEqual(sessions.length, 1)
       const delays: Array<number> = []
       for (let loss = 1; loss <= 8; loss++) {
@@ -75,7 +94,7 @@ describe("LISTEN supervisor", () => {
     Effect.gen(function*() {
       const ping = yield* Ref.make<"ok" | "hang">("ok")
       const { pg, sessions } = yield* scripted(ping)
-      yield* listen({ pg, channels: new Map([["s.river_insert", () => Effect.void]]), onReconnect: Effect.void })
+      yield* makeListen({ pg, schema: "s" })
       const delays: Array<number> = []
       for (let loss = 1; loss <= 8; loss++) {
         yield* lost(sessions.at(-1)!)
@@ -89,11 +108,8 @@ describe("LISTEN supervisor", () => {
       const ping = yield* Ref.make<"ok" | "hang">("ok")
       const { pg, sessions } = yield* scripted(ping)
       const reconnects = yield* Ref.make(0)
-      yield* listen({
-        pg,
-        channels: new Map([["s.river_insert", () => Effect.void]]),
-        onReconnect: Ref.update(reconnects, (n) => n + 1)
-      })
+      const notifier = yield* makeListen({ pg, schema: "s" })
+      yield* Effect.forkScoped(Stream.runForEach(yield* notifier.reconnects, () => Ref.update(reconnects, (n) => n + 1)))
       yield* TestClock.adjust("30 seconds")
       assert.strictEqual(sessions.length, 1, "answered pings keep the connection")
       yield* Ref.set(ping, "hang") // half-open: no error, no answer
@@ -103,6 +119,21 @@ describe("LISTEN supervisor", () => {
       assert.isAtMost(reopenedAfter, 5_000 + 10_000 + 100 + 10, `re-opened ${reopenedAfter} ms after the last good ping window`)
       assert.isAtLeast(delay, 10_000, "not before the ping timed out")
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow
-      assert.strictEqual(yield* Ref.get(reconnects), 1, "the runner catches up after the reconnect")
+      assert.strictEqual(yield* Ref.get(reconnects), 1, "subscribers hear of the reconnect (and catch up)")
+    }))
+})
+
+describe("poll-only notifier", () => {
+  it.effect("hears nothing from the database; delivers what this process loops back, to each topic's subscribers", () =>
+    Effect.gen(function*() {
+      const notifier = yield* makePollOnly
+      assert.isFalse(notifier.listening)
+      const inserts = yield* notifier.subscribe("river_insert")
+      const controls = yield* notifier.subscribe("river_control")
+      yield* notifier.loopback!("river_insert", `{"queue": "a"}`)
+      yield* notifier.loopback!("river_control", `{"action" : "cancel", "job_id" : 1, "queue" : "a"}`)
+      yield* notifier.loopback!("river_insert", `{"queue": "b"}`)
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(inserts, 2))), [`{"queue": "a"}`, `{"queue": "b"}`])
+      assert.deepStrictEqual(Array.from(yield* Stream.runCollect(Stream.take(controls, 1))), [`{"action" : "cancel", "job_id" : 1, "queue" : "a"}`])
     }))
 })

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { InvalidOptions } from "../../src/Errors.ts"
-import { show } from "../../src/internal/identifiers.ts"
+import { show } from "../../src/internal/show.ts"
 import * as JobKind from "../../src/JobKind.ts"
 import * as Runner from "../../src/Runner.ts"
 import * as Worker from "../../src/Worker.ts"

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
-import * as InsertOptions from "../../src/InsertOptions.ts"
+import type { UniqueOptions } from "../../src/InsertOptions.ts"
+import * as InsertOptions from "../../src/internal/insertOptions.ts"
 import {
   compareUtf8,
   goJson,
@@ -21,14 +22,14 @@ const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex
 
 const NOW = Date.parse("2026-01-02T03:04:05.678Z")
 
-const unique = (options: InsertOptions.UniqueOptions): ResolvedUnique => {
+const unique = (options: UniqueOptions): ResolvedUnique => {
   const resolved = InsertOptions.resolveUnique(options)
   if (resolved === undefined) throw new Error("not unique")
   return resolved
 }
 
 const key = (
-  options: InsertOptions.UniqueOptions,
+  options: UniqueOptions,
   input: { kind?: string; args?: unknown; argsJson?: string; queue?: string; scheduledAt?: string } = {}
 ) =>
   uniqueKeyString(unique(options), {
@@ -191,7 +192,7 @@ describe("unique key: nested objects as Go's encoding/json writes them", () => {
   const withSchema = <S extends Schema.Codec<any, any, never, never>>(
     schema: S,
     args: S["Type"],
-    options: InsertOptions.UniqueOptions = { byArgs: true }
+    options: UniqueOptions = { byArgs: true }
   ) => {
     const kind = JobKind.make("nested", { args: schema })
     const json = kind.encode(args)

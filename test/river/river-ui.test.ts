@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-import { freePort } from "../../src/internal/embeddedPostgres.ts"
+import { freePort } from "../../src/cli/embeddedPostgres.ts"
 import { Behave, behave, Tricky } from "./utils/kinds.ts"
 import { type EffectRunner, Scenario, waitFor } from "./utils/harness.ts"
 

@@ -6,6 +6,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Clock, Context, Effect, Layer, Redacted } from "effect"
 import { inject } from "vitest"
+import * as Testing from "../../src/Testing.ts"
 
 export const serverUrl = (): string => inject("DATABASE_URL")
 
@@ -14,9 +15,6 @@ export const urlForDatabase = (database: string): string => {
   url.pathname = `/${database}`
   return url.toString()
 }
-
-export const withLiveClock = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
-  layer.pipe(Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue())))
 
 const adminLayer = () => PgClient.layer({ url: Redacted.make(serverUrl()), maxConnections: 1 })
 
@@ -39,12 +37,9 @@ export const createDatabase = (prefix: string) =>
     return name
   })
 
-/** A PgClient layer on a new, empty database of its own. */
+/** A PgClient layer (`Testing.database`: its pool on the live clock) on a new, empty database of its own. */
 export const freshDatabase = (prefix = "t", options: { readonly maxConnections?: number } = {}) =>
-  withLiveClock(Layer.unwrap(Effect.gen(function*() {
+  Layer.unwrap(Effect.gen(function*() {
     const name = yield* createDatabase(prefix)
-    return PgClient.layer({
-      url: Redacted.make(urlForDatabase(name)),
-      maxConnections: options.maxConnections ?? 10
-    })
-  })))
+    return Testing.database(urlForDatabase(name), { maxConnections: options.maxConnections ?? 10 })
+  })).pipe(Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue())))

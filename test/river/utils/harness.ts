@@ -233,6 +233,6 @@ export const riverMigrate = async <T = Record<string, unknown>>(url: string, arg
 export const riverMigrateRaw = (url: string, args: ReadonlyArray<string>) =>
   execute(inject("RIVERSIDE_BIN"), ["migrate", ...args, "--database-url", url])
 
-/** effect-river's CLI (`node src/bin.ts migrate …`). */
+/** effect-river's CLI (`node src/cli/main.ts migrate …`). */
 export const effectMigrate = (url: string, args: ReadonlyArray<string>) =>
-  execute(process.execPath, ["src/bin.ts", "migrate", ...args, "--database-url", url])
+  execute(process.execPath, ["src/cli/main.ts", "migrate", ...args, "--database-url", url])

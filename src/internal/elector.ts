@@ -1,10 +1,10 @@
 /**
- * Leader election on River's `river_leader` row (§8.1), so effect-river and River processes
- * share one election per schema.
+ * The elector: leader election on River's `river_leader` row (§8.1), so effect-river and River
+ * processes share one election per schema.
  *
- * - Followers try to claim the row every `electInterval` (+ up to 1 s jitter), and 0–50 ms after
- *   a `resigned` notification on `<schema>.river_leadership` (handed in by the runner's
- *   listener through `onNotification`).
+ * - Followers try to claim the row every `electInterval` (+ up to 1 s jitter), 0–50 ms after a
+ *   `resigned` notification on `<schema>.river_leadership`, and after a reconnect (both heard
+ *   through the Notifier); a `request_resign` makes the leader resign.
  * - The leader renews every `renewInterval`, and trusts its lease only until the start of its
  *   last successful renewal + TTL − 1 s. A failed renewal (row gone or expired) or an expired
  *   trust makes it step down at once; a renewal still unanswered when the trust ends (a hung
@@ -29,12 +29,15 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type { LeaderSql } from "./sql/leader.ts"
+import * as Stream from "effect/Stream"
+import type { Driver } from "./driver/driver.ts"
+import { parseLeadership } from "./notification.ts"
+import type { Notifier } from "./notifier.ts"
 
 export interface ElectorConfig {
-  readonly sql: SqlClient.SqlClient
-  readonly q: LeaderSql
+  readonly driver: Driver
+  /** `river_leadership` notifications (a resignation: try now) and reconnects (try now). */
+  readonly notifier: Notifier["Service"]
   readonly leaderId: string
   readonly ttl: Duration.Duration
   readonly electInterval: Duration.Duration
@@ -50,17 +53,12 @@ const RESIGN_TIMEOUT_MILLIS = 2_000
 
 export interface Elector {
   readonly isLeader: () => boolean
-  /** Handles a `river_leadership` notification (resigned → try now; request_resign → resign). */
-  readonly onNotification: (payload: string) => Effect.Effect<void>
-  /** Asks a follower to try an election now (after a reconnect). */
-  readonly wake: Effect.Effect<void>
   /** Resigns if leading (for stop). */
   readonly resign: Effect.Effect<void>
 }
 
 export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
-  const { leaderId, q, sql } = config
-  const ttlSeconds = Duration.toSeconds(config.ttl)
+  const { driver, leaderId, ttl } = config
   /** The services keep the clock of whoever built the elector. */
   const servicesClock = yield* Clock.Clock
   /** Runs an effect of the elector's own on its clock. */
@@ -69,12 +67,7 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
   const wake = yield* Queue.sliding<void>(1)
   let term: { readonly electedUs: bigint; trustUntil: number; readonly scope: Scope.Closeable } | undefined
 
-  const attemptElection = sql.withTransaction(
-    Effect.andThen(
-      sql.unsafe(q.leaderDeleteExpired),
-      sql.unsafe<{ elected_us: bigint }>(q.leaderInsert, [leaderId, ttlSeconds])
-    )
-  )
+  const attemptElection = driver.leaderAttemptElect({ leaderId, ttl })
 
   const stepDown = (why: string) =>
     Effect.gen(function*() {
@@ -95,8 +88,8 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
 
   const followerStep = Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
-    const rows = yield* attemptElection
-    if (rows.length > 0) return yield* becomeLeader(rows[0]!.elected_us, startedAt)
+    const term = yield* attemptElection
+    if (term !== undefined) return yield* becomeLeader(term, startedAt)
     const jitter = yield* Random.nextBetween(0, 1_000)
     yield* Effect.raceFirst(Effect.sleep(Duration.toMillis(config.electInterval) + jitter), Queue.take(wake))
   })
@@ -107,13 +100,13 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     if (current === undefined) return
     const startedAt = yield* Clock.currentTimeMillis
     // A renewal still unanswered when the trust ends is abandoned: the lease may be gone by then.
-    const answered = yield* sql.unsafe(q.leaderRenew, [current.electedUs, leaderId, ttlSeconds]).pipe(
+    const answered = yield* driver.leaderAttemptReelect({ leaderId, term: current.electedUs, ttl }).pipe(
       Effect.option,
       Effect.timeoutOption(Math.max(0, current.trustUntil - startedAt))
     )
     if (Option.isNone(answered)) return yield* stepDown("the renewal did not answer before the lease ended")
     const renewed = answered.value
-    if (Option.isSome(renewed) && renewed.value.length > 0) {
+    if (Option.isSome(renewed) && renewed.value) {
       current.trustUntil = startedAt + Duration.toMillis(config.ttl) - 1_000
       return
     }
@@ -141,7 +134,7 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     if (current === undefined) return
     yield* stepDown("resigned")
     yield* timed(
-      sql.unsafe(q.leaderResign, [current.electedUs, leaderId]).pipe(
+      driver.leaderResign({ leaderId, term: current.electedUs }).pipe(
         Effect.retry({ times: 2 }),
         Effect.interruptible, // so that the timeout can abandon it inside the uninterruptible resign
         Effect.timeoutOrElse({
@@ -155,30 +148,23 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
 
   const onNotification = (payload: string) =>
     Effect.gen(function*() {
-      const message = parse(payload)
-      if (message?.action === "resigned" && term === undefined) {
+      const action = parseLeadership(payload)
+      if (action === "resigned" && term === undefined) {
         // Let the resigning leader finish; then try at once (River: 0–50 ms).
         yield* timed(Effect.sleep(yield* Random.nextBetween(0, 50)))
         Queue.offerUnsafe(wake, undefined)
-      } else if (message?.action === "request_resign" && term !== undefined) {
+      } else if (action === "request_resign" && term !== undefined) {
         yield* resign
       }
     })
 
+  const leadership = yield* config.notifier.subscribe("river_leadership")
+  const reconnects = yield* config.notifier.reconnects
+  yield* Effect.forkScoped(Stream.runForEach(leadership, onNotification))
+  yield* Effect.forkScoped(Stream.runForEach(reconnects, () => Effect.sync(() => void Queue.offerUnsafe(wake, undefined))))
   yield* Effect.forkScoped(timed(loop))
   return {
     isLeader: () => term !== undefined,
-    onNotification,
-    wake: Effect.sync(() => void Queue.offerUnsafe(wake, undefined)),
     resign
   } satisfies Elector
 })
-
-const parse = (payload: string): { readonly action?: unknown } | undefined => {
-  try {
-    const value: unknown = JSON.parse(payload)
-    return typeof value === "object" && value !== null ? value : undefined
-  } catch {
-    return undefined
-  }
-}

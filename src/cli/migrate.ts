@@ -1,7 +1,7 @@
 /**
  * `effect-river migrate up|down|list|validate|get`: the command-line face of `Migrator`.
  *
- * @internal
+ * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Console from "effect/Console"
@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
-import * as Migrator from "../../Migrator.ts"
+import * as Migrator from "../Migrator.ts"
 import { CliError, type Command, parseInteger, parseOptions } from "./command.ts"
 
 const help = `Usage: effect-river migrate <up|down|list|validate|get> [options]
@@ -173,11 +173,7 @@ const subcommands: Record<string, (args: ReadonlyArray<string>) => Effect.Effect
   get
 }
 
-/**
- * `effect-river migrate`.
- *
- * @internal
- */
+/** `effect-river migrate`. */
 export const migrate: Command = {
   name: "migrate",
   summary: `apply, revert, list, validate or print River's schema migrations (line ${Migrator.line}, versions 1 to ${Migrator.latestVersion})`,

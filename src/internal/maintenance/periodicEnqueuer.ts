@@ -1,5 +1,6 @@
 /**
- * The leader's periodic job enqueuer (River §8.4, improved): on gaining leadership it reads each
+ * The periodic job enqueuer (River §8.4, `PeriodicJobEnqueuer`, improved): the leader's service
+ * that, on gaining leadership, reads each
  * periodic job's last run from the database (the newest job with its `river:periodic_job_id`),
  * inserts at once a run that fell due while nobody led (once, not every missed one), then sleeps
  * until the earliest planned run, inserts everything due in one statement — `available`, with
@@ -9,19 +10,21 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Client from "../../Client.ts"
 import type { InsertRequest } from "../../JobKind.ts"
 import type { PeriodicJob } from "../../PeriodicJob.ts"
 import { AvailableAt } from "../availableAt.ts"
+import type { Driver } from "../driver/driver.ts"
+import type * as Loop from "../loop.ts"
 
+/** River's metadata key naming a run's periodic job. */
 export const PERIODIC_ID_KEY = "river:periodic_job_id"
 
+/** What the enqueuer needs. */
 export interface EnqueuerConfig {
-  readonly sql: SqlClient.SqlClient
-  /** `SELECT max(scheduled_at) … WHERE metadata @> {river:periodic_job_id: $1}` */
-  readonly lastRunSql: string
+  readonly driver: Driver
   readonly client: Client.Client["Service"]
   readonly jobs: ReadonlyArray<PeriodicJob>
 }
@@ -47,14 +50,15 @@ const insertEach = (config: EnqueuerConfig, requests: ReadonlyArray<InsertReques
       )
     ), { discard: true })
 
-export const enqueuer = (config: EnqueuerConfig) =>
+/** The enqueuer's loop: runs for as long as the leadership lasts. */
+export const runOnce = (config: EnqueuerConfig) =>
   Effect.gen(function*() {
     if (config.jobs.length === 0) return
     const plan = new Map<string, number>()
     const start = yield* Clock.currentTimeMillis
     for (const job of config.jobs) {
-      const [row] = yield* config.sql.unsafe<{ last: Date | null }>(config.lastRunSql, [JSON.stringify({ [PERIODIC_ID_KEY]: job.id })])
-      const last = row?.last?.getTime()
+      const latest = yield* config.driver.jobGetLatestScheduledAt({ metadataContains: { [PERIODIC_ID_KEY]: job.id } })
+      const last = latest?.getTime()
       if (last === undefined) {
         plan.set(job.id, job.runOnStart ? start : job.next(start))
       } else {
@@ -101,3 +105,11 @@ export const enqueuer = (config: EnqueuerConfig) =>
       }
     }
   })
+
+/** The enqueuer as a leader service: a loop of its own, started again a second after it failed. */
+export const service = (config: EnqueuerConfig): Loop.Service => ({
+  name: "periodic job enqueuer",
+  interval: Duration.seconds(1),
+  start: "now",
+  runOnce: runOnce(config)
+})

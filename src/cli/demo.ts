@@ -28,7 +28,7 @@
  * `scenarios`: its `start` runs while the runner works, so it can also act on its jobs later
  * (cancel one from the client, wait for something, insert more).
  *
- * @internal
+ * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
@@ -46,16 +46,16 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import { resolve } from "node:path"
-import type * as Client from "../../Client.ts"
-import type { JobRow, JobState } from "../../Job.ts"
-import type { JobEvent } from "../../JobEvent.ts"
-import * as JobKind from "../../JobKind.ts"
-import * as Migrator from "../../Migrator.ts"
-import * as Resumable from "../../Resumable.ts"
-import * as Runner from "../../Runner.ts"
-import * as Worker from "../../Worker.ts"
-import { JobCancel, JobSnooze } from "../../Worker.ts"
-import { startEmbeddedPostgres } from "../embeddedPostgres.ts"
+import type * as Client from "../Client.ts"
+import type { JobRow, JobState } from "../Job.ts"
+import type { JobEvent } from "../JobEvent.ts"
+import * as JobKind from "../JobKind.ts"
+import * as Migrator from "../Migrator.ts"
+import * as Resumable from "../Resumable.ts"
+import * as Runner from "../Runner.ts"
+import * as Worker from "../Worker.ts"
+import { JobCancel, JobSnooze } from "../Worker.ts"
+import { startEmbeddedPostgres } from "./embeddedPostgres.ts"
 import { CliError, type Command, parseOptions } from "./command.ts"
 
 /** The demo's own schema: it never touches River's tables elsewhere in the database. */
@@ -547,11 +547,7 @@ Options:
                          PostgreSQL is started in ./${DATA_DIR} and kept between runs)
   -h, --help             Show this help`
 
-/**
- * `effect-river demo`.
- *
- * @internal
- */
+/** `effect-river demo`. */
 export const demoCommand: Command = {
   name: "demo",
   summary: "run example workers (success, retry, snooze, cancel, remote cancel, resume) and show their jobs' progress",

