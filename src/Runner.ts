@@ -127,8 +127,10 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    */
   readonly cancelCheckInterval?: Duration.Input | undefined
   /**
-   * Poll-only mode: how often queue pause states are read from `river_queue` (River: 2 s).
-   * @default "2 seconds"
+   * How often queue pause states are read from `river_queue`: the only way a poll-only runner
+   * learns of a pause or resume, and with LISTEN a fallback for a notification lost while the
+   * listener reconnected (River 0.51.1 checks once a minute too).
+   * @default "2 seconds" in poll-only mode, "1 minute" otherwise
    */
   readonly queuePollInterval?: Duration.Input | undefined
   /**

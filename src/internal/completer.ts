@@ -35,9 +35,8 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import { describeCause } from "../Errors.ts"
-import type { JobRow } from "../Job.ts"
 import type { JobEvent } from "../JobEvent.ts"
-import type { Driver } from "./driver/driver.ts"
+import type { Driver, SetStateResult } from "./driver/driver.ts"
 import { attemptError, type Completion } from "./outcome.ts"
 
 export type { Completion } from "./outcome.ts"
@@ -47,11 +46,12 @@ export interface CompleterOptions {
   readonly driver: Driver
   readonly flushInterval: Duration.Duration
   /**
-   * Called once per written batch with the rows as written (jobs deleted meanwhile are missing)
-   * and the batch's outcomes, when `wantsRows` says so at write time. Must not block.
+   * Called once per written batch with the rows as written (jobs deleted meanwhile are missing),
+   * each with whether its outcome applied, and the batch's outcomes, when `wantsRows` says so at
+   * write time. Must not block.
    */
   readonly onCompleted: (
-    rows: ReadonlyArray<JobRow>,
+    rows: ReadonlyArray<SetStateResult>,
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
@@ -165,7 +165,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
-  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<JobRow> | undefined) =>
+  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) =>
     rows === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
@@ -316,23 +316,33 @@ export interface EventHub {
   /** Whether anyone subscribes now. */
   readonly wanted: () => boolean
   /** Publishes one written batch's events. */
-  readonly publish: (rows: ReadonlyArray<JobRow>, batch: ReadonlyArray<Completion>, completedAt: number) => Effect.Effect<void>
+  readonly publish: (
+    rows: ReadonlyArray<SetStateResult>,
+    batch: ReadonlyArray<Completion>,
+    completedAt: number
+  ) => Effect.Effect<void>
 }
 
-/** The events of one written batch: one per outcome whose job still exists, with its timings. */
+/**
+ * The events of one written batch: one per outcome that applied, with its timings. The event
+ * reports what the database kept: an outcome rewritten by a cancel requested during the attempt
+ * (a retry, a snooze, an interrupted job) is a `cancelled` event (River 0.44, PR #1350); an
+ * outcome that did not apply because the job had left `running` meanwhile (rescued and worked
+ * elsewhere, finished by hand) publishes nothing (River 0.48, PR #1383).
+ */
 export const eventsOf = (
-  rows: ReadonlyArray<JobRow>,
+  rows: ReadonlyArray<SetStateResult>,
   batch: ReadonlyArray<Completion>,
   completedAt: number
 ): Array<JobEvent> => {
   const byId = new Map<bigint, Completion>()
   for (const completion of batch) byId.set(completion.id, completion)
   const out: Array<JobEvent> = []
-  for (const job of rows) {
+  for (const { applied, job } of rows) {
     const completion = byId.get(job.id)
-    if (completion === undefined) continue
+    if (completion === undefined || !applied) continue
     out.push({
-      kind: completion.kind,
+      kind: job.state === "cancelled" ? "cancelled" : completion.kind,
       job,
       error: completion.error?.error,
       stats: {

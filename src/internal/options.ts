@@ -36,7 +36,8 @@ export const defaults = {
     schedulerInterval: "5 seconds",
     /** Not River's (River has no cancel check): 1 s without LISTEN, 5 s with it. */
     cancelCheckInterval: { listening: "5 seconds", pollOnly: "1 second" },
-    queuePollInterval: "2 seconds",
+    /** With LISTEN a fallback for a lost pause or resume notification (River 0.51.1). */
+    queuePollInterval: { listening: "1 minute", pollOnly: "2 seconds" },
     clockSkewWarning: "1 second",
     leadership: { ttl: "15 seconds", electInterval: "5 seconds", renewInterval: "5 seconds" },
     /** Or the job timeout + 1 hour, when that is longer. */

@@ -19,7 +19,8 @@
  * Its own upkeep, in the runtime's one loop shape (`loop.ts`): the cancel check (asks the
  * database which of its running jobs had a cancel requested during their attempt — how a cancel
  * reaches a poll-only runner, and a safety net for a lost notification otherwise), the queue row
- * refresh, and, without LISTEN, the pause-state poll.
+ * refresh, and the pause-state poll (without LISTEN the only way to hear a pause or resume; with
+ * it, once a minute, a fallback for a notification lost while the listener reconnected).
  *
  * @internal
  */
@@ -72,7 +73,7 @@ export interface ProducerConfig {
   /** Opened when the runner starts; nothing is fetched before. */
   readonly started: Latch.Latch
   readonly cancelCheckInterval: Duration.Duration
-  /** Without LISTEN: how often the queue's pause state is read. */
+  /** How often the queue's pause state is read (without LISTEN the only way; with it a fallback). */
   readonly queuePollInterval: Duration.Duration
   readonly queueRefreshInterval: Duration.Duration
 }
@@ -250,9 +251,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       start: "interval",
       runOnce: Effect.flatMap(Clock.currentTimeMillis, (now) => driver.queueCreateOrSetUpdatedAt({ name: queue, now: new Date(now) }))
     }),
-    ...(notifier.listening
-      ? []
-      : [Loop.run({ name: "queue pause poll", interval: config.queuePollInterval, start: "interval", runOnce: refreshPauseState })])
+    Loop.run({ name: "queue pause poll", interval: config.queuePollInterval, start: "interval", runOnce: refreshPauseState })
   ], { concurrency: "unbounded", discard: true }))
 
   return {

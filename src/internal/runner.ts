@@ -73,7 +73,8 @@ const RunnerSettings = Schema.Struct({
   stopFlushTimeout: Options.withDefault(Options.duration({ min: 0 }), D.stopFlushTimeout),
   /** Its default depends on LISTEN (see `defaults`): set by the runner once the notifier is known. */
   cancelCheckInterval: Schema.optional(Options.duration({ min: 1 })),
-  queuePollInterval: Options.withDefault(Options.duration({ min: 1 }), D.queuePollInterval),
+  /** Its default depends on LISTEN (see `defaults`): set by the runner once the notifier is known. */
+  queuePollInterval: Schema.optional(Options.duration({ min: 1 })),
   clockSkewWarning: Options.withDefault(Options.durationOr(["off"], { min: 0 }), D.clockSkewWarning),
   leadership: Options.withDefault(
     Schema.Struct({
@@ -228,7 +229,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         started,
         cancelCheckInterval: config.cancelCheckInterval ??
           Duration.fromInputUnsafe(D.cancelCheckInterval[notifier.listening ? "listening" : "pollOnly"]),
-        queuePollInterval: config.queuePollInterval,
+        queuePollInterval: config.queuePollInterval ??
+          Duration.fromInputUnsafe(D.queuePollInterval[notifier.listening ? "listening" : "pollOnly"]),
         queueRefreshInterval: config.queueRefreshInterval
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)

@@ -76,7 +76,7 @@ const runOne = (
     yield* executor.start([job], now.getTime())
     yield* executor.awaitIdle
     const written = yield* driver.jobSetStateIfRunningMany({ jobs: [completion!], now: new Date(yield* Clock.currentTimeMillis) })
-    const updated = written[0] ?? completion!.job
+    const updated = written[0]?.job ?? completion!.job
     return {
       kind: completion!.kind as WorkResult["kind"],
       job: updated,

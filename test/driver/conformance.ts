@@ -219,7 +219,7 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
               ],
               now: at(0)
             })
-            const byId = new Map(written.map((r) => [r.id, r]))
+            const byId = new Map(written.map((r) => [r.job.id, r.job]))
             assert.strictEqual(written.length, 3, "a job that does not exist is not returned")
             assert.strictEqual(byId.get(done!.id)!.state, "completed")
             assert.strictEqual(byId.get(done!.id)!.finalizedAt!.getTime(), T0)
@@ -234,6 +234,7 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.strictEqual(s.attempt, 1)
             assert.deepStrictEqual(s.metadata, { snoozes: 1 })
             assert.deepStrictEqual(yield* get(driver, retry!.id), r)
+            assert.deepStrictEqual(written.map((w) => w.applied), [true, true, true], "each outcome applied")
           }))
 
         test("jobSetStateIfRunningMany applies an outcome only at the attempt that ran; a row that left running only merges metadata", (driver) =>
@@ -250,7 +251,7 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
               ],
               now: at(0)
             })
-            const byId = new Map(written.map((r) => [r.id, r]))
+            const byId = new Map(written.map((r) => [r.job.id, r.job]))
             assert.strictEqual(byId.get(later!.id)!.state, "running")
             assert.deepStrictEqual(byId.get(later!.id)!.metadata, { attempt2: true }, "an earlier attempt's outcome changes nothing")
             const l = byId.get(left!.id)!
@@ -258,6 +259,8 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.strictEqual(l.finalizedAt!.getTime(), T0 - SECOND)
             assert.deepStrictEqual(l.errors, [])
             assert.deepStrictEqual(l.metadata, { kept: true, merged: 1 })
+            assert.strictEqual(written.length, 2)
+            assert.isTrue(written.every((w) => !w.applied), "neither outcome applied")
           }))
 
         test("jobSetStateIfRunningMany cancels a non-final outcome whose cancel was requested during the attempt", (driver) =>
@@ -283,7 +286,7 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
               ],
               now: at(0)
             })
-            const byId = new Map(written.map((r) => [r.id, r]))
+            const byId = new Map(written.map((r) => [r.job.id, r.job]))
             for (const row of [retry, soon, snooze]) {
               const w = byId.get(row!.id)!
               assert.strictEqual(w.state, "cancelled", `job ${row!.id}`)
@@ -302,7 +305,7 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
               jobs: [{ id: row!.id, state: "available", attempt: 0, scheduledAt: at(SECOND), metadata: { snoozes: 1 }, job: row! }],
               now: at(0)
             })
-            assert.deepStrictEqual(written!.metadata, { snoozes: 1 })
+            assert.deepStrictEqual(written!.job.metadata, { snoozes: 1 })
           }))
 
         test("jobSetStateIfRunningManyIds writes the same and returns the ids it changed", (driver) =>

@@ -31,7 +31,7 @@ const setup = (count: number, options: Partial<Completer.CompleterOptions> = {})
     const completer = yield* Completer.make({
       driver,
       flushInterval: Duration.millis(0),
-      onCompleted: (rows) => Effect.sync(() => void written.push(...rows)),
+      onCompleted: (rows) => Effect.sync(() => void written.push(...rows.map((r) => r.job))),
       ...options
     })
     return { sql, schema, rows, completer, written, driver }

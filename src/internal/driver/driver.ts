@@ -72,6 +72,16 @@ export interface JobInsertFullParams {
 }
 
 /**
+ * One job as {@link Driver.jobSetStateIfRunningMany} left it. `applied`: the outcome's state was
+ * written (the row was still running at the attempt that ran); false when the job had left
+ * `running` meanwhile (at most its metadata was merged), so no outcome of this attempt happened.
+ */
+export interface SetStateResult {
+  readonly job: JobRow
+  readonly applied: boolean
+}
+
+/**
  * One outcome to write ({@link Driver.jobSetStateIfRunningMany}). Optional fields are left as
  * they are when absent.
  */
@@ -307,12 +317,12 @@ export interface Driver {
    * metadata merged. A row whose cancel was requested during the attempt (see
    * {@link JobSetStateParams.job}) and whose outcome is not final (`available`, `retryable`,
    * `scheduled`) ends `cancelled` at `now` instead, keeping the outcome's error. Returns every job
-   * of `jobs` that still exists, as it is afterwards.
+   * of `jobs` that still exists, as it is afterwards, with whether its outcome applied.
    */
   readonly jobSetStateIfRunningMany: (params: {
     readonly jobs: ReadonlyArray<JobSetStateParams>
     readonly now: Date
-  }) => Effect.Effect<ReadonlyArray<JobRow>, SqlError>
+  }) => Effect.Effect<ReadonlyArray<SetStateResult>, SqlError>
 
   /** {@link jobSetStateIfRunningMany} returning only the ids of the rows it changed (nobody needs the rows). */
   readonly jobSetStateIfRunningManyIds: (params: {

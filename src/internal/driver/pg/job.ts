@@ -150,13 +150,13 @@ const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
     errors = CASE WHEN u.is_running AND u.errors_do_update THEN array_append(j.errors, u.error) ELSE j.errors END,
     metadata = CASE WHEN u.metadata_do_merge THEN ${metadataObject("j.metadata")} || u.metadata_updates ELSE j.metadata END
   FROM job_to_update u WHERE j.id = u.id
-  RETURNING ${returning === "rows" ? jobColumns("j") : "j.id"}
+  RETURNING ${returning === "rows" ? `${jobColumns("j")}, u.is_running AS applied` : "j.id"}
 )
 ${
     returning === "rows"
       ? `SELECT * FROM updated
 UNION ALL
-SELECT ${jobColumns()} FROM ${p}river_job
+SELECT ${jobColumns()}, false AS applied FROM ${p}river_job
 WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`
       : "SELECT id FROM updated"
   }`
@@ -369,7 +369,10 @@ SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELE
      * River's cancel: locks the job; if it is not finalized, sends the control notification
      * `{"action": "cancel", "job_id": …, "queue": …}` and sets `metadata.cancel_attempted_at` ($3,
      * the client's time as text); a job that is not running is cancelled at once
-     * (`finalized_at` = $2). Finalized jobs are returned unchanged.
+     * (`finalized_at` = $2). Finalized jobs are returned unchanged — as they are once the lock
+     * is held (`FOR UPDATE` re-reads the row): a cancel that waited for a concurrent cancel of
+     * the same job returns the job as that one left it, not the statement's older snapshot
+     * (River 0.48, PR #1409).
      */
     jobCancel: `WITH locked AS (
   SELECT id, queue, state, finalized_at FROM ${p}river_job WHERE id = $1 FOR UPDATE
@@ -388,8 +391,9 @@ SELECT (SELECT count(*) FROM updated WHERE NOT discard)::int AS scheduled, (SELE
 )
 SELECT true AS changed, updated.*, (SELECT n FROM notified) AS notified FROM updated
 UNION ALL
-SELECT false AS changed, ${jobColumns()}, 0 AS notified FROM ${p}river_job
-WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)`,
+SELECT false AS changed, fallback.*, 0 AS notified
+FROM (SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1 FOR UPDATE) AS fallback
+WHERE NOT EXISTS (SELECT 1 FROM updated)`,
 
     /**
      * Marks one job running as a fetch would, whatever its state (the testing kit's "work an
@@ -817,7 +821,12 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
       ),
 
     jobSetStateIfRunningMany: ({ jobs, now }) =>
-      Effect.suspend(() => Effect.map(sql.unsafe<RawJobRow>(q.jobSetStateIfRunningMany, packSetState(jobs, now)), decodeRows)),
+      Effect.suspend(() =>
+        Effect.map(
+          sql.unsafe<RawJobRow & { readonly applied: boolean }>(q.jobSetStateIfRunningMany, packSetState(jobs, now)),
+          (rows) => rows.map((row) => ({ job: decodeJobRow(row), applied: row.applied }))
+        )
+      ),
 
     jobSetStateIfRunningManyIds: ({ jobs, now }) =>
       Effect.suspend(() =>
