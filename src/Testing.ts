@@ -26,9 +26,10 @@ import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import * as TestClock from "effect/testing/TestClock"
 import type * as Client from "./Client.ts"
-import { type DatabaseError, type InvalidArgs, type InvalidOptions, TestingAssertionError } from "./Errors.ts"
+import { type DatabaseError, type InvalidArgs, InvalidOptions, type JobNotFound, TestingAssertionError } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
 import * as internal from "./internal/testing.ts"
 import type { JobRow, JobState } from "./Job.ts"
@@ -254,7 +255,10 @@ export const awaitEvent = (
  * Moves `TestClock` forward in steps until an event matching the predicate arrives — the way to
  * test retries, snoozes and schedules without waiting. Each step gives the runner a few real
  * milliseconds for its database round trips; steps grow while nothing happens, so `moved` may
- * overshoot the delay being waited for. Returns the event and how far the clock moved.
+ * overshoot the delay being waited for (a retry 1 s away can show `moved` = 2375): do not assert
+ * delays with it — use {@link advanceToScheduled} / {@link advanceTo} to move exactly, or read
+ * the backoff from the row (`scheduledAt − errors.at(-1).at`). Returns the event and how far the
+ * clock moved.
  *
  * @since 0.1.0
  * @category operations
@@ -292,22 +296,73 @@ export const advanceUntil = (
   })
 
 /**
- * A `PgClient` layer for tests: its pool runs on the live clock even under `TestClock` (a pool
- * built under `TestClock` would wait forever for its own timers). Combine with
- * {@link freshSchema} for per-test isolation.
+ * Moves `TestClock` forward to exactly `target` (a `Date` or epoch milliseconds); nothing if
+ * the clock is already there or past it. Returns how far the clock moved. Unlike
+ * {@link advanceUntil} it never overshoots, so a test can check what holds at an instant
+ * (e.g. a job not yet run one millisecond before its `scheduledAt`).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const advanceTo: (target: Date | number) => Effect.Effect<{ readonly moved: number }> = internal.advanceTo
+
+/**
+ * Moves `TestClock` forward to exactly the job's `scheduledAt` (its next attempt after a retry
+ * or a snooze, or its scheduled start) and returns that instant and how far the clock moved.
+ * The backoff a retry got is `job.scheduledAt − job.errors.at(-1).at`; this function moves
+ * the clock by exactly what remains of it. The runner's scheduler then makes the job available
+ * on its next pass (`schedulerInterval`): follow with {@link advanceUntil} to see it run.
  *
  * @example
  * ```ts
- * it.layer(Testing.database(process.env.DATABASE_URL!))((it) => { ... })
+ * const failed = yield* client.get(jobId)                   // state "retryable"
+ * const backoff = failed.scheduledAt.getTime() - failed.errors.at(-1)!.at.getTime()
+ * yield* Testing.advanceToScheduled(jobId, { schema })       // exactly to scheduledAt
+ * const { event } = yield* Testing.advanceUntil(events, (e) => e.job.id === jobId)
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const advanceToScheduled: (
+  jobId: bigint,
+  options?: { readonly schema?: string | undefined }
+) => Effect.Effect<
+  { readonly scheduledAt: Date; readonly moved: number },
+  JobNotFound | InvalidOptions | DatabaseError,
+  SqlClient.SqlClient
+> = internal.advanceToScheduled
+
+/**
+ * A `PgClient` layer for tests: its pool runs on the live clock even under `TestClock` (a pool
+ * built under `TestClock` would wait forever for its own timers). Combine with
+ * {@link freshSchema} for per-test isolation. A missing URL (`undefined` or empty, as
+ * `process.env.DATABASE_URL` is when the variable is not set) fails the layer with
+ * `InvalidOptions` (field `url`) saying that `DATABASE_URL` is missing, before any connection.
+ *
+ * @example
+ * ```ts
+ * it.layer(Testing.database(process.env.DATABASE_URL))((it) => { ... })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const database = (url: string, options: { readonly maxConnections?: number } = {}) =>
-  PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
-    Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
-  )
+export const database = (
+  url: string | undefined,
+  options: { readonly maxConnections?: number } = {}
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError | InvalidOptions> =>
+  url === undefined || url.trim() === ""
+    ? Layer.effectDiscard(Effect.fail(
+      new InvalidOptions({
+        field: "url",
+        rule: "is missing: set DATABASE_URL (or pass a postgres://user:password@host:port/database URL); " +
+          "without a server of your own, use Testing.embeddedPostgres"
+      })
+    )) as Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, InvalidOptions>
+    : PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
+      Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
+    )
 
 let schemaCounter = 0
 

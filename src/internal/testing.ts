@@ -12,6 +12,7 @@ import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import { DatabaseError, type InvalidArgs, type InvalidOptions, TestingAssertionError } from "../Errors.ts"
 import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
@@ -236,3 +237,22 @@ export const assertManyInserted = (
     return jobs
   })
 
+
+/** Moves `TestClock` to exactly `target` (the public `Testing.advanceTo`). */
+export const advanceTo = (target: Date | number): Effect.Effect<{ readonly moved: number }> =>
+  Effect.gen(function*() {
+    const targetMillis = typeof target === "number" ? target : target.getTime()
+    const now = yield* Clock.currentTimeMillis
+    const moved = Math.max(0, targetMillis - now)
+    if (moved > 0) yield* TestClock.adjust(moved)
+    return { moved }
+  })
+
+/** Moves `TestClock` to exactly a job's `scheduledAt` (the public `Testing.advanceToScheduled`). */
+export const advanceToScheduled = (jobId: bigint, options: { readonly schema?: string | undefined } = {}) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* ClientInternal.make({ schema: options.schema })
+    const job = yield* client.get(jobId)
+    const { moved } = yield* advanceTo(job.scheduledAt)
+    return { scheduledAt: job.scheduledAt, moved }
+  }))
