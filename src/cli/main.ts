@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import { CliError, type Command } from "./command.ts"
 import { demoCommand } from "./demo.ts"
 import { migrate } from "./migrate.ts"
+import { operatorCommands, runOperator } from "./operate.ts"
 
 const commands: ReadonlyArray<Command> = [migrate, demoCommand]
 
@@ -21,7 +22,10 @@ const help = `Usage: effect-river <command> [options]
 River's PostgreSQL job queue for Effect.
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
+${[...commands, ...operatorCommands].map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
+
+Options:
+  --version   Print effect-river's version
 
 Run effect-river <command> --help for a command's options.`
 
@@ -30,6 +34,7 @@ const main = (args: ReadonlyArray<string>): Effect.Effect<void, { readonly messa
   const [name, ...rest] = args
   if (name === "--help" || name === "-h" || name === "help") return Console.log(help)
   if (name === undefined) return Effect.andThen(Console.error(help), Effect.fail(new CliError({ message: "no command given" })))
+  if (name === "--version" || name.startsWith("--") || operatorCommands.some((c) => c.name === name)) return runOperator(args)
   const command = commands.find((c) => c.name === name)
   return command === undefined
     ? Effect.fail(new CliError({ message: `unknown command "${name}"; run effect-river --help` }))
@@ -53,6 +58,8 @@ const report = <A, E extends { readonly message: string }>(effect: Effect.Effect
   Effect.catchCause(effect, (cause) => {
     if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
     const error = Cause.findErrorOption(cause)
+    // A parse error of the effect/cli commands, already printed as one line.
+    if (error._tag === "Some" && (error.value as { readonly _tag?: unknown })._tag === "ShowHelp") return Effect.failCause(cause)
     const line = error._tag === "Some" ? describe(error.value) : `unexpected error\n${Cause.pretty(cause)}`
     return Effect.andThen(Console.error(`effect-river: ${line}`), Effect.failCause(cause))
   })

@@ -42,8 +42,8 @@ const connection = { "database-url": { type: "string" }, schema: { type: "string
 
 const DATABASE_URL_SHAPE = "expected postgres://user:password@host:port/database"
 
-/** Runs `effect` against the database named by `--database-url` or `DATABASE_URL`. */
-const withDatabase = (option: string | undefined) =>
+/** Runs `effect` against the database named by `--database-url` or `DATABASE_URL` (also used by `jobs` and `queues`). */
+export const withDatabase = (option: string | undefined) =>
 <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>): Effect.Effect<A, E | CliError> => {
   const url = option ?? process.env.DATABASE_URL
   if (url === undefined || url.trim() === "") {
