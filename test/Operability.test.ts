@@ -4,11 +4,12 @@
  * `DATABASE_URL`; and `Testing.advanceTo*` move the clock exactly where `advanceUntil` overshoots.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Layer, Logger, Schema } from "effect"
+import { Clock, Config, ConfigProvider, Context, Effect, Exit, Layer, Logger, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Client from "../src/Client.ts"
 import { DatabaseError, InvalidOptions } from "../src/Errors.ts"
 import * as JobKind from "../src/JobKind.ts"
+import * as Migrator from "../src/Migrator.ts"
 import * as Runner from "../src/Runner.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
@@ -89,6 +90,39 @@ describe("Operability", () => {
         assert.strictEqual(none.length, 1, none.join("\n"))
         assert.match(none[0]!, /queues is empty/)
         assert.deepStrictEqual(yield* warningsOf(start({ default: { maxWorkers: 1 }, mail: { maxWorkers: 1 } })), [])
+      }))
+
+    it.effect("Runner.layerConfig reads its settings through Config; Migrator.layer migrates before the runner is built", () =>
+      Effect.gen(function*() {
+        const env = (vars: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnvRecord(vars))
+        const queues = Runner.queuesConfig("RIVER_QUEUES", "default:3")
+        assert.deepStrictEqual(
+          yield* queues.pipe(Effect.provide(env({ RIVER_QUEUES: "default:10, mail:5" }))),
+          { default: { maxWorkers: 10 }, mail: { maxWorkers: 5 } }
+        )
+        assert.deepStrictEqual(yield* queues.pipe(Effect.provide(env({}))), { default: { maxWorkers: 3 } })
+
+        const workers = [Worker.make(Task, () => Effect.void)]
+        const schema = Config.String("RIVER_SCHEMA")
+        const live = (vars: Record<string, string>) =>
+          Runner.layerConfig({ ...Testing.testRunnerSettings, workers, schema, queues }).pipe(
+            Layer.provide(Layer.unwrap(Effect.map(schema, (schema) => Migrator.layer({ schema })))),
+            Layer.provide(env(vars))
+          )
+        // The schema does not exist yet: Migrator.layer creates it before the runner starts.
+        const runner = yield* Effect.scoped(Effect.map(
+          Layer.build(live({ RIVER_SCHEMA: "from_config", RIVER_QUEUES: "default:2,mail:1" })),
+          (context) => Context.get(context, Runner.Runner)
+        ))
+        assert.strictEqual(runner.schema, "from_config")
+        assert.deepStrictEqual([...runner.queues].sort(), ["default", "mail"])
+        assert.strictEqual((yield* Migrator.list({ schema: "from_config" })).current, Migrator.latestVersion)
+
+        const bad = yield* Effect.flip(Effect.scoped(Layer.build(live({ RIVER_SCHEMA: "from_config", RIVER_QUEUES: "default:many" }))))
+        assert.instanceOf(bad, InvalidOptions)
+        assert.strictEqual((bad as InvalidOptions).field, "queues.default.maxWorkers")
+        const missing = yield* Effect.flip(Effect.scoped(Layer.build(live({ RIVER_QUEUES: "default:1" }))))
+        assert.include(String((missing as { message?: unknown }).message), "RIVER_SCHEMA")
       }))
 
     it.effect("advanceToScheduled moves the clock exactly to a retry's scheduledAt, never past it", () =>

@@ -339,7 +339,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       running: Effect.sync(() => [...producers.values()].flatMap((p) => p.running())),
       fetchNow: fetchAll,
       isLeader: Effect.sync(() => elector?.isLeader() ?? false),
-      start: Effect.asVoid(started.open)
+      start: Effect.asVoid(started.open),
+      interruptRunning: Effect.forEach([...producers.values()], (p) => p.interruptAll("shutdown"), {
+        discard: true,
+        concurrency: "unbounded"
+      })
     }
     if (options.autoStart !== false) yield* started.open
     return { runner, client }
