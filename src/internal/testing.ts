@@ -22,6 +22,7 @@ import type * as Worker from "../Worker.ts"
 import * as ClientInternal from "./client.ts"
 import type { Driver } from "./driver/driver.ts"
 import { makePgDriver } from "./driver/pg/driver.ts"
+import { type EmbeddedPostgresOptions, startEmbeddedPostgres } from "./embeddedPostgres.ts"
 import * as Executor from "./executor.ts"
 import { validateSchema } from "./identifiers.ts"
 import { parseJson, stringifyJson } from "./json.ts"
@@ -256,3 +257,13 @@ export const advanceToScheduled = (jobId: bigint, options: { readonly schema?: s
     const { moved } = yield* advanceTo(job.scheduledAt)
     return { scheduledAt: job.scheduledAt, moved }
   }))
+
+/** Starts an embedded PostgreSQL in the current scope (the public `Testing.embeddedPostgres`). */
+export const embeddedPostgres = (options: EmbeddedPostgresOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startEmbeddedPostgres(options),
+      catch: (cause) => new DatabaseError({ operation: "Testing.embeddedPostgres", retryable: false, cause })
+    }),
+    (server) => Effect.ignore(Effect.tryPromise(() => server.stop()))
+  ).pipe(Effect.map((server) => ({ url: server.url, port: server.port, dataDir: server.dataDir })))
