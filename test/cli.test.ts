@@ -26,7 +26,8 @@ interface Run {
 }
 
 /** Runs `effect-river ...args` (without DATABASE_URL unless given). */
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, timeout = 30_000) =>
+// Each run starts a Node process (~1 s of CPU): generous limits, as other work may share the machine.
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, timeout = 120_000) =>
   Effect.callback<Run>((resume) => {
     const { DATABASE_URL: _, ...inherited } = process.env
     const child = execFile(
@@ -141,12 +142,12 @@ describe("effect-river jobs / queues", () => {
       const runs = yield* Effect.forEach(bad, ([args, _, env]) => cli(args, env), { concurrency: 4 })
       runs.forEach((run, i) => oneLineError(run, bad[i]![1]))
       assert.strictEqual(yield* snapshot(schema).pipe(Effect.provide(Testing.database(url))), before)
-    }), { timeout: 180_000 })
+    }), { timeout: 900_000 })
 
   it.live("works on the demo's database", () =>
     Effect.gen(function*() {
       const url = urlForDatabase(yield* createDatabase("cli_demo"))
-      ok(yield* cli(["demo", "--database-url", url], {}, 60_000))
+      ok(yield* cli(["demo", "--database-url", url], {}, 180_000))
       const db = ["--database-url", url, "--schema", "effect_river_demo"]
       const { jobs } = JSON.parse(ok(yield* cli(["jobs", "list", "--json", ...db]))) as {
         jobs: ReadonlyArray<{ id: string; state: string; kind: string }>
@@ -161,5 +162,5 @@ describe("effect-river jobs / queues", () => {
       const retried = JSON.parse(ok(yield* cli(["jobs", "retry", cancelled[0].id, "--json", ...db])))
       assert.strictEqual(retried.state, "available")
       assert.match(ok(yield* cli(["queues", "list", ...db])), /\ndefault\s/)
-    }), { timeout: 120_000 })
+    }), { timeout: 600_000 })
 })

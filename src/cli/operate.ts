@@ -1,7 +1,7 @@
 /**
  * `effect-river jobs list|get|cancel|retry|delete` and `effect-river queues list|pause|resume`:
  * the operator's commands, each one `Client` call, parsed with Effect's CLI module
- * (`effect/cli`). Also `effect-river --version`.
+ * (`effect/cli`).
  *
  * Every command takes `--database-url` (default `$DATABASE_URL`) and `--schema`, as `migrate`
  * does, before or after the subcommand. Output is a table for people, or JSON with `--json` for
@@ -11,48 +11,23 @@
  *
  * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Argument from "effect/cli/Argument"
-import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { readFileSync } from "node:fs"
 import * as Client from "../Client.ts"
 import { type JobRow, JobStates } from "../Job.ts"
-import { CliError } from "./command.ts"
-import { withDatabase } from "./migrate.ts"
-
-/** This package's version, from its package.json (two levels up from src/cli/ and dist/cli/). */
-export const version: string =
-  (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
-
-const root = Command.make("effect-river").pipe(
-  Command.withSharedFlags({
-    databaseUrl: Flag.String("database-url").pipe(
-      Flag.withDescription("PostgreSQL URL (default: $DATABASE_URL)"),
-      Flag.optional
-    ),
-    schema: Flag.String("schema").pipe(
-      Flag.withDescription("Schema holding River's tables (default: the connection's search_path)"),
-      Flag.optional
-    )
-  }),
-  Command.withDescription("River's PostgreSQL job queue for Effect")
-)
+import { CliError, connection, withDatabase } from "./command.ts"
 
 const json = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON (for scripts)"), Flag.withDefault(false))
 
 /** Runs `f` with a client on the database and schema the shared flags name. */
 const withClient = <A, E>(f: (client: Client.Client["Service"]) => Effect.Effect<A, E>) =>
   Effect.gen(function*() {
-    const { databaseUrl, schema } = yield* root
-    return yield* Effect.scoped(Effect.flatMap(Client.make({ schema: Option.getOrUndefined(schema) }), f)).pipe(
-      withDatabase(Option.getOrUndefined(databaseUrl))
-    )
+    const { databaseUrl, schema } = yield* connection
+    return yield* Effect.scoped(Effect.flatMap(Client.make({ schema }), f)).pipe(withDatabase(databaseUrl))
   })
 
 const INT64_MAX = 2n ** 63n - 1n
@@ -182,7 +157,8 @@ const del = onJob(
   (job) => `job ${job.id} (${job.kind}, ${job.state}) deleted`
 )
 
-const jobs = Command.make("jobs").pipe(
+/** `effect-river jobs`. */
+export const jobs = Command.make("jobs").pipe(
   Command.withDescription("List, show, cancel, retry and delete jobs"),
   Command.withSubcommands([list, get, cancel, retry, del])
 )
@@ -215,36 +191,12 @@ const resume = Command.make("resume", { queue: queueArgument }, (input) =>
     Effect.andThen(Console.log(input.queue === "*" ? "every queue resumed" : `queue ${input.queue} resumed`))
   )).pipe(Command.withDescription("Resume a paused queue"))
 
-const queues = Command.make("queues").pipe(
+/** `effect-river queues`. */
+export const queues = Command.make("queues").pipe(
   Command.withDescription("List, pause and resume queues"),
   Command.withSubcommands([queueList, pause, resume])
 )
 
-/** The commands this module runs (the first argument), for the dispatcher in `main.ts`. */
-export const operatorCommands: ReadonlyArray<{ readonly name: string; readonly summary: string }> = [
-  { name: "jobs", summary: "list, show, cancel, retry or delete jobs (list: --state, --kind, --queue, --tag, --json)" },
-  { name: "queues", summary: "list, pause or resume queues" }
-]
-
-/**
- * Parse errors as one line on stderr (`effect-river: <what is wrong>; see --help`) instead of
- * the full help and the error; help and version as `effect/cli` prints them.
- */
-const oneLinePresenter = CliOutput.layerPresenter({
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? Console.error(
-        `effect-river: ${event.errors[0]?.message ?? "invalid command line"}; see ${event.commandPath.join(" ")} --help`
-      )
-      : CliOutput.defaultPresenter.present(event)
-})
-
-/**
- * Runs `args` (after `effect-river`) with the operator commands and `--version`. Parse errors are
- * printed here (one line) and fail with `ShowHelp`; other failures fail with the error for the
- * dispatcher to print.
- */
-export const runOperator = (args: ReadonlyArray<string>) =>
-  Command.runWith(root.pipe(Command.withSubcommands([jobs, queues])), { version, renderErrors: true })(args).pipe(
-    Effect.provide(Layer.merge(NodeServices.layer, oneLinePresenter))
-  )
+/** One line each for `effect-river --help`. */
+export const jobsSummary = "list, show, cancel, retry or delete jobs (list: --state, --kind, --queue, --tag, --json)"
+export const queuesSummary = "list, pause or resume queues"
