@@ -2,7 +2,8 @@
 // retry plus a snooze driven by TestClock without real waiting. The README's "Testing your
 // workers" section shows this file.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Ref, Schema } from "effect"
+import { Clock, Effect, Ref, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { inject } from "vitest"
 import { JobKind, JobSnooze, Testing, Worker } from "../src/index.ts"
 
@@ -52,7 +53,17 @@ describe("testing workers", () => {
         const failed = yield* Testing.awaitEvent(events)
         assert.strictEqual(failed.kind, "failed")
 
-        const snoozed = yield* Testing.advanceUntil(events) // ~1 s of TestClock: the retry
+        // The retry's backoff, exactly: the row says when the next attempt is due.
+        const row = yield* client.get(job.id)
+        const backoff = row.scheduledAt.getTime() - Date.parse(row.errors.at(-1)!.at)
+        assert.isAtLeast(backoff, 900) // River's 1 s ± 10 % for attempt 1
+        assert.isAtMost(backoff, 1_100)
+        const { moved } = yield* Testing.advanceToScheduled(job.id, { schema }) // TestClock, never past it
+        assert.isAtMost(moved, backoff)
+        assert.strictEqual(yield* Clock.currentTimeMillis, row.scheduledAt.getTime())
+        yield* TestClock.adjust("1 millis") // the same clock, moved by hand
+
+        const snoozed = yield* Testing.advanceUntil(events) // the retry runs on the scheduler's next pass
         assert.strictEqual(snoozed.event.kind, "snoozed")
         assert.strictEqual(snoozed.event.job.attempt, 1) // the snooze gave its attempt back
 

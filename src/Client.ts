@@ -130,7 +130,30 @@ export class Client extends Context.Service<Client, {
   readonly pauseQueue: (queue: string) => Effect.Effect<void, InvalidOptions | DatabaseError>
   /** Resumes a paused queue (or every queue with `"*"`); a no-op for a queue that is not paused. */
   readonly resumeQueue: (queue: string) => Effect.Effect<void, InvalidOptions | DatabaseError>
+  /**
+   * Lists the queues recorded in `river_queue` (every queue a runner has worked recently, or
+   * that was paused), by name, at most `limit` (default 100, at most 10,000), with whether
+   * each is paused.
+   */
+  readonly listQueues: (params?: { readonly limit?: number | undefined }) => Effect.Effect<
+    ReadonlyArray<QueueInfo>,
+    InvalidOptions | DatabaseError
+  >
 }>()("effect-river/Client") {}
+
+/**
+ * A queue as `river_queue` records it ({@link Client}'s `listQueues`).
+ * @since 0.1.0
+ * @category models
+ */
+export interface QueueInfo {
+  readonly name: string
+  /** When the queue was paused, or `null` when it is not. */
+  readonly pausedAt: Date | null
+  readonly createdAt: Date
+  /** Last refreshed by a runner working the queue (or by a pause or resume). */
+  readonly updatedAt: Date
+}
 
 /**
  * Filters, order and page of a job listing. Every filter is optional; filters combine with AND,

@@ -244,6 +244,8 @@ export class TestingAssertionError extends Schema.TaggedError<TestingAssertionEr
 /**
  * The database failed a statement. `retryable` is true for failures that may succeed when the
  * same statement is sent again (lost connection, deadlock, serialization failure, lock timeout).
+ * When River's tables do not exist (`42P01`, migrations not applied) the message says to run
+ * `effect-river migrate up` (see {@link isUndefinedRiverTable}).
  *
  * @since 0.1.0
  * @category errors
@@ -254,7 +256,11 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   cause: Schema.Unknown
 }) {
   override get message(): string {
-    return `database error in ${this.operation}: ${describeCause(this.cause)}`
+    const hint = isUndefinedRiverTable(this.cause)
+      ? "; River's tables are not in this database/schema yet: run `effect-river migrate up` " +
+        "(with the same --database-url and --schema) or `Migrator.up` / `Migrator.layer` before starting clients and runners"
+      : ""
+    return `database error in ${this.operation}: ${describeCause(this.cause)}${hint}`
   }
 
   /** Wraps a driver `SqlError`, keeping its retryability. */
@@ -286,4 +292,21 @@ export const describeCause = (cause: unknown): string => {
   if (messages.length === 0) return String(cause)
   const last = messages[messages.length - 1]!
   return messages.length === 1 || last === messages[0] ? last : `${last} (${messages[0]})`
+}
+
+/**
+ * Whether a failure is PostgreSQL's `42P01 relation "…river_…" does not exist`: River's tables
+ * have not been created (the migrations have not run on this database or schema).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const isUndefinedRiverTable = (cause: unknown): boolean => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const c = current as { message?: unknown; code?: unknown; cause?: unknown }
+    if (c.code === "42P01" && typeof c.message === "string" && /river_/.test(c.message)) return true
+    current = c.cause
+  }
+  return false
 }

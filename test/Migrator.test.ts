@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { outputFile, render, root } from "../scripts/build-sql.ts"
 import type { MigrationError } from "../src/Errors.ts"
-import { migrate } from "../src/cli/migrate.ts"
+import { run as runCli } from "../src/cli/run.ts"
 import * as Migrator from "../src/Migrator.ts"
 import { catalog, catalogFileLines } from "./utils/catalog.ts"
 import { freshDatabase, urlForDatabase } from "./utils/db.ts"
@@ -94,7 +94,7 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
       execFile(
         nodeBin,
         ["src/cli/main.ts", ...args],
-        { cwd: root, env: { ...inherited, ...env }, timeout: 30_000 },
+        { cwd: root, env: { ...inherited, ...env }, timeout: 120_000 },
         (error, stdout, stderr) =>
           resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
       )
@@ -104,7 +104,7 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
 /** Runs `effect-river migrate ...args` in this process, capturing its console output. */
 const runMigrateCommand = (args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const result = yield* Effect.result(migrate.run(args))
+    const result = yield* Effect.result(runCli(["migrate", ...args]))
     const out = (yield* TestConsole.logLines).map((line) => `${String(line)}\n`).join("")
     return { out, error: result._tag === "Failure" ? result.failure.message : undefined }
   }).pipe(Effect.provide(TestConsole.layer))
@@ -514,7 +514,7 @@ describe("Migrator", () => {
         assert.strictEqual(down.code, 0, down.stderr)
         assert.match(down.stdout, /^reverted version 8 job_id_autoincrement \(\d+ ms\)\nreverted version 7 notification_outbox \(\d+ ms\)\n/)
         assert.deepStrictEqual(yield* catalog("cli"), [])
-      }))
+      }), { timeout: 300_000 })
 
     it.effect("CLI: failures print one line on stderr, exit 1 and change nothing", () =>
       Effect.gen(function*() {
@@ -542,7 +542,7 @@ describe("Migrator", () => {
         results.forEach((result, i) => assertOneLineError(result, patterns[i]!))
         assert.notInclude(results[1]!.stderr, "secret")
         assert.deepStrictEqual(yield* allObjects, before)
-      }))
+      }), { timeout: 300_000 })
 
     it.effect("CLI: --help lists the commands", () =>
       Effect.gen(function*() {
@@ -565,9 +565,9 @@ describe("Migrator", () => {
           [["get", "--up", "--from-version", "-2"], /^migration error \(UnknownVersion\): from version -2 is not a version/],
           [["get", "--up", "--from-version", "-99999999999999999999"], /^--from-version -99999999999999999999 is not a version of migration line main/],
           [["down", "--schema", "x"], /^migrate down needs --target-version/],
-          [["sideways"], /^unknown migrate command "sideways"/],
-          [["up", "--frobnicate"], /^migrate up: Unknown option '--frobnicate'/],
-          [["list", "extra"], /^migrate list: Unexpected argument 'extra'/],
+          [["sideways"], /^Unknown subcommand "sideways" for "effect-river migrate"; see effect-river migrate --help$/],
+          [["up", "--frobnicate"], /^Unrecognized flag: --frobnicate in command effect-river migrate up; see effect-river migrate up --help$/],
+          [["list", "extra"], /^Unexpected positional argument: "extra"; see effect-river migrate list --help$/],
           [["get", "--up", "--down"], /^migrate get needs exactly one of --up or --down$/],
           [["get", "--down", "--target-version", "9"], /UnknownVersion/]
         ]

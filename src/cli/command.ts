@@ -1,69 +1,74 @@
 /**
- * The shape of an `effect-river` subcommand and the helpers subcommands share: option parsing
- * with `node:util` `parseArgs`, and `CliError`, a failure printed as one line.
+ * What the `effect-river` subcommands share: the root command with the `--database-url` /
+ * `--schema` options every subcommand takes (before or after its name), the database connection
+ * they open, and `CliError`, a failure printed as one line. Parsing is Effect's CLI module
+ * (`effect/cli`); the commands are composed and run in `main.ts`.
  *
  * Part of the `effect-river` command line (`src/cli/`), an application of the library, not its API.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { parseArgs } from "node:util"
-
-/** A subcommand of `effect-river`, registered in `src/cli/main.ts`. */
-export interface Command {
-  /** First argument that selects the command, e.g. `migrate`. */
-  readonly name: string
-  /** One line for `effect-river --help`. */
-  readonly summary: string
-  /**
-   * Runs the command with the arguments after its name. Fails with `CliError` for bad input;
-   * any error with a `message` is printed as one line by the dispatcher, and exits 1.
-   */
-  readonly run: (args: ReadonlyArray<string>) => Effect.Effect<void, { readonly message: string }>
-}
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { isSqlError } from "effect/sql/SqlError"
 
 /** Bad command-line input, or any failure to print as is. */
 export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
 
-/** Option definitions accepted by {@link parseOptions}. */
-export type OptionSpec = Record<string, { readonly type: "string" | "boolean"; readonly short?: string }>
-
 /**
- * Joins a string option and a value that looks like a negative number (`--n -1` → `--n=-1`):
- * `parseArgs` would otherwise refuse it as "ambiguous", and the value gets its own check.
+ * The root command and its shared options; a subcommand reads them with `yield* root` (see
+ * {@link connection}).
  */
-const joinNegativeValues = (args: ReadonlyArray<string>, options: OptionSpec): Array<string> => {
-  const out: Array<string> = []
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    const next = args[i + 1]
-    const name = arg.startsWith("--") ? arg.slice(2) : undefined
-    if (name !== undefined && options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
-      out.push(`${arg}=${next}`)
-      i++
-    } else out.push(arg)
-  }
-  return out
-}
+export const root = Command.make("effect-river").pipe(
+  Command.withSharedFlags({
+    databaseUrl: Flag.String("database-url").pipe(
+      Flag.withDescription("PostgreSQL URL (default: $DATABASE_URL)"),
+      Flag.optional
+    ),
+    schema: Flag.String("schema").pipe(
+      Flag.withDescription("Schema holding River's tables (default: the connection's search_path)"),
+      Flag.optional
+    )
+  }),
+  Command.withDescription("River's PostgreSQL job queue for Effect")
+)
 
-/** Parses `--name value` / `--name=value` / `--flag` options; no positionals. */
-export const parseOptions = <const Spec extends OptionSpec>(
-  args: ReadonlyArray<string>,
-  options: Spec,
-  context: string
-): Effect.Effect<
-  { readonly [K in keyof Spec]?: Spec[K]["type"] extends "string" ? string : boolean },
-  CliError
-> =>
-  Effect.try({
-    try: () =>
-      parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals: false }).values as {
-        readonly [K in keyof Spec]?: Spec[K]["type"] extends "string" ? string : boolean
-      },
-    catch: (error) => {
-      const message = error instanceof Error ? error.message.split(". ")[0]!.replace(/\.$/, "") : String(error)
-      return new CliError({ message: `${context}: ${message}; see --help` })
-    }
-  })
+/** The shared options as plain values. */
+export const connection = Effect.map(root, ({ databaseUrl, schema }) => ({
+  databaseUrl: Option.getOrUndefined(databaseUrl),
+  schema: Option.getOrUndefined(schema)
+}))
+
+const DATABASE_URL_SHAPE = "expected postgres://user:password@host:port/database"
+
+/** Runs `effect` against the database named by `--database-url` or `DATABASE_URL`. */
+export const withDatabase = (option: string | undefined) =>
+<A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>): Effect.Effect<A, E | CliError> => {
+  const url = option ?? process.env.DATABASE_URL
+  if (url === undefined || url.trim() === "") {
+    return Effect.fail(new CliError({ message: "no database URL: pass --database-url or set DATABASE_URL" }))
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Effect.fail(new CliError({ message: `invalid database URL: ${DATABASE_URL_SHAPE}` }))
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    return Effect.fail(new CliError({ message: `invalid database URL scheme "${parsed.protocol}": ${DATABASE_URL_SHAPE}` }))
+  }
+  // Migrator and Client report their own SQL failures; a SqlError left over comes from building the client.
+  return effect.pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 2 })),
+    Effect.mapError((error) =>
+      isSqlError(error) ? new CliError({ message: `cannot use the database: ${error.message}` }) : error as E
+    )
+  )
+}
 
 /**
  * Parses an integer option value from `min` to `max`; `outOfRange` words the error for an

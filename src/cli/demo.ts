@@ -55,8 +55,9 @@ import * as Resumable from "../Resumable.ts"
 import * as Runner from "../Runner.ts"
 import * as Worker from "../Worker.ts"
 import { JobCancel, JobSnooze } from "../Worker.ts"
+import * as Command from "effect/cli/Command"
 import { startEmbeddedPostgres } from "./embeddedPostgres.ts"
-import { CliError, type Command, parseOptions } from "./command.ts"
+import { CliError, connection } from "./command.ts"
 
 /** The demo's own schema: it never touches River's tables elsewhere in the database. */
 const SCHEMA = "effect_river_demo"
@@ -429,7 +430,7 @@ const distinct = <A>(xs: ReadonlyArray<A>): Array<A> => [...new Set(xs)]
 // The demo
 // ---------------------------------------------------------------------------------------------
 
-const demo = Effect.gen(function*() {
+const runDemo = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const screen = makeScreen(process.stdout)
 
@@ -536,34 +537,31 @@ const embeddedServer = Effect.acquireRelease(
     )
 )
 
-const help = `Usage: effect-river demo [options]
-
-Runs a runner with six example workers (success, retry after a failure, snooze, cancel, cancel
-from the client, resume after a failure) on the schema ${SCHEMA}, shows their jobs' progress and
-prints a summary. Takes a few seconds.
-
-Options:
-  --database-url <url>   PostgreSQL URL (default: $DATABASE_URL; without one, an embedded
-                         PostgreSQL is started in ./${DATA_DIR} and kept between runs)
-  -h, --help             Show this help`
+/** One line for `effect-river --help`. */
+export const summary = "run example workers (success, retry, snooze, cancel, remote cancel, resume) and show their jobs' progress"
 
 /** `effect-river demo`. */
-export const demoCommand: Command = {
-  name: "demo",
-  summary: "run example workers (success, retry, snooze, cancel, remote cancel, resume) and show their jobs' progress",
-  run: Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
-    const options = yield* parseOptions(args, { "database-url": { type: "string" }, help: { type: "boolean", short: "h" } }, "demo")
-    if (options.help === true) return yield* Console.log(help)
-    const given = options["database-url"] ?? process.env.DATABASE_URL
+export const demo = Command.make("demo", {}, () =>
+  Effect.gen(function*() {
+    const { databaseUrl, schema } = yield* connection
+    if (schema !== undefined) {
+      return yield* new CliError({ message: `the demo uses its own schema, ${SCHEMA}; run it without --schema` })
+    }
+    const given = databaseUrl ?? process.env.DATABASE_URL
     yield* Effect.gen(function*() {
       const url = given !== undefined && given.trim() !== "" ? given : (yield* embeddedServer).url
       // The pool (and the runner inside `demo`) closes before the embedded server stops.
-      yield* demo.pipe(
+      yield* runDemo.pipe(
         Effect.scoped,
         Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 5 })),
         // The runner's info logs (leader election) would break the live status line.
         Effect.provideService(References.MinimumLogLevel, "Warn")
       )
     }).pipe(Effect.scoped)
-  })
-}
+  })).pipe(
+  Command.withDescription(
+    `Runs a runner with six example workers (success, retry after a failure, snooze, cancel, cancel from the client, ` +
+      `resume after a failure) on the schema ${SCHEMA}, shows their jobs' progress and prints a summary. Takes a few ` +
+      `seconds. Without --database-url or DATABASE_URL, an embedded PostgreSQL is started in ./${DATA_DIR} and kept between runs.`
+  )
+)

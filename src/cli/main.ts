@@ -1,6 +1,5 @@
 /**
- * The `effect-river` command line. Dispatches on the first argument to one of `commands`;
- * to add a subcommand, implement `Command` (src/cli/command.ts) and list it here.
+ * The `effect-river` command line's entry point: runs `run.ts` with the process's arguments.
  *
  * Failures are printed as one line on stderr (`effect-river: <message>`) and exit with code 1.
  *
@@ -10,31 +9,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { CliError, type Command } from "./command.ts"
-import { demoCommand } from "./demo.ts"
-import { migrate } from "./migrate.ts"
-
-const commands: ReadonlyArray<Command> = [migrate, demoCommand]
-
-const help = `Usage: effect-river <command> [options]
-
-River's PostgreSQL job queue for Effect.
-
-Commands:
-${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
-
-Run effect-river <command> --help for a command's options.`
-
-/** Runs the command line given as `args` (without `node` and the script). */
-const main = (args: ReadonlyArray<string>): Effect.Effect<void, { readonly message: string }> => {
-  const [name, ...rest] = args
-  if (name === "--help" || name === "-h" || name === "help") return Console.log(help)
-  if (name === undefined) return Effect.andThen(Console.error(help), Effect.fail(new CliError({ message: "no command given" })))
-  const command = commands.find((c) => c.name === name)
-  return command === undefined
-    ? Effect.fail(new CliError({ message: `unknown command "${name}"; run effect-river --help` }))
-    : command.run(rest)
-}
+import { run } from "./run.ts"
 
 /** The error's message followed by those of its causes (e.g. the driver's reason for a failed connection), on one line. */
 const describe = (error: { readonly message: string }): string => {
@@ -67,4 +42,4 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   process.kill(process.pid, "SIGINT")
 })
 
-NodeRuntime.runMain(report(main(process.argv.slice(2))), { disableErrorReporting: true })
+NodeRuntime.runMain(report(run(process.argv.slice(2))), { disableErrorReporting: true })

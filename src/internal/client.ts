@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { Client, ClientOptions, InsertResult, ListParams, ListResult } from "../Client.ts"
+import type { Client, ClientOptions, InsertResult, ListParams, ListResult, QueueInfo } from "../Client.ts"
 import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "../Errors.ts"
 import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
@@ -324,6 +324,17 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
         statement({ name: queue, now: new Date(now) }).pipe(Effect.mapError(dbError(`${operation}Queue`))))
     })
 
+  const listQueues = (
+    params: { readonly limit?: number | undefined } = {}
+  ): Effect.Effect<ReadonlyArray<QueueInfo>, InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<QueueInfo>, InvalidOptions | DatabaseError> => {
+      const limit = params.limit ?? 100
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
+        return Effect.fail(new InvalidOptions({ field: "limit", rule: "must be an integer from 1 to 10,000", value: show(params.limit) }))
+      }
+      return driver.queueListAll({ max: limit }).pipe(Effect.mapError(dbError("listQueues")))
+    })
+
   const list = (params: ListParams = {}): Effect.Effect<ListResult, InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<ListResult, InvalidOptions | DatabaseError> => {
       const built = listRequest(params)
@@ -347,7 +358,8 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     delete: del,
     cancel,
     pauseQueue: queueControl("pause"),
-    resumeQueue: queueControl("resume")
+    resumeQueue: queueControl("resume"),
+    listQueues
   } satisfies Client["Service"]
 })
 

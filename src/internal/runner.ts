@@ -160,6 +160,36 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
     return { ...settings, ...leadership, rescueStuckJobsAfter, queues, workers }
   })
 
+/**
+ * Warnings at start for configurations that validate but cannot work as meant: no queue at all
+ * (the runner works nothing), and a worker whose kind inserts into a queue this runner does not
+ * work (its jobs wait for another process).
+ */
+const warnAboutQueues = (
+  queues: ReadonlyArray<string>,
+  workers: ReadonlyMap<string, Worker.Any>,
+  defaultQueue: string | undefined
+) =>
+  Effect.gen(function*() {
+    if (queues.length === 0) {
+      yield* Effect.logWarning(
+        "effect-river runner: queues is empty, so this runner works no jobs and runs no maintenance; " +
+          "add queues (e.g. { default: { maxWorkers: 10 } }) or use Client.layer for an insert-only process"
+      )
+      return
+    }
+    const worked = new Set(queues)
+    for (const [kind, worker] of workers) {
+      const queue = worker.jobKind.options.queue ?? defaultQueue ?? "default"
+      if (!worked.has(queue)) {
+        yield* Effect.logWarning(
+          `effect-river runner: the worker of kind "${kind}" inserts into queue "${queue}", which this runner does not work ` +
+            `(queues: ${queues.join(", ")}); its jobs wait for another runner unless you add "${queue}" to queues`
+        ).pipe(Effect.annotateLogs({ kind, queue }))
+      }
+    }
+  })
+
 /** Builds a runner and its client in the current scope (the public `Runner.make`). */
 export const make = <const W extends ReadonlyArray<Worker.Any>>(
   options: RunnerOptions<W>
@@ -180,6 +210,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     // time, also when the runner's jobs and services run on TestClock.
     const live = Clock.Clock.defaultValue()
     const working = config.queues.length > 0
+    yield* warnAboutQueues(config.queues.map((q: { readonly name: string }) => q.name), config.workers, options.insertDefaults?.queue)
 
     const notifier = pollOnly || !working
       ? yield* Notifier.makePollOnly
@@ -308,7 +339,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       running: Effect.sync(() => [...producers.values()].flatMap((p) => p.running())),
       fetchNow: fetchAll,
       isLeader: Effect.sync(() => elector?.isLeader() ?? false),
-      start: Effect.asVoid(started.open)
+      start: Effect.asVoid(started.open),
+      interruptRunning: Effect.forEach([...producers.values()], (p) => p.interruptAll("shutdown"), {
+        discard: true,
+        concurrency: "unbounded"
+      })
     }
     if (options.autoStart !== false) yield* started.open
     return { runner, client }

@@ -12,6 +12,7 @@ import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import { DatabaseError, type InvalidArgs, type InvalidOptions, TestingAssertionError } from "../Errors.ts"
 import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
@@ -21,6 +22,7 @@ import type * as Worker from "../Worker.ts"
 import * as ClientInternal from "./client.ts"
 import type { Driver } from "./driver/driver.ts"
 import { makePgDriver } from "./driver/pg/driver.ts"
+import { type EmbeddedPostgresOptions, startEmbeddedPostgres } from "./embeddedPostgres.ts"
 import * as Executor from "./executor.ts"
 import { validateSchema } from "./identifiers.ts"
 import { parseJson, stringifyJson } from "./json.ts"
@@ -236,3 +238,32 @@ export const assertManyInserted = (
     return jobs
   })
 
+
+/** Moves `TestClock` to exactly `target` (the public `Testing.advanceTo`). */
+export const advanceTo = (target: Date | number): Effect.Effect<{ readonly moved: number }> =>
+  Effect.gen(function*() {
+    const targetMillis = typeof target === "number" ? target : target.getTime()
+    const now = yield* Clock.currentTimeMillis
+    const moved = Math.max(0, targetMillis - now)
+    if (moved > 0) yield* TestClock.adjust(moved)
+    return { moved }
+  })
+
+/** Moves `TestClock` to exactly a job's `scheduledAt` (the public `Testing.advanceToScheduled`). */
+export const advanceToScheduled = (jobId: bigint, options: { readonly schema?: string | undefined } = {}) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* ClientInternal.make({ schema: options.schema })
+    const job = yield* client.get(jobId)
+    const { moved } = yield* advanceTo(job.scheduledAt)
+    return { scheduledAt: job.scheduledAt, moved }
+  }))
+
+/** Starts an embedded PostgreSQL in the current scope (the public `Testing.embeddedPostgres`). */
+export const embeddedPostgres = (options: EmbeddedPostgresOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startEmbeddedPostgres(options),
+      catch: (cause) => new DatabaseError({ operation: "Testing.embeddedPostgres", retryable: false, cause })
+    }),
+    (server) => Effect.ignore(Effect.tryPromise(() => server.stop()))
+  ).pipe(Effect.map((server) => ({ url: server.url, port: server.port, dataDir: server.dataDir })))

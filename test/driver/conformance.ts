@@ -634,6 +634,18 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.deepStrictEqual(paused(yield* driver.queueList({ names })), [])
           }))
 
+        test("queueListAll lists every queue row by name, at most max, with its times", (driver) =>
+          Effect.gen(function*() {
+            for (const name of ["q_b", "q_a", "q_c"]) yield* driver.queueCreateOrSetUpdatedAt({ name, now: at(0) })
+            yield* driver.queuePause({ name: "q_b", now: at(SECOND) })
+            const all = yield* driver.queueListAll({ max: 10 })
+            assert.deepStrictEqual(all.map((r) => r.name), ["q_a", "q_b", "q_c"])
+            assert.deepStrictEqual(all.map((r) => r.pausedAt?.getTime() ?? null), [null, T0 + SECOND, null])
+            assert.strictEqual(all[0]!.createdAt.getTime(), T0)
+            assert.strictEqual(all[1]!.updatedAt.getTime(), T0 + SECOND)
+            assert.deepStrictEqual((yield* driver.queueListAll({ max: 2 })).map((r) => r.name), ["q_a", "q_b"])
+          }))
+
         test("queueDeleteExpired deletes queue rows not updated since the horizon, at most max", (driver) =>
           Effect.gen(function*() {
             for (const name of ["q_a", "q_b", "q_c"]) yield* driver.queueCreateOrSetUpdatedAt({ name, now: at(-25 * HOUR) })

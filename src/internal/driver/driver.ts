@@ -20,6 +20,7 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
+import type { QueueInfo } from "../../Client.ts"
 import type { AttemptError, JobRow, JobState } from "../../Job.ts"
 import type { Topic } from "../notification.ts"
 
@@ -367,6 +368,12 @@ export interface Driver {
     readonly updatedBefore: Date
     readonly max: number
   }) => Effect.Effect<number, SqlError>
+
+  /**
+   * Every queue row (as River's `QueueList`), by name, at most `max`, with its times: what an
+   * operator lists.
+   */
+  readonly queueListAll: (params: { readonly max: number }) => Effect.Effect<ReadonlyArray<QueueInfo>, SqlError>
 
   /** The rows of the named queues that exist. */
   readonly queueList: (params: { readonly names: ReadonlyArray<string> }) => Effect.Effect<ReadonlyArray<QueueRow>, SqlError>

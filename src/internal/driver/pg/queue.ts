@@ -25,6 +25,9 @@ VALUES ($1::text, $2::timestamptz, '{}', NULL, $2::timestamptz)
 ON CONFLICT (name) DO UPDATE SET updated_at = EXCLUDED.updated_at
 RETURNING name, paused_at`,
 
+    /** Every queue row, by name. $1 max. */
+    queueListAll: `SELECT name, paused_at, created_at, updated_at FROM ${p}river_queue ORDER BY name ASC LIMIT $1::int`,
+
     /** Pause states of the given queues. $1 names. */
     queueList: `SELECT name, paused_at FROM ${p}river_queue WHERE name = ANY($1::text[])`,
 
@@ -71,7 +74,10 @@ SELECT count(*)::int AS n FROM deleted`
   }
 }
 
-type QueueMethods = Pick<Driver, "queueCreateOrSetUpdatedAt" | "queueDeleteExpired" | "queueList" | "queuePause" | "queueResume">
+type QueueMethods = Pick<
+  Driver,
+  "queueCreateOrSetUpdatedAt" | "queueDeleteExpired" | "queueList" | "queueListAll" | "queuePause" | "queueResume"
+>
 
 interface RawQueueRow {
   readonly name: string
@@ -89,6 +95,12 @@ export const makeQueueMethods = (sql: SqlClient.SqlClient, schema: string | unde
 
     queueDeleteExpired: ({ max, updatedBefore }) =>
       Effect.map(sql.unsafe<{ readonly n: number }>(q.queueDeleteExpired, [updatedBefore, max]), (rows) => rows[0]?.n ?? 0),
+
+    queueListAll: ({ max }) =>
+      Effect.map(
+        sql.unsafe<RawQueueRow & { readonly created_at: Date; readonly updated_at: Date }>(q.queueListAll, [max]),
+        (rows) => rows.map((raw) => ({ ...decodeQueueRow(raw), createdAt: raw.created_at, updatedAt: raw.updated_at }))
+      ),
 
     queueList: ({ names }) => Effect.map(sql.unsafe<RawQueueRow>(q.queueList, [names]), (rows) => rows.map(decodeQueueRow)),
 
