@@ -90,7 +90,9 @@ const up = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   const targetVersion = yield* parseVersion(options["target-version"], "target-version")
   yield* Effect.gen(function*() {
     const runs = yield* Migrator.up({ schema: options.schema, targetVersion })
-    for (const run of runs) yield* Console.log(`applied version ${run.version} ${run.name} (${ms(run.duration)})`)
+    for (const run of runs) {
+      yield* Console.log(`applied ${run.line === "main" ? "" : `${run.line} `}version ${run.version} ${run.name} (${ms(run.duration)})`)
+    }
     const status = yield* Migrator.list({ schema: options.schema })
     yield* Console.log(runs.length === 0 ? `nothing to apply: ${statusLine(status.current)}` : statusLine(status.current))
   }).pipe(withDatabase(options["database-url"]))
@@ -105,7 +107,9 @@ const down = Effect.fnUntraced(function*(args: ReadonlyArray<string>) {
   }
   yield* Effect.gen(function*() {
     const runs = yield* Migrator.down({ schema: options.schema, targetVersion })
-    for (const run of runs) yield* Console.log(`reverted version ${run.version} ${run.name} (${ms(run.duration)})`)
+    for (const run of runs) {
+      yield* Console.log(`reverted ${run.line === "main" ? "" : `${run.line} `}version ${run.version} ${run.name} (${ms(run.duration)})`)
+    }
     const status = yield* Migrator.list({ schema: options.schema })
     yield* Console.log(runs.length === 0 ? `nothing to revert: ${statusLine(status.current)}` : statusLine(status.current))
   }).pipe(withDatabase(options["database-url"]))
