@@ -60,6 +60,11 @@ export interface CompleterOptions {
    * only ids and `onCompleted` is skipped — the runner without event subscribers.
    */
   readonly wantsRows?: () => boolean
+  /**
+   * Called after each batch is committed, with its outcomes (whether or not rows are read back).
+   * Must not fail or block for long (flow control uses it to say that slots are free).
+   */
+  readonly onWritten?: ((batch: ReadonlyArray<Completion>) => Effect.Effect<void>) | undefined
   readonly flushAt?: number
   readonly maxBatch?: number
   readonly backpressureAt?: number
@@ -165,10 +170,13 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
-  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) =>
-    rows === undefined
+  const onWritten = options.onWritten
+  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) => {
+    const published = rows === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
+    return onWritten === undefined ? published : Effect.andThen(published, onWritten(batch))
+  }
 
   /** Puts outcomes back unless a newer outcome for the same job arrived meanwhile. */
   const putBack = (batch: ReadonlyArray<Completion>) => {

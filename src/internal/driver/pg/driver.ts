@@ -11,6 +11,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import { schemaPrefix } from "../../identifiers.ts"
 import { channelSql } from "../../notification.ts"
 import type { Driver } from "../driver.ts"
+import { makeFlowControlMethods } from "./flowControl.ts"
 import { makeJobMethods } from "./job.ts"
 import { makeLeaderMethods } from "./leader.ts"
 import { makeQueueMethods } from "./queue.ts"
@@ -25,6 +26,7 @@ export const makePgDriver = (sql: SqlClient.SqlClient, schema: string | undefine
   return {
     schema,
     ...makeJobMethods(sql, schema, p),
+    ...makeFlowControlMethods(sql, schema, p),
     ...makeLeaderMethods(sql, schema, p),
     ...makeQueueMethods(sql, schema, p),
 
