@@ -7,12 +7,11 @@
  * `jobGetAvailableLimited`), reads the running counts and the rate state of the queue's
  * partitions, and asks {@link plan} how many jobs of each partition it may start.
  *
- * Rate limits use GCRA (the generic cell rate algorithm): each partition keeps a theoretical
- * arrival time `tat` (epoch milliseconds); with `limit` starts per `per`, each start advances it
- * by the emission interval `T = per / limit`, and a start at `now` conforms while
- * `max(tat, now) - now ≤ per - T`. A partition idle for `per` may start `limit` jobs at once; after
- * that one start every `T`: in any window of length `per` at most `limit` starts, with no burst at
- * window edges (a fixed-window counter would allow `2 × limit` across an edge).
+ * Rate limits are a sliding window: at most `limit` starts in any window of length `per`,
+ * wherever it begins (a fixed-window counter would allow `2 × limit` across a window's edge).
+ * Starts are counted per bucket of `per / 20`; a fetch at `now` counts every bucket that overlaps
+ * `(now − per, now]`, so the count never misses a start inside the window (it may include a few
+ * from just before it: at worst a twentieth of the window's capacity is left unused).
  *
  * @internal
  */
@@ -32,11 +31,14 @@ export interface FlowLimits {
   readonly partition: Partitioning | undefined
 }
 
-/** What the database says about one partition: jobs running now, and its rate state. */
+/** Starts recorded in one bucket: the bucket's start (epoch ms) and how many. */
+export type Bucket = readonly [at: number, starts: number]
+
+/** What the database says about one partition: jobs running now, and its recent starts. */
 export interface PartitionState {
   readonly running: number
-  /** The theoretical arrival time (epoch ms), if one is stored and still ahead of now. */
-  readonly tat: number | undefined
+  /** Buckets of starts that may overlap the rate's window, oldest first. */
+  readonly recent: ReadonlyArray<Bucket>
 }
 
 /** The fetch's plan: which partitions are full, how many each other may start. */
@@ -45,7 +47,7 @@ export interface FetchPlan {
   readonly full: ReadonlyArray<string>
   /** Partitions with a known state that may start some jobs: how many each. */
   readonly caps: ReadonlyArray<readonly [partition: string, count: number]>
-  /** How many jobs a partition with no stored state (nothing running, no rate state) may start. */
+  /** How many jobs a partition with no stored state (nothing running, no recent starts) may start. */
   readonly defaultCap: number
   /**
    * When the earliest rate-limited partition may start again (epoch ms), if any partition is full
@@ -54,42 +56,50 @@ export interface FetchPlan {
   readonly nextRateAt: number | undefined
 }
 
-/** Float slack for `per / limit` intervals that are not whole milliseconds. */
-const EPSILON = 1e-6
+/** Buckets per window. */
+export const BUCKETS_PER_WINDOW = 20
 
-/** The emission interval and the burst tolerance of a rate. */
-const gcra = (rate: NonNullable<FlowLimits["rate"]>) => {
-  const interval = rate.perMillis / rate.limit
-  return { interval, tolerance: rate.perMillis - interval }
+type Rate = NonNullable<FlowLimits["rate"]>
+
+/** A bucket's width in ms. */
+export const bucketWidth = (rate: Rate): number => rate.perMillis / BUCKETS_PER_WINDOW
+
+/** The start of the bucket holding `now`. */
+export const bucketAt = (rate: Rate, now: number): number => {
+  const width = bucketWidth(rate)
+  return Math.floor(now / width) * width
 }
+
+/** Buckets starting after this time overlap the window `(now − per, now]`. */
+export const windowFloor = (rate: Rate, now: number): number => now - rate.perMillis - bucketWidth(rate)
 
 /**
- * How many starts a partition's rate allows at `now`, and when the next one becomes possible if
- * none is allowed.
+ * How many starts a partition's rate allows at `now`, given its recent buckets, and when the
+ * next one becomes possible if none is (the end of the oldest buckets whose starts must leave
+ * the window first).
  */
 export const rateAllowance = (
-  rate: NonNullable<FlowLimits["rate"]>,
-  tat: number | undefined,
+  rate: Rate,
+  recent: ReadonlyArray<Bucket>,
   now: number
 ): { readonly allowed: number; readonly nextAt: number | undefined } => {
-  const { interval, tolerance } = gcra(rate)
-  const ahead = Math.max(tat ?? now, now) - now
-  if (ahead > tolerance + EPSILON) return { allowed: 0, nextAt: (tat ?? now) - tolerance }
-  return { allowed: Math.min(rate.limit, Math.floor((tolerance - ahead) / interval + EPSILON) + 1), nextAt: undefined }
+  const floor = windowFloor(rate, now)
+  const counted = recent.filter(([at]) => at > floor).sort((a, b) => a[0] - b[0])
+  const total = counted.reduce((sum, [, n]) => sum + n, 0)
+  if (total < rate.limit) return { allowed: rate.limit - total, nextAt: undefined }
+  let excess = total - rate.limit + 1
+  for (const [at, n] of counted) {
+    excess -= n
+    // This bucket stops overlapping the window once now − per − width reaches its start.
+    if (excess <= 0) return { allowed: 0, nextAt: at + rate.perMillis + bucketWidth(rate) }
+  }
+  return { allowed: 0, nextAt: undefined }
 }
-
-/** A partition's theoretical arrival time after `started` starts at `now`. */
-export const advanceTat = (
-  rate: NonNullable<FlowLimits["rate"]>,
-  tat: number | undefined,
-  now: number,
-  started: number
-): number => Math.max(tat ?? now, now) + started * gcra(rate).interval
 
 /**
  * The plan of one fetch: for each partition with a state, how many jobs it may start (its global
  * limit minus what runs, and what its rate allows); partitions that may start none are full.
- * Partitions with no state get `defaultCap` (the global limit, or the rate's burst).
+ * Partitions with no state get `defaultCap` (the global limit, or the rate's limit).
  */
 export const plan = (limits: FlowLimits, states: ReadonlyMap<string, PartitionState>, now: number): FetchPlan => {
   const capOf = (state: PartitionState | undefined): { readonly cap: number; readonly rateNextAt: number | undefined } => {
@@ -97,7 +107,7 @@ export const plan = (limits: FlowLimits, states: ReadonlyMap<string, PartitionSt
     let rateNextAt: number | undefined
     if (limits.globalLimit !== undefined) cap = Math.max(0, limits.globalLimit - (state?.running ?? 0))
     if (limits.rate !== undefined) {
-      const allowance = rateAllowance(limits.rate, state?.tat, now)
+      const allowance = rateAllowance(limits.rate, state?.recent ?? [], now)
       if (allowance.allowed < cap) {
         cap = allowance.allowed
         rateNextAt = allowance.nextAt
@@ -118,20 +128,4 @@ export const plan = (limits: FlowLimits, states: ReadonlyMap<string, PartitionSt
     }
   }
   return { full, caps, defaultCap: capOf(undefined).cap, nextRateAt }
-}
-
-/**
- * The new rate state after a fetch: for each partition that started jobs, its advanced `tat`.
- */
-export const tatsAfter = (
-  rate: NonNullable<FlowLimits["rate"]>,
-  states: ReadonlyMap<string, PartitionState>,
-  startedByPartition: ReadonlyMap<string, number>,
-  now: number
-): Array<readonly [partition: string, tat: number]> => {
-  const out: Array<readonly [string, number]> = []
-  for (const [partition, started] of startedByPartition) {
-    if (started > 0) out.push([partition, advanceTat(rate, states.get(partition)?.tat, now, started)])
-  }
-  return out
 }

@@ -15,7 +15,8 @@
  *    partitions, takes at most each partition's allowance (`row_number()` per partition), and
  *    stops after `scan` rows. Rows are locked `SKIP LOCKED` and re-checked `available`, so a River
  *    client fetching the same queue without the lock never gets the same job.
- * 4. The rate state advanced by what was started (GCRA's theoretical arrival time per partition).
+ * 4. The starts counted in the current time bucket of each partition (rate limits), and buckets
+ *    that left the window deleted.
  *
  * @internal
  */
@@ -52,8 +53,9 @@ WHERE state = 'running' AND queue = $1::text`,
   runningByPartition: `SELECT ${partitionOf("j", "$2", "$3")} AS partition, count(*)::int AS running
 FROM ${p}river_job j WHERE j.state = 'running' AND j.queue = $1::text GROUP BY 1`,
 
-  /** The rate state of queue $1's partitions still ahead of $2 (epoch ms). */
-  rateState: `SELECT partition, tat FROM ${p}effect_river_rate_limit WHERE queue = $1::text AND tat > $2::float8`,
+  /** The start buckets of queue $1's partitions that begin after $2 (epoch ms). */
+  rateState: `SELECT partition, bucket_at, starts FROM ${p}effect_river_rate_limit
+WHERE queue = $1::text AND bucket_at > $2::float8`,
 
   /**
    * The partitioned fetch. $1 queue, $2 max, $3 now, $4 client id, $5 by kind, $6 args keys,
@@ -98,16 +100,15 @@ FROM ${p}river_job j WHERE j.state = 'running' AND j.queue = $1::text GROUP BY 1
 SELECT u.*, (SELECT count(*) FROM candidates)::int AS scanned FROM updated u WHERE u.state = 'running'`,
 
   /**
-   * Stores queue $1's advanced rate state ($3 partitions, $4 times) and deletes its rows that
-   * have passed $2 (they carry no state).
+   * Adds queue $1's starts ($4 partitions, $5 counts) to the bucket beginning at $3, and deletes
+   * its buckets that begin at or before $2 (out of every window from now on).
    */
   rateStore: `WITH expired AS (
-  DELETE FROM ${p}effect_river_rate_limit
-  WHERE queue = $1::text AND tat <= $2::float8 AND partition <> ALL($3::text[])
+  DELETE FROM ${p}effect_river_rate_limit WHERE queue = $1::text AND bucket_at <= $2::float8
 )
-INSERT INTO ${p}effect_river_rate_limit (queue, partition, tat)
-SELECT $1::text, t.partition, t.tat FROM unnest($3::text[], $4::float8[]) AS t(partition, tat)
-ON CONFLICT (queue, partition) DO UPDATE SET tat = EXCLUDED.tat`
+INSERT INTO ${p}effect_river_rate_limit AS r (queue, partition, bucket_at, starts)
+SELECT $1::text, t.partition, $3::float8, t.starts FROM unnest($4::text[], $5::int[]) AS t(partition, starts)
+ON CONFLICT (queue, partition, bucket_at) DO UPDATE SET starts = r.starts + EXCLUDED.starts`
 })
 
 /** How many rows a partitioned fetch scans at most, for `max` jobs wanted. */
@@ -126,10 +127,10 @@ export const makeFlowControlMethods = (
 
   const readStates = (queue: string, limits: FlowControl.FlowLimits, now: number) =>
     Effect.gen(function*() {
-      const states = new Map<string, { running: number; tat: number | undefined }>()
+      const states = new Map<string, { running: number; recent: Array<FlowControl.Bucket> }>()
       const state = (partition: string) => {
         let s = states.get(partition)
-        if (s === undefined) states.set(partition, s = { running: 0, tat: undefined })
+        if (s === undefined) states.set(partition, s = { running: 0, recent: [] })
         return s
       }
       if (limits.globalLimit !== undefined) {
@@ -143,8 +144,11 @@ export const makeFlowControlMethods = (
         for (const row of rows) if (row.running > 0) state(row.partition).running = row.running
       }
       if (limits.rate !== undefined) {
-        const rows = yield* sql.unsafe<{ partition: string; tat: number }>(q.rateState, [queue, now])
-        for (const row of rows) state(row.partition).tat = Number(row.tat)
+        const rows = yield* sql.unsafe<{ partition: string; bucket_at: number; starts: number }>(q.rateState, [
+          queue,
+          FlowControl.windowFloor(limits.rate, now)
+        ])
+        for (const row of rows) state(row.partition).recent.push([Number(row.bucket_at), Number(row.starts)])
       }
       return states
     })
@@ -197,12 +201,19 @@ export const makeFlowControlMethods = (
         if (limits.rate !== undefined && rows.length > 0) {
           const started = new Map<string, number>()
           for (const row of rows) started.set(row.partition, (started.get(row.partition) ?? 0) + 1)
-          const tats = FlowControl.tatsAfter(limits.rate, states, started, nowMillis)
-          yield* sql.unsafe(q.rateStore, [queue, nowMillis, tats.map(([partition]) => partition), tats.map(([, tat]) => tat)])
+          const bucket = FlowControl.bucketAt(limits.rate, nowMillis)
+          yield* sql.unsafe(q.rateStore, [
+            queue,
+            FlowControl.windowFloor(limits.rate, nowMillis),
+            bucket,
+            [...started.keys()],
+            [...started.values()]
+          ])
           // A partition this fetch used up may start again later: wake then (a spurious wake, if
           // it has no job left, costs one fetch).
-          for (const [, tat] of tats) {
-            const next = FlowControl.rateAllowance(limits.rate, tat, nowMillis).nextAt
+          for (const [partition, n] of started) {
+            const recent = [...(states.get(partition)?.recent ?? []), [bucket, n] as const]
+            const next = FlowControl.rateAllowance(limits.rate, recent, nowMillis).nextAt
             if (next !== undefined && (nextRateAt === undefined || next < nextRateAt)) nextRateAt = next
           }
         }
