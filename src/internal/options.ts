@@ -176,7 +176,7 @@ export const decode = <A>(
   return Result.fail(
     new InvalidOptions({
       field: field === "" ? "options" : field,
-      rule: issue?.message ?? "is invalid",
+      rule: issue === undefined ? "is invalid" : issue.message === "Missing key" ? "is required" : issue.message,
       value: show(at(input, path))
     })
   )

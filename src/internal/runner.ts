@@ -237,6 +237,18 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     // time, also when the runner's jobs and services run on TestClock.
     const live = Clock.Clock.defaultValue()
     const working = config.queues.length > 0
+    const rateLimited = config.queues.filter((q: ValidatedQueue) => q.limits?.rate !== undefined)
+    if (rateLimited.length > 0 && !(yield* driver.rateLimitTableExists.pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: start"))))) {
+      return yield* new DatabaseError({
+        operation: "Runner: start",
+        retryable: false,
+        cause: new Error(
+          `queues.${rateLimited[0]!.name}.rateLimit needs effect-river's own migration line, which is not applied to ` +
+            `${schema === undefined ? "the search path's schema" : `schema ${schema}`}: run \`effect-river migrate up\` ` +
+            "(Migrator.up applies River's line and then effect-river's)"
+        )
+      })
+    }
 
     const notifier = pollOnly || !working
       ? yield* Notifier.makePollOnly

@@ -235,6 +235,9 @@ export interface Driver {
     readonly limits: FlowLimits
   }) => Effect.Effect<LimitedFetch, SqlError>
 
+  /** Whether effect-river's own `effect_river_rate_limit` exists (line `effect-river` applied). */
+  readonly rateLimitTableExists: Effect.Effect<boolean, SqlError>
+
   /** One job; `undefined` if there is none with this id. */
   readonly jobGetById: (params: { readonly id: bigint }) => Effect.Effect<JobRow | undefined, SqlError>
 

@@ -114,7 +114,7 @@ ON CONFLICT (queue, partition, bucket_at) DO UPDATE SET starts = r.starts + EXCL
 /** How many rows a partitioned fetch scans at most, for `max` jobs wanted. */
 export const scanLimit = (max: number): number => Math.max(1_000, 10 * max)
 
-type FlowControlMethods = Pick<Driver, "jobGetAvailableLimited">
+type FlowControlMethods = Pick<Driver, "jobGetAvailableLimited" | "rateLimitTableExists">
 
 /** The flow-control methods of a driver over `sql`, for one schema. */
 export const makeFlowControlMethods = (
@@ -189,6 +189,11 @@ export const makeFlowControlMethods = (
   }
 
   return {
+    rateLimitTableExists: Effect.map(
+      sql.unsafe<{ readonly ok: boolean }>("SELECT to_regclass($1::text) IS NOT NULL AS ok", [`${p}effect_river_rate_limit`]),
+      (rows) => rows[0]?.ok === true
+    ),
+
     jobGetAvailableLimited: (params) =>
       Effect.gen(function*() {
         const { limits, now, queue } = params
