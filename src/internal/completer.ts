@@ -65,6 +65,11 @@ export interface CompleterOptions {
    * Must not fail or block for long (flow control uses it to say that slots are free).
    */
   readonly onWritten?: ((batch: ReadonlyArray<Completion>) => Effect.Effect<void>) | undefined
+  /**
+   * Outcomes written without waiting for `flushInterval` (flow control: a job of a globally limited
+   * queue holds a slot of every runner until its outcome is committed).
+   */
+  readonly urgent?: ((completion: Completion) => boolean) | undefined
   readonly flushAt?: number
   readonly maxBatch?: number
   readonly backpressureAt?: number
@@ -143,6 +148,9 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const full = yield* Queue.sliding<void>(1)
   const room = yield* Latch.make(true)
   let closed = false
+  /** An urgent outcome is pending: the next flush does not wait for the interval. */
+  let urgentPending = false
+  const urgent = options.urgent
 
   const enqueue = (completion: Completion): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -153,6 +161,10 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       pending.set(completion.id, completion)
       if (pending.size === 1) Queue.offerUnsafe(wake, undefined)
       if (pending.size === flushAt) Queue.offerUnsafe(full, undefined)
+      if (urgent !== undefined && urgent(completion)) {
+        urgentPending = true
+        Queue.offerUnsafe(full, undefined)
+      }
       return Effect.void
     })
 
@@ -271,10 +283,11 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     while (true) {
       yield* Queue.take(wake)
       if (pending.size === 0) continue
-      if (intervalMillis > 0 && pending.size < flushAt) {
+      if (intervalMillis > 0 && pending.size < flushAt && !urgentPending) {
         yield* Queue.poll(full)
-        yield* Effect.raceFirst(Effect.sleep(intervalMillis), Queue.take(full))
+        if (!urgentPending) yield* Effect.raceFirst(Effect.sleep(intervalMillis), Queue.take(full))
       }
+      urgentPending = false
       yield* flushAll.pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.andThen(Effect.sleep("1 second"), Queue.offer(wake, undefined))

@@ -42,7 +42,7 @@ import type { Driver } from "./driver/driver.ts"
 import * as Executor from "./executor.ts"
 import * as Loop from "./loop.ts"
 import type { FlowLimits } from "./flowControl.ts"
-import { parseControl, parseInsert } from "./notification.ts"
+import { parseControl, parseInsertOrSlot } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
 import type { InterruptReason } from "./outcome.ts"
 
@@ -91,6 +91,8 @@ export interface Producer {
   readonly queue: string
   /** Asks for a fetch (debounced). */
   readonly fetchNow: () => void
+  /** Asks for a fetch without the cooldown: jobs of a globally limited queue finished somewhere. */
+  readonly slotFreed: () => void
   /** Ids of the jobs running now. */
   readonly running: () => ReadonlyArray<bigint>
   /** Stops fetching for good (waits for an in-flight fetch); cancels keep reaching running jobs. */
@@ -267,9 +269,16 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const inserts = yield* notifier.subscribe("river_insert")
   const controls = yield* notifier.subscribe("river_control")
   const reconnects = yield* notifier.reconnects
+  const slotFreed = () => {
+    if (config.limits?.globalLimit !== undefined) fetchAgainAtOnce = true
+    fetchNow()
+  }
   yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) =>
     Effect.sync(() => {
-      if (parseInsert(payload) === queue) fetchNow()
+      const insert = parseInsertOrSlot(payload)
+      if (insert?.queue !== queue) return
+      if (insert.slotFreed) slotFreed()
+      else fetchNow()
     })))
   yield* Effect.forkScoped(Stream.runForEach(controls, (payload) => {
     const control = parseControl(payload)
@@ -303,6 +312,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   return {
     queue,
     fetchNow,
+    slotFreed,
     running: () => executor.rows().map((r) => r.id),
     stop: Effect.suspend(() => {
       stopped = true

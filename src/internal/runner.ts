@@ -48,7 +48,7 @@ import * as PeriodicEnqueuer from "./maintenance/periodicEnqueuer.ts"
 import * as QueueCleaner from "./maintenance/queueCleaner.ts"
 import * as Rescuer from "./maintenance/rescuer.ts"
 import * as Scheduler from "./maintenance/scheduler.ts"
-import { insertPayload } from "./notification.ts"
+import { slotFreedPayload } from "./notification.ts"
 import * as Notifier from "./notifier.ts"
 import * as Options from "./options.ts"
 import * as Producer from "./producer.ts"
@@ -131,8 +131,9 @@ const invalid = (field: string, rule: string, value?: unknown) =>
 
 /**
  * After outcomes of globally limited queues are committed: their slots are free for every runner.
- * The local producers fetch, and (with LISTEN) the other runners hear River's insert notification
- * for the queue — what a River client hearing it does is fetch, too.
+ * The local producers fetch at once (no cooldown: these fetches are bounded by the completer's
+ * writes), and (with LISTEN) the other runners hear River's insert notification for the queue,
+ * marked `slot_freed` so that they do the same — a River client hearing it just fetches.
  */
 const slotsFreed = (
   driver: Driver,
@@ -145,9 +146,9 @@ const slotsFreed = (
     const queues = new Set<string>()
     for (const completion of batch) if (limited.has(completion.job.queue)) queues.add(completion.job.queue)
     if (queues.size === 0) return Effect.void
-    for (const queue of queues) producers.get(queue)?.fetchNow()
+    for (const queue of queues) producers.get(queue)?.slotFreed()
     if (!notifier.listening) return Effect.void
-    return driver.notifyMany({ topic: "river_insert", payloads: [...queues].map(insertPayload) }).pipe(
+    return driver.notifyMany({ topic: "river_insert", payloads: [...queues].map(slotFreedPayload) }).pipe(
       Effect.catchCause((cause) => Effect.logDebug("effect-river: slot notification failed", cause))
     )
   })
@@ -280,7 +281,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       // Rows are read back and events built only while someone listens; published as one batch.
       wantsRows: events.wanted,
       onCompleted: events.publish,
-      onWritten: globallyLimited.size === 0 ? undefined : (batch) => slotsFreed(driver, notifier, producers, globallyLimited, batch)
+      onWritten: globallyLimited.size === 0 ? undefined : (batch) => slotsFreed(driver, notifier, producers, globallyLimited, batch),
+      urgent: globallyLimited.size === 0 ? undefined : (completion) => globallyLimited.has(completion.job.queue)
     })
     if (config.clockSkewWarning !== "off") {
       yield* ClockSkew.watch(driver, notifier, Duration.toMillis(config.clockSkewWarning))
