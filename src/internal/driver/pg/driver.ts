@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL driver: `../driver.ts`'s statements over an `@effect/sql` `SqlClient`, one file
- * per table (`job.ts`, `queue.ts`, `leader.ts`) and the statements of no table here. Built once per
+ * per table (`job.ts`, `queue.ts`, `leader.ts`; `flowControl.ts` for the fetch under limits and
+ * effect-river's own rate table) and the statements of no table here. Built once per
  * schema: every text is made when the driver is, and sent as the same static text each time
  * (prepared once per connection by the driver).
  *
