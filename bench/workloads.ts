@@ -7,6 +7,7 @@
  */
 import { printBacklog, runBacklog } from "./backlog.ts"
 import { printBurst, runBurst } from "./burst.ts"
+import { printFlow, runFlow } from "./flow.ts"
 import { printInsert, runInsert } from "./insert.ts"
 import { printSteps, runSteps } from "./steps.ts"
 import type { Summary } from "./summary.ts"
@@ -61,6 +62,11 @@ export const workloads: Readonly<Record<string, Workload>> = {
     description: "fetches/s and notifications/s while 20,000 single inserts arrive in a burst",
     timeoutMillis: 10 * MINUTE,
     run: async (url, summary) => printBurst(summary.burst = await runBurst(url))
+  },
+  flow: {
+    description: "flow control: cost of a global limit that never binds on W1; slot latency under a binding limit",
+    timeoutMillis: 15 * MINUTE,
+    run: async (url) => printFlow(await runFlow(url))
   },
   backlog: {
     description: "1,000,000-job backlog: drain rate and peak RSS, recommended flags and Node's defaults (~7 min)",

@@ -1,7 +1,9 @@
 /**
  * Applies and reverts River's database schema (migration line `main`, versions 1 to 8), keeping
  * River's own history table `river_migration`, so a database migrated here is one River's Go
- * client accepts as migrated, and the other way round.
+ * client accepts as migrated, and the other way round. effect-river's own state (flow control's
+ * rate-limit table) lives in a second line, `effect-river`, in the same history: River's migrator
+ * reads only line `main` and leaves other lines alone, as it does River Pro's.
  *
  * Every operation needs only a `SqlClient.SqlClient` (any PostgreSQL client of the caller's);
  * identifiers are validated and values are bound parameters.
@@ -14,6 +16,9 @@
  * - Each transaction first takes an advisory lock keyed on the schema, then reads the history,
  *   so concurrent migrators (several processes starting at once) apply every version once.
  * - Rows of other migration lines (River Pro's `workflow`, `sequence`) are left alone.
+ * - {@link up} without a line or a target applies line `main`, then line `effect-river`; every
+ *   other operation works on one line, `main` unless `line` says otherwise. Reverting `main`
+ *   below version 5 (River's history without lines) reverts line `effect-river` first.
  * - Versions 1 to 4 predate the `line` column: their rows are written in River's old shape
  *   `(version)` until version 5 rebuilds the table keyed by `(line, version)`.
  *
@@ -60,6 +65,8 @@ export interface Migration {
  * @category models
  */
 export interface MigrationRun {
+  /** The migration line of the version: River's `main` or effect-river's own. */
+  readonly line: MigrationLine
   readonly version: number
   readonly name: string
   /** Time spent running the version's SQL, as measured by the `Clock`. */
@@ -105,6 +112,15 @@ export interface MigrationStatus {
 }
 
 /**
+ * A migration line: River's `main`, or `effect-river` (effect-river's own state: the flow-control
+ * rate-limit table).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MigrationLine = "main" | "effect-river"
+
+/**
  * Options of {@link up}.
  *
  * @since 0.1.0
@@ -116,7 +132,12 @@ export interface UpOptions {
    * unqualified and the connection's `search_path` applies.
    */
   readonly schema?: string | undefined
-  /** Last version to apply. @default latestVersion */
+  /**
+   * Only this line. @default both: `main`, then `effect-river` (only `main` when `targetVersion`
+   * is given)
+   */
+  readonly line?: MigrationLine | undefined
+  /** Last version to apply (of `line`, `main` by default). @default the line's latest */
   readonly targetVersion?: number | undefined
 }
 
@@ -131,6 +152,8 @@ export interface DownOptions {
   readonly schema?: string | undefined
   /** Version to return to: versions above it are reverted. 0 reverts everything. */
   readonly targetVersion: number
+  /** The line to revert. @default "main" */
+  readonly line?: MigrationLine | undefined
 }
 
 /**
@@ -142,6 +165,8 @@ export interface DownOptions {
 export interface ListOptions {
   /** Schema holding River's tables; the `search_path` applies when absent. */
   readonly schema?: string | undefined
+  /** The line to list. @default "main" */
+  readonly line?: MigrationLine | undefined
 }
 
 /**
@@ -160,6 +185,8 @@ export interface SqlOptions {
   readonly fromVersion?: number | undefined
   /** The version to end at. @default latestVersion going up, 0 going down */
   readonly targetVersion?: number | undefined
+  /** The line whose SQL to render. @default "main" */
+  readonly line?: MigrationLine | undefined
 }
 
 /**
@@ -185,6 +212,16 @@ export const migrations: ReadonlyArray<Migration> = internal.migrations
  * @category constants
  */
 export const latestVersion: number = internal.latestVersion
+
+/**
+ * Every version of effect-river's own line `effect-river`, oldest first (compiled from
+ * `migrations/effect-river/*.sql`): version 1 creates `effect_river_rate_limit`, the state of
+ * rate-limited queues (`Runner` `queues.<name>.rateLimit`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ownMigrations: ReadonlyArray<Migration> = internal.ownMigrations
 
 /**
  * Applies the pending versions up to `targetVersion` (default: the latest), each in its own
@@ -246,6 +283,8 @@ export interface ValidateOptions {
   readonly schema?: string | undefined
   /** Check only the versions up to this one. @default latestVersion */
   readonly targetVersion?: number | undefined
+  /** The line to check. @default "main" */
+  readonly line?: MigrationLine | undefined
 }
 
 /**

@@ -52,6 +52,31 @@ export interface QueueOptions {
   readonly fetchCooldown?: Duration.Input | undefined
   /** Overrides the runner's `fetchPollInterval` for this queue. */
   readonly fetchPollInterval?: Duration.Input | undefined
+  /**
+   * Jobs of this queue running at once across every runner of the schema (of each partition,
+   * with `partition`), 1 to 1,000,000; `maxWorkers` still bounds this runner. Every runner of the
+   * queue must set the same limits. River clients on the queue do not know the limit (their jobs
+   * count, but they do not wait for it).
+   */
+  readonly globalLimit?: number | undefined
+  /**
+   * Apply `globalLimit` and `rateLimit` per partition rather than to the whole queue: by kind,
+   * by the values of top-level args keys (`byArgs: ["customerId"]`), or both. A full partition
+   * never holds back the others. Jobs missing a key share one partition.
+   */
+  readonly partition?: {
+    readonly byKind?: boolean | undefined
+    readonly byArgs?: ReadonlyArray<string> | undefined
+  } | undefined
+  /**
+   * At most `limit` jobs of this queue (of each partition, with `partition`) start in any window
+   * of length `per`, across every runner, spread evenly (GCRA: after a burst of `limit`, one start
+   * every `per / limit`). Needs effect-river's own migration line (`Migrator.up` applies it).
+   */
+  readonly rateLimit?: {
+    readonly limit: number
+    readonly per: Duration.Input
+  } | undefined
 }
 
 /**

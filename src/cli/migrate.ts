@@ -42,7 +42,7 @@ const up = Command.make("up", {
     const targetVersion = yield* parseVersion(input.targetVersion, "target-version")
     yield* Effect.gen(function*() {
       const runs = yield* Migrator.up({ schema, targetVersion })
-      for (const run of runs) yield* Console.log(`applied version ${run.version} ${run.name} (${ms(run.duration)})`)
+      for (const run of runs) yield* Console.log(`applied ${run.line === "main" ? "" : `${run.line} `}version ${run.version} ${run.name} (${ms(run.duration)})`)
       const status = yield* Migrator.list({ schema })
       yield* Console.log(runs.length === 0 ? `nothing to apply: ${statusLine(status.current)}` : statusLine(status.current))
     }).pipe(withDatabase(databaseUrl))
@@ -59,7 +59,7 @@ const down = Command.make("down", {
     }
     yield* Effect.gen(function*() {
       const runs = yield* Migrator.down({ schema, targetVersion })
-      for (const run of runs) yield* Console.log(`reverted version ${run.version} ${run.name} (${ms(run.duration)})`)
+      for (const run of runs) yield* Console.log(`reverted ${run.line === "main" ? "" : `${run.line} `}version ${run.version} ${run.name} (${ms(run.duration)})`)
       const status = yield* Migrator.list({ schema })
       yield* Console.log(runs.length === 0 ? `nothing to revert: ${statusLine(status.current)}` : statusLine(status.current))
     }).pipe(withDatabase(databaseUrl))

@@ -60,6 +60,16 @@ export interface CompleterOptions {
    * only ids and `onCompleted` is skipped — the runner without event subscribers.
    */
   readonly wantsRows?: () => boolean
+  /**
+   * Called after each batch is committed, with its outcomes (whether or not rows are read back).
+   * Must not fail or block for long (flow control uses it to say that slots are free).
+   */
+  readonly onWritten?: ((batch: ReadonlyArray<Completion>) => Effect.Effect<void>) | undefined
+  /**
+   * Outcomes written without waiting for `flushInterval` (flow control: a job of a globally limited
+   * queue holds a slot of every runner until its outcome is committed).
+   */
+  readonly urgent?: ((completion: Completion) => boolean) | undefined
   readonly flushAt?: number
   readonly maxBatch?: number
   readonly backpressureAt?: number
@@ -138,6 +148,9 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const full = yield* Queue.sliding<void>(1)
   const room = yield* Latch.make(true)
   let closed = false
+  /** An urgent outcome is pending: the next flush does not wait for the interval. */
+  let urgentPending = false
+  const urgent = options.urgent
 
   const enqueue = (completion: Completion): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -148,6 +161,10 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       pending.set(completion.id, completion)
       if (pending.size === 1) Queue.offerUnsafe(wake, undefined)
       if (pending.size === flushAt) Queue.offerUnsafe(full, undefined)
+      if (urgent !== undefined && urgent(completion)) {
+        urgentPending = true
+        Queue.offerUnsafe(full, undefined)
+      }
       return Effect.void
     })
 
@@ -165,10 +182,13 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 
-  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) =>
-    rows === undefined
+  const onWritten = options.onWritten
+  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) => {
+    const published = rows === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
+    return onWritten === undefined ? published : Effect.andThen(published, onWritten(batch))
+  }
 
   /** Puts outcomes back unless a newer outcome for the same job arrived meanwhile. */
   const putBack = (batch: ReadonlyArray<Completion>) => {
@@ -263,10 +283,11 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     while (true) {
       yield* Queue.take(wake)
       if (pending.size === 0) continue
-      if (intervalMillis > 0 && pending.size < flushAt) {
+      if (intervalMillis > 0 && pending.size < flushAt && !urgentPending) {
         yield* Queue.poll(full)
-        yield* Effect.raceFirst(Effect.sleep(intervalMillis), Queue.take(full))
+        if (!urgentPending) yield* Effect.raceFirst(Effect.sleep(intervalMillis), Queue.take(full))
       }
+      urgentPending = false
       yield* flushAll.pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.andThen(Effect.sleep("1 second"), Queue.offer(wake, undefined))

@@ -22,6 +22,7 @@ import type {
   ValidationResult
 } from "../Migrator.ts"
 import { migrations as generatedMigrations } from "./generated/migrations.ts"
+import { migrations as generatedOwnMigrations } from "./generated/ownMigrations.ts"
 import { schemaPrefix, validateSchema } from "./identifiers.ts"
 import { show } from "./show.ts"
 
@@ -34,23 +35,68 @@ export const migrations: ReadonlyArray<Migration> = generatedMigrations
 /** The newest version of line `main` this library knows. */
 export const latestVersion: number = migrations.length
 
+/** effect-river's own migration line (flow-control state River's schema has no place for). */
+export const ownLine = "effect-river" as const
+
+/** Every version of line `effect-river`, oldest first (compiled from `migrations/effect-river/*.sql`). */
+export const ownMigrations: ReadonlyArray<Migration> = generatedOwnMigrations
+
+/** A migration line: its name in `river_migration` and its versions. */
+interface Line {
+  readonly name: typeof line | typeof ownLine
+  readonly migrations: ReadonlyArray<Migration>
+}
+
+const MAIN: Line = { name: line, migrations }
+const OWN: Line = { name: ownLine, migrations: ownMigrations }
+
+/** The version of `main` that adds `river_migration.line`: other lines need it. */
+const LINE_COLUMN_VERSION = 5
+
+const lineOf = (name: string | undefined): Effect.Effect<Line, InvalidOptions> =>
+  name === undefined || name === line
+    ? Effect.succeed(MAIN)
+    : name === ownLine
+    ? Effect.succeed(OWN)
+    : Effect.fail(new InvalidOptions({ field: "line", rule: `must be "${line}" or "${ownLine}"`, value: show(name) }))
+
 /** The public `Migrator.up`. */
 export const up = Effect.fn("Migrator.up")(function*(
   options: UpOptions = {}
 ): Effect.fn.Return<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
   const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, latestVersion)
+  const only = options.line === undefined ? undefined : yield* lineOf(options.line)
+  const first = only ?? MAIN
+  const target = yield* checkVersion(first, "target version", options.targetVersion, first.migrations.length)
   const client = (yield* SqlClient.SqlClient).withoutTransforms()
+  const runs = [...yield* upLine(client, schema, first, target)]
+  // Without a line or a target: River's line, then effect-river's own.
+  if (only === undefined && options.targetVersion === undefined) runs.push(...yield* upLine(client, schema, OWN, OWN.migrations.length))
+  return runs
+})
+
+const upLine = Effect.fnUntraced(function*(
+  client: SqlClient.SqlClient,
+  schema: string | undefined,
+  of: Line,
+  target: number
+) {
   const runs: Array<MigrationRun> = []
   while (true) {
-    const run = yield* step(client, schema, "Migrator.up", (state) => {
+    const run = yield* step(client, schema, of, "Migrator.up", (state) => {
       if (runs.length === 0 && target < state.current) {
         return new MigrationError({
           reason: "InvalidTarget",
           detail: `target version ${target} is below the current version ${state.current}; use down to revert`
         })
       }
-      return state.current < target ? migrationAt(state.current + 1) : undefined
+      if (of !== MAIN && state.current < target && !state.hasLine) {
+        return new MigrationError({
+          reason: "InvalidTarget",
+          detail: `migration line ${of.name} needs line ${line} at version ${LINE_COLUMN_VERSION} or later; run up for line ${line} first`
+        })
+      }
+      return state.current < target ? of.migrations[state.current] : undefined
     }, "up")
     if (run === undefined) return runs
     runs.push(run)
@@ -62,18 +108,32 @@ export const down = Effect.fn("Migrator.down")(function*(
   options: DownOptions
 ): Effect.fn.Return<ReadonlyArray<MigrationRun>, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
   const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, undefined)
+  const of = yield* lineOf(options.line)
+  const target = yield* checkVersion(of, "target version", options.targetVersion, undefined)
   const client = (yield* SqlClient.SqlClient).withoutTransforms()
   const runs: Array<MigrationRun> = []
+  // Below version 5 River's history has no lines: effect-river's own line is reverted first.
+  if (of === MAIN && target < LINE_COLUMN_VERSION) runs.push(...yield* downLine(client, schema, OWN, 0))
+  runs.push(...yield* downLine(client, schema, of, target))
+  return runs
+})
+
+const downLine = Effect.fnUntraced(function*(
+  client: SqlClient.SqlClient,
+  schema: string | undefined,
+  of: Line,
+  target: number
+) {
+  const runs: Array<MigrationRun> = []
   while (true) {
-    const run = yield* step(client, schema, "Migrator.down", (state) => {
+    const run = yield* step(client, schema, of, "Migrator.down", (state) => {
       if (runs.length === 0 && target > state.current) {
         return new MigrationError({
           reason: "InvalidTarget",
           detail: `target version ${target} is above the current version ${state.current}; use up to apply`
         })
       }
-      return state.current > target ? migrationAt(state.current) : undefined
+      return state.current > target ? of.migrations[state.current - 1] : undefined
     }, "down")
     if (run === undefined) return runs
     runs.push(run)
@@ -85,16 +145,17 @@ export const list = Effect.fn("Migrator.list")(function*(
   options: ListOptions = {}
 ): Effect.fn.Return<MigrationStatus, InvalidOptions | DatabaseError, SqlClient.SqlClient> {
   const schema = yield* validateSchema(options.schema)
+  const of = yield* lineOf(options.line)
   const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const state = yield* readState(client, schema).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.list")))
+  const state = yield* readState(client, schema, of).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.list")))
   return {
     current: state.current,
     applied: state.rows.map((row) => ({
       version: row.version,
-      name: migrations[row.version - 1]?.name,
+      name: of.migrations[row.version - 1]?.name,
       createdAt: row.createdAt
     })),
-    pending: migrations
+    pending: of.migrations
       .filter((m) => m.version > state.current)
       .map((m) => ({ version: m.version, name: m.name }))
   }
@@ -105,12 +166,13 @@ export const validate = Effect.fn("Migrator.validate")(function*(
   options: ValidateOptions = {}
 ): Effect.fn.Return<ValidationResult, MigrationError | InvalidOptions | DatabaseError, SqlClient.SqlClient> {
   const schema = yield* validateSchema(options.schema)
-  const target = yield* checkVersion("target version", options.targetVersion, latestVersion)
+  const of = yield* lineOf(options.line)
+  const target = yield* checkVersion(of, "target version", options.targetVersion, of.migrations.length)
   const client = (yield* SqlClient.SqlClient).withoutTransforms()
-  const state = yield* readState(client, schema).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.validate")))
-  if (state.current > latestVersion) return { ok: false, messages: [aheadError(state.current).detail] }
+  const state = yield* readState(client, schema, of).pipe(Effect.mapError(DatabaseError.fromSqlError("Migrator.validate")))
+  if (state.current > of.migrations.length) return { ok: false, messages: [aheadError(of, state.current).detail] }
   const applied = new Set(state.rows.map((row) => row.version))
-  const missing = migrations.filter((m) => m.version <= target && !applied.has(m.version)).map((m) => m.version)
+  const missing = of.migrations.filter((m) => m.version <= target && !applied.has(m.version)).map((m) => m.version)
   return missing.length === 0
     ? { ok: true, messages: [] }
     : { ok: false, messages: [`Unapplied migrations: [${missing.join(" ")}]`] }
@@ -121,9 +183,10 @@ export const sql = Effect.fnUntraced(function*(
   options: SqlOptions
 ): Effect.fn.Return<string, MigrationError | InvalidOptions> {
   const schema = yield* validateSchema(options.schema)
+  const of = yield* lineOf(options.line)
   const goingUp = options.direction === "up"
-  const from = yield* checkVersion("from version", options.fromVersion, goingUp ? 0 : latestVersion)
-  const target = yield* checkVersion("target version", options.targetVersion, goingUp ? latestVersion : 0)
+  const from = yield* checkVersion(of, "from version", options.fromVersion, goingUp ? 0 : of.migrations.length)
+  const target = yield* checkVersion(of, "target version", options.targetVersion, goingUp ? of.migrations.length : 0)
   if (goingUp ? from > target : target > from) {
     return yield* new MigrationError({
       reason: "InvalidTarget",
@@ -133,19 +196,21 @@ export const sql = Effect.fnUntraced(function*(
     })
   }
   const selected = goingUp
-    ? migrations.filter((m) => m.version > from && m.version <= target)
-    : migrations.filter((m) => m.version > target && m.version <= from).reverse()
+    ? of.migrations.filter((m) => m.version > from && m.version <= target)
+    : of.migrations.filter((m) => m.version > target && m.version <= from).reverse()
   return selected
     .map((m) =>
-      `-- River migration line ${line}, version ${m.version} (${m.name}), ${options.direction}\n` +
+      `-- ${of === MAIN ? "River" : "effect-river"} migration line ${of.name}, version ${m.version} (${m.name}), ${options.direction}\n` +
       render(goingUp ? m.up : m.down, schema)
     )
     .join("\n")
 })
 
 
-/** The history of line `main` as stored. */
+/** The history of one line as stored. */
 interface State {
+  /** Whether `river_migration` has River's `line` column (version 5 and later of `main`). */
+  readonly hasLine: boolean
   readonly current: number
   readonly rows: ReadonlyArray<{ readonly version: number; readonly createdAt: Date }>
 }
@@ -157,9 +222,8 @@ const PLACEHOLDER = /\/\* TEMPLATE: schema \*\//g
 
 const render = (text: string, schema: string | undefined): string => text.replace(PLACEHOLDER, schemaPrefix(schema))
 
-const migrationAt = (version: number): Migration | undefined => migrations[version - 1]
-
 const checkVersion = (
+  of: Line,
   field: string,
   value: number | undefined,
   fallback: number | undefined
@@ -168,20 +232,20 @@ const checkVersion = (
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
     return Effect.fail(new MigrationError({ reason: "InvalidTarget", detail: `${field} must be an integer (got ${show(value)})` }))
   }
-  if (value < 0 || value > latestVersion) {
+  if (value < 0 || value > of.migrations.length) {
     return Effect.fail(new MigrationError({
       reason: "UnknownVersion",
-      detail: `${field} ${value} is not a version of migration line ${line} (0 to ${latestVersion})`
+      detail: `${field} ${value} is not a version of migration line ${of.name} (0 to ${of.migrations.length})`
     }))
   }
   return Effect.succeed(value)
 }
 
-const aheadError = (current: number) =>
+const aheadError = (of: Line, current: number) =>
   new MigrationError({
     reason: "DatabaseAhead",
-    detail: `the database is at version ${current} of migration line ${line}, but this version of effect-river ` +
-      `only knows versions up to ${latestVersion}; upgrade effect-river`
+    detail: `the database is at version ${current} of migration line ${of.name}, but this version of effect-river ` +
+      `only knows versions up to ${of.migrations.length}; upgrade effect-river`
   })
 
 /** Whether `river_migration` exists (through the search_path when no schema) and has River's `line` column. */
@@ -194,17 +258,23 @@ const readTable = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schem
   return { exists: rows[0]?.exists === true, hasLine: rows[0]?.has_line === true }
 })
 
-const readState = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined) {
+const readState = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined, of: Line) {
   const table = yield* readTable(client, schema)
-  if (!table.exists) return { current: 0, rows: [] } satisfies State
+  if (!table.exists) return { hasLine: false, current: 0, rows: [] } satisfies State
+  // Before the line column only line `main` exists.
+  if (!table.hasLine && of !== MAIN) return { hasLine: false, current: 0, rows: [] } satisfies State
   const name = client.literal(`${schemaPrefix(schema)}river_migration`)
   const rows = table.hasLine
     ? yield* client<{ version: bigint | number | string; created_at: Date }>`
-        SELECT version, created_at FROM ${name} WHERE line = ${line} ORDER BY version`
+        SELECT version, created_at FROM ${name} WHERE line = ${of.name} ORDER BY version`
     : yield* client<{ version: bigint | number | string; created_at: Date }>`
         SELECT version, created_at FROM ${name} ORDER BY version`
   const history = rows.map((row) => ({ version: Number(row.version), createdAt: new Date(row.created_at) }))
-  return { current: history.reduce((max, row) => Math.max(max, row.version), 0), rows: history } satisfies State
+  return {
+    hasLine: table.hasLine,
+    current: history.reduce((max, row) => Math.max(max, row.version), 0),
+    rows: history
+  } satisfies State
 })
 
 /**
@@ -214,6 +284,7 @@ const readState = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schem
 const step = (
   client: SqlClient.SqlClient,
   schema: string | undefined,
+  of: Line,
   operation: string,
   plan: (state: State) => Migration | MigrationError | undefined,
   direction: "up" | "down"
@@ -230,20 +301,20 @@ const step = (
       yield* client`SELECT pg_catalog.pg_advisory_xact_lock(${LOCK_CLASS}::int4, pg_catalog.hashtext(coalesce(${
         schema ?? null
       }::text, pg_catalog.current_schema(), '')))`
-      return yield* readState(client, schema)
+      return yield* readState(client, schema, of)
     }).pipe(Effect.mapError(DatabaseError.fromSqlError(operation)))
-    if (state.current > latestVersion) return yield* aheadError(state.current)
+    if (state.current > of.migrations.length) return yield* aheadError(of, state.current)
     const planned = plan(state)
     if (planned === undefined) return undefined
     if (planned instanceof MigrationError) return yield* planned
     const migration = planned
     chosen = migration
     const [duration] = yield* Effect.timed(
-      (direction === "up" ? applyUp(client, schema, migration) : applyDown(client, schema, migration)).pipe(
+      (direction === "up" ? applyUp(client, schema, of, migration) : applyDown(client, schema, of, migration)).pipe(
         Effect.mapError(failed(migration))
       )
     )
-    return { version: migration.version, name: migration.name, duration }
+    return { line: of.name, version: migration.version, name: migration.name, duration }
   }).pipe(
     client.withTransaction,
     // READ COMMITTED: the history is read after the lock is granted, so it must see what the
@@ -261,26 +332,36 @@ const serverMessage = (error: SqlError): string => {
   return typeof message === "string" && message !== "" ? message : error.message
 }
 
-const applyUp = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined, migration: Migration) {
-  if (schema !== undefined && migration.version === 1) {
+const applyUp = Effect.fnUntraced(function*(
+  client: SqlClient.SqlClient,
+  schema: string | undefined,
+  of: Line,
+  migration: Migration
+) {
+  if (schema !== undefined && migration.version === 1 && of === MAIN) {
     yield* client`CREATE SCHEMA IF NOT EXISTS ${client(schema)}`
   }
   yield* runStatements(client, render(migration.up, schema))
   const name = client.literal(`${schemaPrefix(schema)}river_migration`)
   const table = yield* readTable(client, schema)
   if (table.hasLine) {
-    yield* client`INSERT INTO ${name} (line, version) VALUES (${line}, ${migration.version})`
+    yield* client`INSERT INTO ${name} (line, version) VALUES (${of.name}, ${migration.version})`
   } else {
     yield* client`INSERT INTO ${name} (version) VALUES (${migration.version})`
   }
 })
 
-const applyDown = Effect.fnUntraced(function*(client: SqlClient.SqlClient, schema: string | undefined, migration: Migration) {
+const applyDown = Effect.fnUntraced(function*(
+  client: SqlClient.SqlClient,
+  schema: string | undefined,
+  of: Line,
+  migration: Migration
+) {
   // Delete the row first: version 1's down drops the table, version 5's changes its shape.
   const name = client.literal(`${schemaPrefix(schema)}river_migration`)
   const table = yield* readTable(client, schema)
   if (table.hasLine) {
-    yield* client`DELETE FROM ${name} WHERE line = ${line} AND version = ${migration.version}`
+    yield* client`DELETE FROM ${name} WHERE line = ${of.name} AND version = ${migration.version}`
   } else if (table.exists) {
     yield* client`DELETE FROM ${name} WHERE version = ${migration.version}`
   }

@@ -4,7 +4,8 @@
  * expressions producing the same JSON) and their parsers.
  *
  * - `<schema>.river_insert`: `{"queue": "<name>"}` when a queue got available jobs (inserts, the
- *   scheduler, a retry).
+ *   scheduler, a retry); `{"queue": "<name>", "slot_freed": true}` from effect-river when jobs of a
+ *   queue with a global limit finished (River reads the queue and ignores the other key).
  * - `<schema>.river_control`: `{"action": "cancel", "job_id": <id>, "queue": "<name>"}`, and
  *   `{"action": "pause" | "resume", "queue": "<name>" | "*"}`.
  * - `<schema>.river_leadership`: `{"leader_id": "<id>", "action": "resigned"}` (River also sends
@@ -28,6 +29,12 @@ export const channelSql = (schema: string | undefined, topic: Topic): string =>
 
 /** River's insert-notification payload. */
 export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
+
+/**
+ * The insert notification effect-river sends when jobs of a globally limited queue finished: a
+ * slot is free for every runner of the queue, which fetches without waiting for its cooldown.
+ */
+export const slotFreedPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}, "slot_freed": true}`
 
 /** {@link insertPayload} as a SQL expression over a queue column (same bytes). */
 export const insertPayloadSql = (column: string): string => `'{"queue": ' || to_json(${column})::text || '}'`
@@ -66,6 +73,12 @@ const parseObject = (payload: string): Record<string, unknown> | undefined => {
 export const parseInsert = (payload: string): string | undefined => {
   const queue = parseObject(payload)?.queue
   return typeof queue === "string" ? queue : undefined
+}
+
+/** An insert notification's queue and whether it says a slot was freed ({@link slotFreedPayload}). */
+export const parseInsertOrSlot = (payload: string): { readonly queue: string; readonly slotFreed: boolean } | undefined => {
+  const object = parseObject(payload)
+  return typeof object?.queue === "string" ? { queue: object.queue, slotFreed: object.slot_freed === true } : undefined
 }
 
 /** A control notification, if the payload is one. */

@@ -125,6 +125,20 @@ export const integer = (min: number, max: number, rule: string): Schema.Codec<nu
 export const string = (maxLength: number, rule: string): Schema.Codec<string, unknown> =>
   option(Schema.String, (input) => (typeof input === "string" && input.length > 0 && input.length <= maxLength ? input : undefined), rule)
 
+/** A boolean option. */
+export const boolean = (rule: string): Schema.Codec<boolean, unknown> =>
+  option(Schema.Boolean, (input) => (typeof input === "boolean" ? input : undefined), rule)
+
+/** An array option of `min` to `max` elements, each decoded by `element` (its problems name its index). */
+export const array = <A>(element: Schema.Codec<A, unknown>, min: number, max: number, rule: string): Schema.Codec<ReadonlyArray<A>, unknown> =>
+  Schema.Unknown.pipe(
+    Schema.check(Schema.makeFilter((input) => Array.isArray(input) && input.length >= min && input.length <= max, { message: rule })),
+    Schema.decodeTo(Schema.Array(element) as unknown as Schema.Codec<ReadonlyArray<A>, unknown>, {
+      decode: SchemaGetter.transform((input: unknown) => input),
+      encode: SchemaGetter.transform((value: unknown) => value)
+    })
+  )
+
 /** A string option matching `pattern`. */
 export const matching = (pattern: RegExp, rule: string): Schema.Codec<string, unknown> =>
   option(Schema.String, (input) => (typeof input === "string" && pattern.test(input) ? input : undefined), rule)
@@ -162,7 +176,7 @@ export const decode = <A>(
   return Result.fail(
     new InvalidOptions({
       field: field === "" ? "options" : field,
-      rule: issue?.message ?? "is invalid",
+      rule: issue === undefined ? "is invalid" : issue.message === "Missing key" ? "is required" : issue.message,
       value: show(at(input, path))
     })
   )

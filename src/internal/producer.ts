@@ -41,7 +41,8 @@ import type { Completer } from "./completer.ts"
 import type { Driver } from "./driver/driver.ts"
 import * as Executor from "./executor.ts"
 import * as Loop from "./loop.ts"
-import { parseControl, parseInsert } from "./notification.ts"
+import type { FlowLimits } from "./flowControl.ts"
+import { parseControl, parseInsertOrSlot } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
 import type { InterruptReason } from "./outcome.ts"
 
@@ -76,6 +77,13 @@ export interface ProducerConfig {
   /** How often the queue's pause state is read (without LISTEN the only way; with it a fallback). */
   readonly queuePollInterval: Duration.Duration
   readonly queueRefreshInterval: Duration.Duration
+  /**
+   * Flow-control limits across every runner (global limit, partitions, rate): fetches go through
+   * `Driver.jobGetAvailableLimited`. A slot freed elsewhere arrives as a fetch request (the
+   * runner's completer says so after its write commits); a rate that holds jobs back wakes the
+   * producer when it allows the next start.
+   */
+  readonly limits?: FlowLimits | undefined
 }
 
 /** A running producer. */
@@ -83,6 +91,8 @@ export interface Producer {
   readonly queue: string
   /** Asks for a fetch (debounced). */
   readonly fetchNow: () => void
+  /** Asks for a fetch without the cooldown: jobs of a globally limited queue finished somewhere. */
+  readonly slotFreed: () => void
   /** Ids of the jobs running now. */
   readonly running: () => ReadonlyArray<bigint>
   /** Stops fetching for good (waits for an in-flight fetch); cancels keep reaching running jobs. */
@@ -117,6 +127,26 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   let fetchWhenSlotFrees = false
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
+  /** The next fetch skips the cooldown (a partitioned scan stopped at its bound). */
+  let fetchAgainAtOnce = false
+  const scope = yield* Effect.scope
+  /** When a rate-limit wake-up is set for, if one is. */
+  let rateWakeAt: number | undefined
+  /** Fetches when the queue's rate allows the next start (the earliest wake-up asked for wins). */
+  const wakeForRate = (at: number) =>
+    Effect.suspend(() => {
+      if (rateWakeAt !== undefined && rateWakeAt <= at) return Effect.void
+      rateWakeAt = at
+      return Effect.asVoid(Effect.forkIn(
+        Effect.gen(function*() {
+          yield* Effect.sleep(Math.max(0, at - (yield* Clock.currentTimeMillis)))
+          if (rateWakeAt !== at) return
+          rateWakeAt = undefined
+          fetchNow()
+        }),
+        scope
+      ))
+    })
 
   const executor = yield* Executor.make({
     ...config.executor,
@@ -174,7 +204,24 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     }
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
-    const rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
+    let rows: ReadonlyArray<JobRow>
+    if (config.limits === undefined) {
+      rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
+    } else {
+      const fetched = yield* driver.jobGetAvailableLimited({
+        queue,
+        max: limit,
+        now: new Date(now),
+        clientId: config.clientId,
+        limits: config.limits
+      })
+      rows = fetched.jobs
+      if (fetched.nextRateAt !== undefined) yield* wakeForRate(fetched.nextRateAt.getTime())
+      if (fetched.truncated) {
+        fetchAgainAtOnce = true
+        fetchNow()
+      }
+    }
     if (rows.length === 0) return
     yield* beforeJobsStart(rows)
     // Set before the jobs start: a job may finish before this fiber runs again.
@@ -201,7 +248,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(delay))
       if (stopped) break
       const since = (yield* Clock.currentTimeMillis) - lastFetchAt
-      if (since < cooldownMillis) yield* Effect.sleep(cooldownMillis - since)
+      if (fetchAgainAtOnce) fetchAgainAtOnce = false
+      else if (since < cooldownMillis) yield* Effect.sleep(cooldownMillis - since)
       // Triggers that arrived during the cooldown are served by this fetch.
       yield* Queue.poll(wake)
       if (paused || stopped) continue
@@ -221,9 +269,16 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const inserts = yield* notifier.subscribe("river_insert")
   const controls = yield* notifier.subscribe("river_control")
   const reconnects = yield* notifier.reconnects
+  const slotFreed = () => {
+    if (config.limits?.globalLimit !== undefined) fetchAgainAtOnce = true
+    fetchNow()
+  }
   yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) =>
     Effect.sync(() => {
-      if (parseInsert(payload) === queue) fetchNow()
+      const insert = parseInsertOrSlot(payload)
+      if (insert?.queue !== queue) return
+      if (insert.slotFreed) slotFreed()
+      else fetchNow()
     })))
   yield* Effect.forkScoped(Stream.runForEach(controls, (payload) => {
     const control = parseControl(payload)
@@ -257,6 +312,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   return {
     queue,
     fetchNow,
+    slotFreed,
     running: () => executor.rows().map((r) => r.id),
     stop: Effect.suspend(() => {
       stopped = true

@@ -35,9 +35,11 @@ import type * as Worker from "../Worker.ts"
 import * as ClientInternal from "./client.ts"
 import * as ClockSkew from "./clockSkew.ts"
 import * as Completer from "./completer.ts"
+import type { Driver } from "./driver/driver.ts"
 import { makePgDriver } from "./driver/pg/driver.ts"
 import * as Elector from "./elector.ts"
 import { validateSchema } from "./identifiers.ts"
+import type { FlowLimits } from "./flowControl.ts"
 import { queueProblem } from "./insertOptions.ts"
 import { show } from "./show.ts"
 import * as Loop from "./loop.ts"
@@ -46,17 +48,30 @@ import * as PeriodicEnqueuer from "./maintenance/periodicEnqueuer.ts"
 import * as QueueCleaner from "./maintenance/queueCleaner.ts"
 import * as Rescuer from "./maintenance/rescuer.ts"
 import * as Scheduler from "./maintenance/scheduler.ts"
+import { slotFreedPayload } from "./notification.ts"
 import * as Notifier from "./notifier.ts"
 import * as Options from "./options.ts"
 import * as Producer from "./producer.ts"
 
 const D = Options.defaults.runner
 
+/** An args key of `partition.byArgs`: a top-level key of the job's args. */
+const ArgsKey = Options.string(255, "must be a non-empty string of at most 255 characters")
+
 /** A queue's settings (`queues.<name>`); its fetch timings fall back to the runner's. */
 const QueueSettings = Schema.Struct({
   maxWorkers: Options.integer(1, 10_000, "must be an integer from 1 to 10,000"),
   fetchCooldown: Schema.optional(Options.duration({ min: 0 })),
-  fetchPollInterval: Schema.optional(Options.duration({ min: 1 }))
+  fetchPollInterval: Schema.optional(Options.duration({ min: 1 })),
+  globalLimit: Schema.optional(Options.integer(1, 1_000_000, "must be an integer from 1 to 1,000,000")),
+  partition: Schema.optional(Schema.Struct({
+    byKind: Schema.optional(Options.boolean("must be true or false")),
+    byArgs: Schema.optional(Options.array(ArgsKey, 1, 16, "must be an array of 1 to 16 args keys"))
+  })),
+  rateLimit: Schema.optional(Schema.Struct({
+    limit: Options.integer(1, 1_000_000, "must be an integer from 1 to 1,000,000"),
+    per: Options.duration({ min: 1, rule: "must be a duration of at least 1 ms" })
+  }))
 })
 
 /**
@@ -107,10 +122,36 @@ interface ValidatedQueue {
   readonly maxWorkers: number
   readonly fetchCooldown: Duration.Duration
   readonly fetchPollInterval: Duration.Duration
+  /** Flow-control limits, when the queue has any. */
+  readonly limits: FlowLimits | undefined
 }
 
 const invalid = (field: string, rule: string, value?: unknown) =>
   Effect.fail(new InvalidOptions(value === undefined ? { field, rule } : { field, rule, value: show(value) }))
+
+/**
+ * After outcomes of globally limited queues are committed: their slots are free for every runner.
+ * The local producers fetch at once (no cooldown: these fetches are bounded by the completer's
+ * writes), and (with LISTEN) the other runners hear River's insert notification for the queue,
+ * marked `slot_freed` so that they do the same — a River client hearing it just fetches.
+ */
+const slotsFreed = (
+  driver: Driver,
+  notifier: Notifier.Notifier["Service"],
+  producers: ReadonlyMap<string, Producer.Producer>,
+  limited: ReadonlySet<string>,
+  batch: ReadonlyArray<Completer.Completion>
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const queues = new Set<string>()
+    for (const completion of batch) if (limited.has(completion.job.queue)) queues.add(completion.job.queue)
+    if (queues.size === 0) return Effect.void
+    for (const queue of queues) producers.get(queue)?.slotFreed()
+    if (!notifier.listening) return Effect.void
+    return driver.notifyMany({ topic: "river_insert", payloads: [...queues].map(slotFreedPayload) }).pipe(
+      Effect.catchCause((cause) => Effect.logDebug("effect-river: slot notification failed", cause))
+    )
+  })
 
 /** The runner's options, validated and with their defaults, before any SQL. */
 const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>) =>
@@ -138,7 +179,24 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       if (Duration.toMillis(fetchPollInterval) < Duration.toMillis(fetchCooldown)) {
         return yield* invalid(`queues.${name}.fetchPollInterval`, "must be at least the fetch cooldown")
       }
-      queues.push({ name, maxWorkers: decoded.maxWorkers, fetchCooldown, fetchPollInterval })
+      const { globalLimit, partition, rateLimit } = decoded
+      if (partition !== undefined) {
+        if (globalLimit === undefined && rateLimit === undefined) {
+          return yield* invalid(`queues.${name}.partition`, "needs a globalLimit or a rateLimit to apply per partition")
+        }
+        if (partition.byKind !== true && (partition.byArgs === undefined || partition.byArgs.length === 0)) {
+          return yield* invalid(`queues.${name}.partition`, "must set byKind: true or list byArgs keys", partition)
+        }
+        if (partition.byArgs !== undefined && new Set(partition.byArgs).size !== partition.byArgs.length) {
+          return yield* invalid(`queues.${name}.partition.byArgs`, "must not list a key twice", partition.byArgs)
+        }
+      }
+      const limits: FlowLimits | undefined = globalLimit === undefined && rateLimit === undefined ? undefined : {
+        globalLimit,
+        rate: rateLimit === undefined ? undefined : { limit: rateLimit.limit, perMillis: Duration.toMillis(rateLimit.per) },
+        partition: partition === undefined ? undefined : { byKind: partition.byKind === true, byArgs: partition.byArgs ?? [] }
+      }
+      queues.push({ name, maxWorkers: decoded.maxWorkers, fetchCooldown, fetchPollInterval, limits })
     }
     if (!Array.isArray(options.workers)) return yield* invalid("workers", "must be an array of workers")
     const workers = new Map<string, Worker.Any>()
@@ -211,6 +269,18 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const live = Clock.Clock.defaultValue()
     const working = config.queues.length > 0
     yield* warnAboutQueues(config.queues.map((q: { readonly name: string }) => q.name), config.workers, options.insertDefaults?.queue)
+    const rateLimited = config.queues.filter((q: ValidatedQueue) => q.limits?.rate !== undefined)
+    if (rateLimited.length > 0 && !(yield* driver.rateLimitTableExists.pipe(Effect.mapError(DatabaseError.fromSqlError("Runner: start"))))) {
+      return yield* new DatabaseError({
+        operation: "Runner: start",
+        retryable: false,
+        cause: new Error(
+          `queues.${rateLimited[0]!.name}.rateLimit needs effect-river's own migration line, which is not applied to ` +
+            `${schema === undefined ? "the search path's schema" : `schema ${schema}`}: run \`effect-river migrate up\` ` +
+            "(Migrator.up applies River's line and then effect-river's)"
+        )
+      })
+    }
 
     const notifier = pollOnly || !working
       ? yield* Notifier.makePollOnly
@@ -229,6 +299,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       knownKinds: new Set(config.workers.keys()),
       loopback: notifier.loopback
     })
+    const producers = new Map<string, Producer.Producer>()
+    // Queues with a global limit: a slot freed by a completion here is a slot for every runner.
+    const globallyLimited = new Set<string>(
+      config.queues.filter((q: ValidatedQueue) => q.limits?.globalLimit !== undefined).map((q: ValidatedQueue) => q.name)
+    )
     const completer = yield* Completer.make({
       driver,
       flushInterval: config.completerFlushInterval,
@@ -236,7 +311,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       closeClock: live,
       // Rows are read back and events built only while someone listens; published as one batch.
       wantsRows: events.wanted,
-      onCompleted: events.publish
+      onCompleted: events.publish,
+      onWritten: globallyLimited.size === 0 ? undefined : (batch) => slotsFreed(driver, notifier, producers, globallyLimited, batch),
+      urgent: globallyLimited.size === 0 ? undefined : (completion) => globallyLimited.has(completion.job.queue)
     })
     if (config.clockSkewWarning !== "off") {
       yield* ClockSkew.watch(driver, notifier, Duration.toMillis(config.clockSkewWarning))
@@ -245,7 +322,6 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const started = yield* Latch.make(false)
     // Producers live in a scope of their own, closed by the graceful stop below.
     const producerScope = yield* Scope.make()
-    const producers = new Map<string, Producer.Producer>()
     for (const queue of config.queues) {
       const producer = yield* Producer.make({
         queue: queue.name,
@@ -262,7 +338,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
           Duration.fromInputUnsafe(D.cancelCheckInterval[notifier.listening ? "listening" : "pollOnly"]),
         queuePollInterval: config.queuePollInterval ??
           Duration.fromInputUnsafe(D.queuePollInterval[notifier.listening ? "listening" : "pollOnly"]),
-        queueRefreshInterval: config.queueRefreshInterval
+        queueRefreshInterval: config.queueRefreshInterval,
+        limits: queue.limits
       }).pipe(Scope.provide(producerScope))
       producers.set(queue.name, producer)
     }

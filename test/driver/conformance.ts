@@ -603,6 +603,109 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
           }))
       })
 
+      describe("flow control (jobGetAvailableLimited)", () => {
+        const limited = (
+          driver: Driver,
+          max: number,
+          limits: Partial<Parameters<Driver["jobGetAvailableLimited"]>[0]["limits"]>,
+          now = at(0)
+        ) =>
+          driver.jobGetAvailableLimited({
+            queue: "default",
+            max,
+            now,
+            clientId: "c",
+            limits: { globalLimit: undefined, rate: undefined, partition: undefined, ...limits }
+          })
+        const ids = (jobs: ReadonlyArray<JobRow>) => jobs.map((j) => j.id)
+
+        test("a global limit counts the queue's running jobs: it starts only the free slots, in fetch order", (driver) =>
+          Effect.gen(function*() {
+            yield* insertFull(driver, running(), running(), running(), running({ queue: "other" }))
+            const available = yield* insertFull(driver, ...Array.from({ length: 5 }, (_, i) => full({ priority: 1 + (i % 2) })))
+            const first = yield* limited(driver, 10, { globalLimit: 5 })
+            assert.deepStrictEqual(ids(first.jobs), [available[0]!.id, available[2]!.id], "priority 1 first; 5 − 3 running")
+            assert.isTrue(first.jobs.every((j) => j.state === "running" && j.attempt === 1 && j.attemptedAt!.getTime() === T0))
+            assert.isFalse(first.truncated)
+            assert.deepStrictEqual((yield* limited(driver, 10, { globalLimit: 5 })).jobs, [], "full")
+            assert.strictEqual((yield* limited(driver, 10, { globalLimit: 6 })).jobs.length, 1)
+          }))
+
+        test("partitions by args keys: a full partition is skipped, never holding back the others", (driver) =>
+          Effect.gen(function*() {
+            const c = (customer: string) => `{"customer": ${JSON.stringify(customer)}, "n": 1}`
+            yield* insertFull(driver, running({ args: c("a") }))
+            const [a2, b1, b2, c1, none] = yield* insertFull(
+              driver,
+              full({ args: c("a") }),
+              full({ args: c("b") }),
+              full({ args: c("b") }),
+              full({ args: c("c") }),
+              full({ args: `{"n": 2}` })
+            )
+            const limits = { globalLimit: 1, partition: { byKind: false, byArgs: ["customer"] } }
+            const fetched = yield* limited(driver, 10, limits)
+            assert.deepStrictEqual(ids(fetched.jobs), [b1!.id, c1!.id, none!.id], "one per customer; jobs without the key share one")
+            assert.deepStrictEqual((yield* limited(driver, 10, limits)).jobs, [])
+            assert.strictEqual((yield* get(driver, a2!.id)).state, "available")
+            assert.strictEqual((yield* get(driver, b2!.id)).state, "available")
+          }))
+
+        test("partitions by kind", (driver) =>
+          Effect.gen(function*() {
+            const [a, , b] = yield* insertFull(driver, full({ kind: "kind_a" }), full({ kind: "kind_a" }), full({ kind: "kind_b" }))
+            const fetched = yield* limited(driver, 10, { globalLimit: 1, partition: { byKind: true, byArgs: [] } })
+            assert.deepStrictEqual(ids(fetched.jobs), [a!.id, b!.id])
+          }))
+
+        test("a partitioned scan that stops at its bound says so; the next fetch reaches the partitions beyond", (driver) =>
+          Effect.gen(function*() {
+            const limits = { globalLimit: 1, partition: { byKind: true, byArgs: [] } }
+            yield* driver.jobInsertMany({
+              jobs: Array.from({ length: 1_001 }, () => job({ kind: "kind_a" })),
+              now: at(0),
+              notifyQueues: []
+            })
+            const [b] = yield* insertFull(driver, full({ kind: "kind_b", scheduledAt: at(0) }))
+            const first = yield* limited(driver, 2, limits)
+            assert.deepStrictEqual(first.jobs.map((j) => j.kind), ["kind_a"])
+            assert.isTrue(first.truncated, "1,000 rows scanned, all of kind_a")
+            const second = yield* limited(driver, 2, limits)
+            assert.deepStrictEqual(ids(second.jobs), [b!.id], "kind_a is full now and left out of the scan")
+            assert.isFalse(second.truncated)
+          }))
+
+        test("a rate limit allows limit starts per window and says when the next start is allowed", (driver) =>
+          Effect.gen(function*() {
+            yield* insertFull(driver, ...Array.from({ length: 5 }, () => full()))
+            const rate = { limit: 2, perMillis: HOUR }
+            const first = yield* limited(driver, 10, { rate })
+            assert.strictEqual(first.jobs.length, 2)
+            const width = HOUR / 20
+            const bucket = Math.floor(T0 / width) * width
+            assert.strictEqual(first.nextRateAt?.getTime(), Math.ceil(bucket + HOUR + width), "when this start leaves the window")
+            const second = yield* limited(driver, 10, { rate }, at(30 * 60_000))
+            assert.deepStrictEqual(second.jobs, [])
+            assert.strictEqual(second.nextRateAt?.getTime(), Math.ceil(bucket + HOUR + width))
+            const third = yield* limited(driver, 10, { rate }, first.nextRateAt!)
+            assert.strictEqual(third.jobs.length, 2, "the window has moved past the first starts")
+          }))
+
+        test("concurrent fetches never exceed a global limit together", (driver) =>
+          Effect.gen(function*() {
+            yield* insertFull(driver, ...Array.from({ length: 200 }, () => full()))
+            // Rounds of 8 fetches at once, each round with a higher limit: every round may add
+            // only the new slot, whatever the interleaving.
+            for (let limit = 1; limit <= 10; limit++) {
+              const results = yield* Effect.all(
+                Array.from({ length: 8 }, () => limited(driver, 10, { globalLimit: limit })),
+                { concurrency: "unbounded" }
+              )
+              assert.strictEqual(results.reduce((n, r) => n + r.jobs.length, 0), 1, `limit ${limit}`)
+            }
+          }))
+      })
+
       describe("river_queue", () => {
         test("queueCreateOrSetUpdatedAt creates a queue's row or refreshes it, and reads its pause", (driver) =>
           Effect.gen(function*() {

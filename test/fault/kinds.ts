@@ -18,6 +18,22 @@ export const Sleep = JobKind.make("fault_sleep", { args: Schema.Struct({ n: Sche
  */
 export const TwoSteps = JobKind.make("fault_two_steps", { args: Schema.Struct({ label: Schema.String }) })
 
+/**
+ * Flow control's kind: records its start and end in `<schema>.flow_log` (autocommit, the
+ * database's clock) around a sleep of `ms`.
+ */
+export const Flow = JobKind.make("flow_job", { args: Schema.Struct({ customer: Schema.String, n: Schema.Int, ms: Schema.Int }) })
+
+export const flowLogDdl = (schema: string) =>
+  `CREATE TABLE IF NOT EXISTS ${schema}.flow_log (
+    job_id bigint NOT NULL,
+    attempt int NOT NULL,
+    runner_id text NOT NULL,
+    customer text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended_at timestamptz
+  )`
+
 export const executionsDdl = (schema: string) =>
   `CREATE TABLE IF NOT EXISTS ${schema}.fault_executions (
     job_id bigint NOT NULL,
@@ -44,6 +60,12 @@ export interface RunnerConfig {
   readonly leadership: { readonly ttl: number; readonly electInterval: number; readonly renewInterval: number }
   /** Timeout of the two-step worker (its rescue waits for it). */
   readonly stepsTimeout: number
+  /** Flow-control limits of queue `default` (rate `per` in milliseconds). */
+  readonly limits?: {
+    readonly globalLimit?: number
+    readonly partition?: { readonly byKind?: boolean; readonly byArgs?: ReadonlyArray<string> }
+    readonly rateLimit?: { readonly limit: number; readonly per: number }
+  }
 }
 
 export type ChildMessage =

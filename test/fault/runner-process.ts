@@ -13,7 +13,7 @@ import { SqlClient } from "effect/sql"
 import * as Resumable from "../../src/Resumable.ts"
 import * as Runner from "../../src/Runner.ts"
 import * as Worker from "../../src/Worker.ts"
-import { type ChildMessage, Noop, type RunnerConfig, Sleep, TwoSteps } from "./kinds.ts"
+import { type ChildMessage, Flow, Noop, type RunnerConfig, Sleep, TwoSteps } from "./kinds.ts"
 
 const raw = process.argv[2]
 if (raw === undefined || process.send === undefined) {
@@ -54,6 +54,20 @@ const NoopWorker = Worker.make(Noop, (job) => record(job.id, job.attempt))
 
 const SleepWorker = Worker.make(Sleep, (job) => Effect.andThen(record(job.id, job.attempt), Effect.sleep(job.args.ms)))
 
+const FlowWorker = Worker.make(Flow, (job) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(
+      `INSERT INTO ${config.schema}.flow_log (job_id, attempt, runner_id, customer) VALUES ($1, $2, $3, $4)`,
+      [job.id, job.attempt, config.id, job.args.customer]
+    )
+    yield* Effect.sleep(job.args.ms)
+    yield* sql.unsafe(
+      `UPDATE ${config.schema}.flow_log SET ended_at = clock_timestamp() WHERE job_id = $1 AND attempt = $2`,
+      [job.id, job.attempt]
+    )
+  }))
+
 const TwoStepsWorker = Worker.make(TwoSteps, (job) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -74,8 +88,17 @@ const program = Effect.gen(function*() {
   yield* Runner.make({
     id: config.id,
     schema: config.schema,
-    queues: { default: { maxWorkers: config.maxWorkers, fetchPollInterval: config.fetchPollInterval } },
-    workers: [NoopWorker, SleepWorker, TwoStepsWorker],
+    queues: {
+      default: {
+        maxWorkers: config.maxWorkers,
+        fetchPollInterval: config.fetchPollInterval,
+        ...config.limits,
+        rateLimit: config.limits?.rateLimit === undefined
+          ? undefined
+          : { limit: config.limits.rateLimit.limit, per: config.limits.rateLimit.per }
+      }
+    },
+    workers: [NoopWorker, SleepWorker, TwoStepsWorker, FlowWorker],
     jobTimeout: config.jobTimeout,
     rescueStuckJobsAfter: config.rescueStuckJobsAfter,
     rescuerInterval: config.rescuerInterval,

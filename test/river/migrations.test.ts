@@ -72,7 +72,10 @@ describe("migrations both ways", () => {
     const status = await s.run(Migrator.list({ schema }))
     expect(status.current).toBe(8)
     expect(status.pending).toEqual([])
+    // River's line is complete; effect-river's own line (flow control's table) is added.
+    expect((await s.run(Migrator.up({ schema }))).map((r) => `${r.line}/${r.version}`)).toEqual(["effect-river/1"])
     expect(await s.run(Migrator.up({ schema }))).toEqual([])
+    expect(await s.run(catalog(schema))).toEqual(snapshot)
     expect(await s.run(Migrator.validate({ schema }))).toEqual({ ok: true, messages: [] })
     const cli = await effectMigrate(s.url, ["validate", "--schema", schema])
     expect(cli.code, cli.stderr).toBe(0)
@@ -127,9 +130,16 @@ describe("migrations both ways", () => {
       1
     ])
     expect((await s.run(Migrator.list({ schema }))).current).toBe(0)
-    expect((await s.run(Migrator.up({ schema }))).map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    expect((await s.run(Migrator.up({ schema }))).map((r) => `${r.line}/${r.version}`)).toEqual([
+      ...[1, 2, 3, 4, 5, 6, 7, 8].map((v) => `main/${v}`),
+      "effect-river/1"
+    ])
     expect(await s.run(catalog(schema))).toEqual(snapshot)
     expect(await riverMigrate<RiverValidate>(s.url, ["validate", "--schema", schema])).toEqual({ ok: true, messages: [] })
+
+    // River's version 5 refuses to go down while other lines have rows (River Pro's or
+    // effect-river's): effect-river's own line is reverted first, as Migrator.down does itself.
+    expect((await s.run(Migrator.down({ schema, line: "effect-river", targetVersion: 0 }))).map((r) => r.version)).toEqual([1])
 
     // Migrated by effect-river from 0: River's own down path works on it to the end.
     expect(versions(await riverMigrate<Versions>(s.url, ["down", "--schema", schema, "--target-version", "-1"]))).toHaveLength(8)
@@ -160,7 +170,7 @@ describe("migrations both ways", () => {
       (await s.run(runner.client.get(job.id))).state === "completed")
     await runner.stop()
 
-    expect((await s.run(Migrator.up({ schema }))).map((r) => r.version)).toEqual([8])
+    expect((await s.run(Migrator.up({ schema }))).map((r) => `${r.line}/${r.version}`)).toEqual(["main/8", "effect-river/1"])
     expect((await riverMigrate<RiverList>(s.url, ["list", "--schema", schema])).applied.map((m) => m.version)).toEqual([
       1,
       2,

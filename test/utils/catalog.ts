@@ -27,12 +27,31 @@ const constraintKinds: Record<string, string> = {
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
-/** Catalog lines of `schema` (a schema name, e.g. "public" for objects created through the search_path). */
-export const catalog = (schema: string) =>
+/**
+ * Catalog lines of `schema` (a schema name, e.g. "public" for objects created through the
+ * search_path): River's part only (what River's own migrations create), unless `own` asks for
+ * effect-river's own line's objects (`effect_river_*`, `river_migration` rows of line
+ * `effect-river`) too.
+ */
+export const catalog = (schema: string, options: { readonly own?: boolean } = {}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    return yield* sql.withTransaction(catalogLines(sql, schema))
+    const lines = yield* sql.withTransaction(catalogLines(sql, schema))
+    return options.own === true ? lines : riverPart(lines)
   })
+
+const OWN_ROW = "data river_migration row: line=effect-river "
+
+/** The catalog without effect-river's own objects and history rows. */
+const riverPart = (lines: ReadonlyArray<string>): Array<string> => {
+  const ownRows = lines.filter((l) => l.startsWith(OWN_ROW)).length
+  return lines
+    .filter((l) => !/\beffect_river_/.test(l) && !l.startsWith(OWN_ROW))
+    .map((l) => {
+      const count = /^data river_migration: (\d+) rows$/.exec(l)
+      return count === null ? l : `data river_migration: ${Number(count[1]) - ownRows} rows`
+    })
+}
 
 const catalogLines = (sql: SqlClient.SqlClient, schema: string) =>
   Effect.gen(function*() {

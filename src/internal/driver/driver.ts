@@ -22,6 +22,7 @@ import type * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
 import type { QueueInfo } from "../../Client.ts"
 import type { AttemptError, JobRow, JobState } from "../../Job.ts"
+import type { FlowLimits } from "../flowControl.ts"
 import type { Topic } from "../notification.ts"
 
 /** One job to insert ({@link Driver.jobInsertMany}). */
@@ -145,6 +146,19 @@ export interface JobListRow {
   readonly orderValueMicros: bigint | null
 }
 
+/** What {@link Driver.jobGetAvailableLimited} started, and when to fetch again. */
+export interface LimitedFetch {
+  /** The jobs now running, in fetch order. */
+  readonly jobs: ReadonlyArray<JobRow>
+  /**
+   * The scan of a partitioned queue stopped at its bound before it found `max` jobs: partitions
+   * further on may have startable jobs; fetch again at once.
+   */
+  readonly truncated: boolean
+  /** When a partition held back by its rate limit may start again (fetch then), if any is. */
+  readonly nextRateAt: Date | undefined
+}
+
 /** A queue's row as the producer reads it. */
 export interface QueueRow {
   readonly name: string
@@ -205,6 +219,25 @@ export interface Driver {
     readonly now: Date
     readonly clientId: string
   }) => Effect.Effect<ReadonlyArray<JobRow>, SqlError>
+
+  /**
+   * The fetch of a queue with flow-control limits (`queues.<name>.globalLimit`, `partition`,
+   * `rateLimit`), as {@link jobGetAvailable} does it (same bookkeeping, same order) but never
+   * starting a job beyond a limit, even when several runners fetch at once: fetches of one
+   * limited queue are serialized by an advisory lock, each counting the running jobs (and the rate
+   * state, effect-river's own `effect_river_rate_limit`) after the previous one committed.
+   * Partitions that are full are skipped, never blocking the others.
+   */
+  readonly jobGetAvailableLimited: (params: {
+    readonly queue: string
+    readonly max: number
+    readonly now: Date
+    readonly clientId: string
+    readonly limits: FlowLimits
+  }) => Effect.Effect<LimitedFetch, SqlError>
+
+  /** Whether effect-river's own `effect_river_rate_limit` exists (line `effect-river` applied). */
+  readonly rateLimitTableExists: Effect.Effect<boolean, SqlError>
 
   /** One job; `undefined` if there is none with this id. */
   readonly jobGetById: (params: { readonly id: bigint }) => Effect.Effect<JobRow | undefined, SqlError>

@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL driver: `../driver.ts`'s statements over an `@effect/sql` `SqlClient`, one file
- * per table (`job.ts`, `queue.ts`, `leader.ts`) and the statements of no table here. Built once per
+ * per table (`job.ts`, `queue.ts`, `leader.ts`; `flowControl.ts` for the fetch under limits and
+ * effect-river's own rate table) and the statements of no table here. Built once per
  * schema: every text is made when the driver is, and sent as the same static text each time
  * (prepared once per connection by the driver).
  *
@@ -11,6 +12,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import { schemaPrefix } from "../../identifiers.ts"
 import { channelSql } from "../../notification.ts"
 import type { Driver } from "../driver.ts"
+import { makeFlowControlMethods } from "./flowControl.ts"
 import { makeJobMethods } from "./job.ts"
 import { makeLeaderMethods } from "./leader.ts"
 import { makeQueueMethods } from "./queue.ts"
@@ -25,6 +27,7 @@ export const makePgDriver = (sql: SqlClient.SqlClient, schema: string | undefine
   return {
     schema,
     ...makeJobMethods(sql, schema, p),
+    ...makeFlowControlMethods(sql, schema, p),
     ...makeLeaderMethods(sql, schema, p),
     ...makeQueueMethods(sql, schema, p),
 

@@ -100,7 +100,7 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
 })
 
 /** `attempted_by` with a client id appended, keeping River's last 100 entries (of table alias `j`). */
-const appendAttemptedBy = (clientIdParam: string): string =>
+export const appendAttemptedBy = (clientIdParam: string): string =>
   `array_append(
     CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
       THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
@@ -116,7 +116,7 @@ export const metadataObject = (column: string): string =>
   `(CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END)`
 
 /** The largest `attempt` (a smallint) can hold. */
-const MAX_ATTEMPT = 32767
+export const MAX_ATTEMPT = 32767
 
 const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
   `WITH job_input AS (
