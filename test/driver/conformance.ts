@@ -121,6 +121,46 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.notStrictEqual(fresh!.job.id, holder!.id)
           }))
 
+        test("jobInsertManyFast inserts like jobInsertMany and returns only the count; covered unique keys are skipped, not counted", (driver) =>
+          Effect.gen(function*() {
+            const inserted = yield* driver.jobInsertManyFast({
+              jobs: [
+                job({ args: `{"n": 1}`, kind: "kind_b", priority: 2, tags: ["t_one", "t_two"], metadata: `{"m": 1}` }),
+                job({ state: "scheduled", scheduledAt: at(HOUR), queue: "other", maxAttempts: 3 })
+              ],
+              now: at(0),
+              notifyQueues: ["default"]
+            })
+            assert.strictEqual(inserted, 2)
+            const [a, b] = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10 })).map((r) => r.job)
+            assert.isTrue(a!.id < b!.id)
+            assert.deepStrictEqual(a!.args, { n: 1 })
+            assert.strictEqual(a!.kind, "kind_b")
+            assert.strictEqual(a!.priority, 2)
+            assert.deepStrictEqual(a!.tags, ["t_one", "t_two"])
+            assert.deepStrictEqual(a!.metadata, { m: 1 })
+            assert.strictEqual(a!.state, "available")
+            assert.strictEqual(a!.createdAt.getTime(), T0)
+            assert.strictEqual(b!.state, "scheduled")
+            assert.strictEqual(b!.queue, "other")
+            assert.strictEqual(b!.maxAttempts, 3)
+            assert.strictEqual(b!.scheduledAt.getTime(), T0 + HOUR)
+            const unique = { uniqueKey: hexKey(1), uniqueStates: "11110101" }
+            assert.strictEqual(yield* driver.jobInsertManyFast({ jobs: [job(unique)], now: at(0), notifyQueues: [] }), 1)
+            const again = yield* driver.jobInsertManyFast({
+              jobs: [job({ args: `{"n": 0}` }), job(unique), job({ uniqueKey: hexKey(2), uniqueStates: "11110101" })],
+              now: at(0),
+              notifyQueues: []
+            })
+            assert.strictEqual(again, 2)
+            const rows = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10 })).map((r) => r.job)
+            assert.strictEqual(rows.length, 5)
+            // Ids follow the input order, unique or not.
+            assert.deepStrictEqual(rows.slice(3).map((r) => r.args), [{ n: 0 }, {}])
+            assert.strictEqual(Buffer.from(rows[4]!.uniqueKey!).toString("hex"), hexKey(2))
+            assert.strictEqual(yield* driver.jobInsertManyFast({ jobs: [], now: at(0), notifyQueues: [] }), 0)
+          }))
+
         test("jobInsertFull stores every column as given, metadata of any JSON included", (driver) =>
           Effect.gen(function*() {
             const [row] = yield* insertFull(driver, full({

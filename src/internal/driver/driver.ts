@@ -246,6 +246,17 @@ export interface Driver {
     readonly notifyQueues: ReadonlyArray<string>
   }) => Effect.Effect<ReadonlyArray<JobInsertResult>, SqlError>
 
+  /**
+   * {@link jobInsertMany} without the rows (River's `InsertManyFast`): returns how many jobs it
+   * inserted. A unique job whose key a row in one of its covered states already holds is not
+   * inserted and not counted. `jobs` must not hold one unique key twice.
+   */
+  readonly jobInsertManyFast: (params: {
+    readonly jobs: ReadonlyArray<JobInsertParams>
+    readonly now: Date
+    readonly notifyQueues: ReadonlyArray<string>
+  }) => Effect.Effect<number, SqlError>
+
   /** One page of jobs, filtered and ordered as asked. */
   readonly jobList: (params: JobListParams) => Effect.Effect<ReadonlyArray<JobListRow>, SqlError>
 

@@ -13,7 +13,7 @@ import { statesFromBitmask } from "../../../Job.ts"
 import { cancelRequestAtFetch } from "../../cancelRequest.ts"
 import { parseJson, stringifyJson, toJsonb } from "../../json.ts"
 import { cancelPayloadSql, channelSql, insertPayload, insertPayloadSql } from "../../notification.ts"
-import type { Driver, JobListParams, JobSetStateParams } from "../driver.ts"
+import type { Driver, JobInsertParams, JobListParams, JobSetStateParams } from "../driver.ts"
 
 /**
  * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
@@ -227,6 +227,49 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted
 JOIN numbered ON (CASE WHEN numbered.unique_key = '' THEN numbered.id::text ELSE numbered.unique_key END)
   = (CASE WHEN inserted.unique_key IS NULL THEN inserted.id::text ELSE encode(inserted.unique_key, 'hex') END)
 ORDER BY numbered.ord`,
+
+    /**
+     * River's `InsertManyFast`: {@link jobInsertMany} returning only how many rows it inserted
+     * (no row comes back, nothing to decode). $1–$11 as {@link jobInsertMany}.
+     */
+    jobInsertManyFast: `WITH inserted AS (
+  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
+    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
+    string_to_array(unnest($10::text[]), ',')::varchar(255)[]
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
+
+    /**
+     * {@link jobInsertManyFast} for batches with unique jobs: a duplicate (its key held by a row in
+     * a covered state) is skipped (`ON CONFLICT … DO NOTHING`, River's `JobInsertFastManyNoReturning`)
+     * and not counted. Ids are drawn in input order, rows inserted in unique-key order (deadlock-free,
+     * as {@link jobInsertManyUnique}). $1–$13 as {@link jobInsertManyUnique}.
+     */
+    jobInsertManyFastUnique: `WITH input AS (
+  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
+    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
+), numbered AS (
+  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
+), inserted AS (
+  INSERT INTO ${p}river_job AS j
+    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
+    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
+    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
+  FROM numbered ORDER BY unique_key, ord
+  ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
+    DO NOTHING
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($13::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
 
     jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
 
@@ -518,6 +561,7 @@ type JobMethods = Pick<
   | "jobGetStuck"
   | "jobInsertFull"
   | "jobInsertMany"
+  | "jobInsertManyFast"
   | "jobList"
   | "jobMarkRunning"
   | "jobMergeMetadataIfRunning"
@@ -626,6 +670,51 @@ const listQuery = (q: JobSql, params: JobListParams): { readonly text: string; r
 const dateOrEmpty = (date: Date | null | undefined): string => (date == null ? "" : date.toISOString())
 
 /** The `river_job` methods of a driver over `sql`, for one schema. */
+/**
+ * The insert statements' parameters $1–$11 (parallel arrays; the notification payloads last), and
+ * whether a job is unique (then the unique statements' $11–$12 go before the payloads).
+ */
+const insertParams = (
+  jobs: ReadonlyArray<JobInsertParams>,
+  now: Date,
+  notifyQueues: ReadonlyArray<string>
+): { readonly params: Array<unknown>; readonly unique: boolean } => {
+  const n = jobs.length
+  const args = new Array<string>(n)
+  const kinds = new Array<string>(n)
+  const maxAttempts = new Array<number>(n)
+  const metadata = new Array<string>(n)
+  const priorities = new Array<number>(n)
+  const queues = new Array<string>(n)
+  const scheduledAt = new Array<Date>(n)
+  const states = new Array<string>(n)
+  const tags = new Array<string>(n)
+  let unique = false
+  for (let i = 0; i < n; i++) {
+    const job = jobs[i]!
+    args[i] = job.args
+    kinds[i] = job.kind
+    maxAttempts[i] = job.maxAttempts
+    metadata[i] = job.metadata
+    priorities[i] = job.priority
+    queues[i] = job.queue
+    scheduledAt[i] = job.scheduledAt
+    states[i] = job.state
+    tags[i] = job.tags.join(",")
+    if (job.uniqueKey !== undefined) unique = true
+  }
+  return {
+    params: [args, now, kinds, maxAttempts, metadata, priorities, queues, scheduledAt, states, tags, notifyQueues.map(insertPayload)],
+    unique
+  }
+}
+
+/** The unique insert statements' unique_key and unique_states arrays ('' = none). */
+const uniqueParams = (jobs: ReadonlyArray<JobInsertParams>): [ReadonlyArray<string>, ReadonlyArray<string>] => [
+  jobs.map((job) => job.uniqueKey ?? ""),
+  jobs.map((job) => job.uniqueKey === undefined ? "" : job.uniqueStates ?? "")
+]
+
 export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefined, p: string): JobMethods => {
   const q = jobSql(schema, p)
   return {
@@ -695,67 +784,28 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
         decodeRows
       ),
 
+    jobInsertManyFast: ({ jobs, notifyQueues, now }) =>
+      Effect.suspend(() => {
+        const { params, unique } = insertParams(jobs, now, notifyQueues)
+        if (unique) params.splice(10, 0, ...uniqueParams(jobs))
+        return Effect.map(
+          sql.unsafe<{ readonly inserted: number }>(unique ? q.jobInsertManyFastUnique : q.jobInsertManyFast, params),
+          (rows) => rows[0]?.inserted ?? 0
+        )
+      }),
+
     jobInsertMany: ({ jobs, notifyQueues, now }) =>
       Effect.suspend(() => {
-        const n = jobs.length
-        const args = new Array<string>(n)
-        const kinds = new Array<string>(n)
-        const maxAttempts = new Array<number>(n)
-        const metadata = new Array<string>(n)
-        const priorities = new Array<number>(n)
-        const queues = new Array<string>(n)
-        const scheduledAt = new Array<Date>(n)
-        const states = new Array<string>(n)
-        const tags = new Array<string>(n)
-        let unique = false
-        for (let i = 0; i < n; i++) {
-          const job = jobs[i]!
-          args[i] = job.args
-          kinds[i] = job.kind
-          maxAttempts[i] = job.maxAttempts
-          metadata[i] = job.metadata
-          priorities[i] = job.priority
-          queues[i] = job.queue
-          scheduledAt[i] = job.scheduledAt
-          states[i] = job.state
-          tags[i] = job.tags.join(",")
-          if (job.uniqueKey !== undefined) unique = true
-        }
-        const payloads = notifyQueues.map(insertPayload)
+        const { params, unique } = insertParams(jobs, now, notifyQueues)
         if (!unique) {
           return Effect.map(
-            sql.unsafe<RawJobRow>(q.jobInsertMany, [
-              args,
-              now,
-              kinds,
-              maxAttempts,
-              metadata,
-              priorities,
-              queues,
-              scheduledAt,
-              states,
-              tags,
-              payloads
-            ]),
+            sql.unsafe<RawJobRow>(q.jobInsertMany, params),
             (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: false }))
           )
         }
+        params.splice(10, 0, ...uniqueParams(jobs))
         return Effect.map(
-          sql.unsafe<RawJobRow & { readonly skipped: boolean }>(q.jobInsertManyUnique, [
-            args,
-            now,
-            kinds,
-            maxAttempts,
-            metadata,
-            priorities,
-            queues,
-            scheduledAt,
-            states,
-            tags,
-            jobs.map((job) => job.uniqueKey ?? ""),
-            jobs.map((job) => job.uniqueKey === undefined ? "" : job.uniqueStates ?? ""),
-            payloads
-          ]),
+          sql.unsafe<RawJobRow & { readonly skipped: boolean }>(q.jobInsertManyUnique, params),
           (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: row.skipped }))
         )
       }),
