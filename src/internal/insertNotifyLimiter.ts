@@ -8,9 +8,11 @@
  *
  * Quiet period (issue 16): an insert that comes at least a tenth of the cooldown after the
  * queue's previous insert by this client (notified or not) notifies at once, inside the window
- * or not. A trickle of inserts (one every 20 ms, say) so notifies each one without waiting for
- * the window, while a burst (inserts closer together than that) keeps River's one notification
- * per window plus the trailing one. At most one notification per quiet period per queue.
+ * or not, unless an insert held back since the last notification is still waiting for its
+ * trailing one. A trickle of inserts (one every 20 ms, say) so notifies each one without
+ * waiting for the window, while a burst (inserts closer together than that, which are held
+ * back) keeps River's one notification per window plus the trailing one, whatever pauses it
+ * has.
  *
  * @internal
  */
@@ -25,6 +27,8 @@ interface QueueState {
   last: number
   /** When the last insert was planned, notified or not. */
   lastInsert: number
+  /** An insert was held back since the last notification (its trailing one is due). */
+  held: boolean
   trailing: boolean
 }
 
@@ -61,14 +65,18 @@ export const makeInsertNotifyLimiter = (options: {
     for (const queue of queues) {
       const state = states.get(queue)
       if (state === undefined) {
-        states.set(queue, { last: now, lastInsert: now, trailing: false })
+        states.set(queue, { last: now, lastInsert: now, held: false, trailing: false })
         ;(notified ??= []).push(queue)
-      } else if (now - state.last >= cooldownMillis || now < state.last || now - state.lastInsert >= quietMillis) {
+      } else if (
+        now - state.last >= cooldownMillis || now < state.last || (!state.held && now - state.lastInsert >= quietMillis)
+      ) {
         state.last = now
         state.lastInsert = now
+        state.held = false
         ;(notified ??= []).push(queue)
       } else {
         state.lastInsert = now
+        state.held = true
         ;(suppressed ??= []).push(queue)
       }
     }
@@ -81,6 +89,7 @@ export const makeInsertNotifyLimiter = (options: {
       const wait = state.last + cooldownMillis - now
       if (wait > 0) yield* Effect.sleep(wait)
       state.last = yield* Clock.currentTimeMillis
+      state.held = false
       yield* driver.notifyMany({ topic: "river_insert", payloads: [insertPayload(queue)] })
     }).pipe(
       Effect.ignore,
