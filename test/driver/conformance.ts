@@ -348,6 +348,46 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.deepStrictEqual(written!.job.metadata, { snoozes: 1 })
           }))
 
+        test("jobCompleteManyIfRunning completes plain successes as jobSetStateIfRunningMany would, fenced by attempt", (driver) =>
+          Effect.gen(function*() {
+            const [a, b, later, left, cancelled, twin] = yield* insertFull(
+              driver,
+              running(),
+              running({ metadata: `{"keep": 1}` }),
+              running({ attempt: 2 }),
+              full({ state: "available" }),
+              running({ metadata: `{"cancel_attempted_at": "2031-05-06T07:08:09.123Z"}` }),
+              running()
+            )
+            // A cancel requested during b's attempt and a checkpoint: metadata another writer changed.
+            yield* driver.jobMergeMetadataIfRunning({ id: b!.id, attempt: 1, metadata: { step: "two" } })
+            const done = yield* driver.jobCompleteManyIfRunning({
+              jobs: [
+                { id: b!.id, finalizedAt: at(2), job: b! },
+                { id: a!.id, finalizedAt: at(1), job: a! },
+                { id: later!.id, finalizedAt: at(0), job: { ...later!, attempt: 1 } }, // an earlier attempt's success
+                { id: left!.id, finalizedAt: at(0), job: left! }, // no longer running
+                { id: cancelled!.id, finalizedAt: at(3), job: cancelled! },
+                { id: 999_999n, finalizedAt: at(0), job: a! }
+              ],
+              wantRows: true
+            })
+            assert.deepStrictEqual([...done.ids].sort(), [a!.id, b!.id, cancelled!.id].sort())
+            const byId = new Map(done.rows.map((r) => [r.id, r]))
+            for (const [row, offset] of [[a!, 1], [b!, 2], [cancelled!, 3]] as const) {
+              const stored = yield* get(driver, row.id)
+              assert.strictEqual(stored.state, "completed", "a success stays completed, a cancel requested meanwhile or not")
+              assert.strictEqual(stored.finalizedAt!.getTime(), T0 + offset)
+              assert.deepStrictEqual(byId.get(row.id), stored, "the returned row is the row as written")
+            }
+            assert.deepStrictEqual(byId.get(b!.id)!.metadata, { keep: 1, step: "two" })
+            assert.strictEqual((yield* get(driver, later!.id)).state, "running")
+            assert.strictEqual((yield* get(driver, left!.id)).state, "available")
+            const ids = yield* driver.jobCompleteManyIfRunning({ jobs: [{ id: twin!.id, finalizedAt: at(0), job: twin! }], wantRows: false })
+            assert.deepStrictEqual(ids, { ids: [twin!.id], rows: [] })
+            assert.strictEqual((yield* get(driver, twin!.id)).state, "completed")
+          }))
+
         test("jobSetStateIfRunningManyIds writes the same and returns the ids it changed", (driver) =>
           Effect.gen(function*() {
             const [a, b] = yield* insertFull(driver, running(), full({ state: "completed", finalizedAt: at(0) }))

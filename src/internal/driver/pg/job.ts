@@ -13,7 +13,7 @@ import { statesFromBitmask } from "../../../Job.ts"
 import { cancelRequestAtFetch } from "../../cancelRequest.ts"
 import { parseJson, stringifyJson, toJsonb } from "../../json.ts"
 import { cancelPayloadSql, channelSql, insertPayload, insertPayloadSql } from "../../notification.ts"
-import type { Driver, JobInsertParams, JobListParams, JobSetStateParams } from "../driver.ts"
+import type { Driver, JobCompleteParams, JobInsertParams, JobListParams, JobSetStateParams } from "../driver.ts"
 
 /**
  * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
@@ -361,6 +361,27 @@ SELECT * FROM updated WHERE state = 'running'`,
     jobSetStateIfRunningManyIds: setStateIfRunningMany(p, "ids"),
 
     /**
+     * The lean completion (issue 16): {@link jobSetStateIfRunningMany} for plain successes only.
+     * Each row still running at the attempt that ran ($2, the same fence) becomes `completed` at
+     * its own `finalized_at` ($3); nothing else changes (a success keeps a cancel requested during
+     * its attempt as River does: only outcomes that would run again become `cancelled`, and there
+     * is no metadata to merge), and nothing is locked first (each row is updated once, in the
+     * order of $1, which the caller sorts). Returns the id and metadata of each row it completed
+     * (the only column another writer may have changed since the fetch).
+     * $1 id bigint[], $2 attempt smallint[], $3 finalized_at timestamptz[].
+     */
+    jobCompleteManyIfRunning: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
+FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
+WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+RETURNING j.id, j.metadata::text AS metadata`,
+
+    /** {@link jobCompleteManyIfRunning} returning only the ids (nobody needs the rows). */
+    jobCompleteManyIfRunningIds: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
+FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
+WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+RETURNING j.id`,
+
+    /**
      * River's scheduler (`JobSchedule` of River v0.51.2, in one statement): makes retryable and
      * scheduled jobs due by $1 (now + 5 s) available, at most $2 of them, and notifies the queues
      * of those due by $3 (now + 5 ms). Unique jobs (River §8.3) are resolved in the same
@@ -552,6 +573,7 @@ export type JobSql = ReturnType<typeof jobSql>
 type JobMethods = Pick<
   Driver,
   | "jobCancel"
+  | "jobCompleteManyIfRunning"
   | "jobDelete"
   | "jobDeleteFinalized"
   | "jobGetAvailable"
@@ -869,6 +891,44 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
           queues: rows[0]?.queues ?? []
         })
       ),
+
+    jobCompleteManyIfRunning: ({ jobs, wantRows }) =>
+      Effect.suspend(() => {
+        const n = jobs.length
+        const sorted = jobs.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        const ids = new Array<bigint>(n)
+        const attempts = new Array<number>(n)
+        const finalized = new Array<Date>(n)
+        for (let i = 0; i < n; i++) {
+          const c = sorted[i]!
+          ids[i] = c.id
+          attempts[i] = c.job.attempt
+          finalized[i] = c.finalizedAt
+        }
+        const params = [ids, attempts, finalized]
+        if (!wantRows) {
+          return Effect.map(sql.unsafe<{ readonly id: bigint }>(q.jobCompleteManyIfRunningIds, params), (rows) => ({
+            ids: rows.map((row) => row.id),
+            rows: EMPTY as ReadonlyArray<JobRow>
+          }))
+        }
+        return Effect.map(
+          sql.unsafe<{ readonly id: bigint; readonly metadata: string }>(q.jobCompleteManyIfRunning, params),
+          (rows) => {
+            const byId = new Map<bigint, JobCompleteParams>()
+            for (const c of jobs) byId.set(c.id, c)
+            const out = new Array<JobRow>(rows.length)
+            const outIds = new Array<bigint>(rows.length)
+            for (let i = 0; i < rows.length; i++) {
+              const row = rows[i]!
+              const c = byId.get(row.id)!
+              outIds[i] = row.id
+              out[i] = { ...c.job, state: "completed", finalizedAt: c.finalizedAt, metadata: metadataOf(parseJson(row.metadata)) }
+            }
+            return { ids: outIds, rows: out }
+          }
+        )
+      }),
 
     jobSetStateIfRunningMany: ({ jobs, now }) =>
       Effect.suspend(() =>
