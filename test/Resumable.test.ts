@@ -348,15 +348,21 @@ describe("Resumable", () => {
             const error = yield* Effect.flip(Resumable.step("write", sql.withTransaction(Resumable.commitStep)))
             yield* Deferred.succeed(refused, error as Resumable.ResumableError)
           }))
-        const { client, events, schema } = yield* startRunner({ queues: { default: { maxWorkers: 2 } }, workers: [worker] })
-        const { job } = yield* client.insert(Pipeline, { mode: "stale" })
-        yield* Deferred.await(started)
-        // Meanwhile another runner rescued the job and started attempt 2.
-        yield* sql.unsafe(`UPDATE "${schema}".river_job SET attempt = attempt + 1 WHERE id = $1`, [job.id])
-        yield* Deferred.succeed(proceed, undefined)
-        const error = yield* Deferred.await(refused)
-        assert.strictEqual(error.reason, "JobNotRunning")
-        yield* awaitEvent(events)
+        const schema = yield* Testing.freshSchema("r")
+        const client = yield* Client.make({ schema })
+        // The runner is stopped (which writes every outcome) before the row is read: attempt 1's
+        // outcome does not apply to attempt 2, so no event would say when it was written.
+        const job = yield* Effect.scoped(Effect.gen(function*() {
+          const { client: own } = yield* startRunner({ schema, queues: { default: { maxWorkers: 2 } }, workers: [worker] })
+          const { job } = yield* own.insert(Pipeline, { mode: "stale" })
+          yield* Deferred.await(started)
+          // Meanwhile another runner rescued the job and started attempt 2.
+          yield* sql.unsafe(`UPDATE "${schema}".river_job SET attempt = attempt + 1 WHERE id = $1`, [job.id])
+          yield* Deferred.succeed(proceed, undefined)
+          const error = yield* Deferred.await(refused)
+          assert.strictEqual(error.reason, "JobNotRunning")
+          return job
+        }))
         const row = yield* client.get(job.id)
         assert.strictEqual(row.state, "running", "attempt 1's outcome does not touch attempt 2")
         assert.strictEqual(row.attempt, 2)
