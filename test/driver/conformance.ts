@@ -159,6 +159,28 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.deepStrictEqual(rows.slice(3).map((r) => r.args), [{ n: 0 }, {}])
             assert.strictEqual(Buffer.from(rows[4]!.uniqueKey!).toString("hex"), hexKey(2))
             assert.strictEqual(yield* driver.jobInsertManyFast({ jobs: [], now: at(0), notifyQueues: [] }), 0)
+            // Jobs differing only in args (the statement sends the other columns once).
+            const same = { kind: "kind_c", priority: 3, tags: ["t_a", "t_b"], metadata: `{"m": 2}`, scheduledAt: at(HOUR), state: "scheduled" } as const
+            assert.strictEqual(
+              yield* driver.jobInsertManyFast({
+                jobs: [job({ ...same, args: `{"u": 1}` }), job({ ...same, args: `{"u": 2}` })],
+                now: at(5),
+                notifyQueues: []
+              }),
+              2
+            )
+            const uniform = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10, kinds: ["kind_c"] })).map((r) => r.job)
+            assert.deepStrictEqual(uniform.map((r) => r.args), [{ u: 1 }, { u: 2 }])
+            for (const r of uniform) {
+              assert.strictEqual(r.priority, 3)
+              assert.deepStrictEqual(r.tags, ["t_a", "t_b"])
+              assert.deepStrictEqual(r.metadata, { m: 2 })
+              assert.strictEqual(r.state, "scheduled")
+              assert.strictEqual(r.scheduledAt.getTime(), T0 + HOUR)
+              assert.strictEqual(r.createdAt.getTime(), T0 + 5)
+              assert.strictEqual(r.maxAttempts, 25)
+              assert.strictEqual(r.queue, "default")
+            }
           }))
 
         test("jobInsertFull stores every column as given, metadata of any JSON included", (driver) =>

@@ -244,6 +244,24 @@ ORDER BY numbered.ord`,
 SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
 
     /**
+     * {@link jobInsertManyFast} for a batch whose jobs differ only in their args (the common bulk
+     * insert: one kind, one set of options): every other column is sent once, as a scalar, instead
+     * of an array of copies. $1 args jsonb[], $2 created_at, $3 kind, $4 max_attempts,
+     * $5 metadata, $6 priority, $7 queue, $8 scheduled_at, $9 state, $10 tags (comma-joined),
+     * $11 notification payloads text[].
+     */
+    jobInsertManyFastUniform: `WITH inserted AS (
+  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT a, $2::timestamptz, $3::text, $4::smallint, $5::jsonb, $6::smallint, $7::text, $8::timestamptz,
+    $9::text::${p}river_job_state, string_to_array($10::text, ',')::varchar(255)[]
+  FROM unnest($1::jsonb[]) AS a
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
+
+    /**
      * {@link jobInsertManyFast} for batches with unique jobs: a duplicate (its key held by a row in
      * a covered state) is skipped (`ON CONFLICT … DO NOTHING`, River's `JobInsertFastManyNoReturning`)
      * and not counted. Ids are drawn in input order, rows inserted in unique-key order (deadlock-free,
@@ -731,6 +749,47 @@ const insertParams = (
   }
 }
 
+/**
+ * The parameters of the uniform fast insert when the jobs differ only in their args (and none is
+ * unique); `undefined` otherwise.
+ */
+const uniformParams = (
+  jobs: ReadonlyArray<JobInsertParams>,
+  now: Date,
+  notifyQueues: ReadonlyArray<string>
+): Array<unknown> | undefined => {
+  const n = jobs.length
+  if (n === 0) return undefined
+  const first = jobs[0]!
+  if (first.uniqueKey !== undefined) return undefined
+  const scheduledAt = first.scheduledAt.getTime()
+  const tags = first.tags.join(",")
+  const args = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
+    const job = jobs[i]!
+    if (
+      job.kind !== first.kind || job.maxAttempts !== first.maxAttempts || job.metadata !== first.metadata ||
+      job.priority !== first.priority || job.queue !== first.queue || job.state !== first.state ||
+      job.uniqueKey !== undefined || job.scheduledAt.getTime() !== scheduledAt ||
+      (job.tags !== first.tags && job.tags.join(",") !== tags)
+    ) return undefined
+    args[i] = job.args
+  }
+  return [
+    args,
+    now,
+    first.kind,
+    first.maxAttempts,
+    first.metadata,
+    first.priority,
+    first.queue,
+    first.scheduledAt,
+    first.state,
+    tags,
+    notifyQueues.map(insertPayload)
+  ]
+}
+
 /** The unique insert statements' unique_key and unique_states arrays ('' = none). */
 const uniqueParams = (jobs: ReadonlyArray<JobInsertParams>): [ReadonlyArray<string>, ReadonlyArray<string>] => [
   jobs.map((job) => job.uniqueKey ?? ""),
@@ -808,6 +867,13 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
 
     jobInsertManyFast: ({ jobs, notifyQueues, now }) =>
       Effect.suspend(() => {
+        const uniform = uniformParams(jobs, now, notifyQueues)
+        if (uniform !== undefined) {
+          return Effect.map(
+            sql.unsafe<{ readonly inserted: number }>(q.jobInsertManyFastUniform, uniform),
+            (rows) => rows[0]?.inserted ?? 0
+          )
+        }
         const { params, unique } = insertParams(jobs, now, notifyQueues)
         if (unique) params.splice(10, 0, ...uniqueParams(jobs))
         return Effect.map(
