@@ -95,7 +95,10 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
   /** Client ID (`attempted_by`); default River's `<hostname>_<start time>`. */
   readonly id?: string | undefined
   /**
-   * Minimum time between two fetches of one queue (leading-edge debounce). 0 disables the
+   * Minimum time between two fetches of one queue triggered by notifications or polls
+   * (leading-edge debounce, River's storm protection). It does not throttle a backlog: while
+   * fetches come back full, a freed slot fetches at once. Nor a trickle: an insert notification
+   * arriving at least a tenth of this after the previous one fetches at once. 0 disables the
    * debounce (the testing setup uses it under `TestClock`).
    * @default "100 millis"
    */
@@ -203,7 +206,8 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
   /** Default insert options of the runner's `Client` (below each kind's defaults). */
   readonly insertDefaults?: InsertOptions.InsertOptions | undefined
   /**
-   * The runner's `Client`: at most one insert notification per queue per this window (see
+   * The runner's `Client`: at most one insert notification per queue per this window, except
+   * for the first insert after a quiet period of a tenth of it (see
    * `Client.ClientOptions.insertNotifyCooldown`). 0 notifies on every insert (the testing setup
    * uses it under `TestClock`).
    * @default "100 millis"

@@ -304,6 +304,49 @@ describe("Client", () => {
         assert.deepStrictEqual(yield* client.insertMany([]), [])
       }))
 
+    it.effect("insertManyFast inserts like insertMany, returns the count, notifies, validates before SQL and skips unique duplicates", () =>
+      Effect.gen(function*() {
+        const { client, schema } = yield* clientOnFreshSchema()
+        const pg = yield* PgClient.PgClient
+        const notifications = yield* pg.listen(`${schema}.river_insert`)
+        const inserted = yield* client.insertManyFast([
+          SendEmail.of({ to: "1@x", subject: "one" }),
+          Resize.of({ path: "/2", width: 2 }, { priority: 4 }),
+          SendEmail.of({ to: "3@x", subject: "three" }, { queue: "mail", tags: ["t_1"] })
+        ])
+        assert.strictEqual(inserted, 3)
+        const { jobs } = yield* client.list({ orderBy: "id", order: "asc" })
+        assert.deepStrictEqual(jobs.map((j) => [j.kind, j.queue, j.priority, j.maxAttempts, j.tags]), [
+          ["send_email", "default", 1, 25, []],
+          ["resize_image", "images", 4, 5, ["media"]],
+          ["send_email", "mail", 1, 25, ["t_1"]]
+        ])
+        assert.deepStrictEqual(jobs.map((j) => j.args), [{ to: "1@x", subject: "one" }, { path: "/2", width: 2 }, { to: "3@x", subject: "three" }])
+        const payloads = new Set<string>()
+        for (let i = 0; i < 3; i++) payloads.add((yield* Queue.take(notifications)).payload)
+        assert.deepStrictEqual([...payloads].sort(), [`{"queue": "default"}`, `{"queue": "images"}`, `{"queue": "mail"}`])
+        // Bad input fails the whole batch before SQL, naming its index.
+        const error = yield* Effect.flip(client.insertManyFast([
+          SendEmail.of({ to: "4@x", subject: "s" }),
+          SendEmail.of({ to: "not an address", subject: "s" })
+        ]))
+        assert.instanceOf(error, InvalidArgs)
+        assert.strictEqual(yield* countJobs(schema), 3)
+        // Unique jobs: a key already held, or seen earlier in the batch, is skipped and not counted.
+        const unique = { unique: { byArgs: true } } as const
+        assert.strictEqual(yield* client.insertManyFast([SendEmail.of({ to: "u@x", subject: "u" }, unique)]), 1)
+        assert.strictEqual(
+          yield* client.insertManyFast([
+            SendEmail.of({ to: "u@x", subject: "u" }, unique),
+            SendEmail.of({ to: "v@x", subject: "v" }, unique),
+            SendEmail.of({ to: "v@x", subject: "v" }, unique)
+          ]),
+          1
+        )
+        assert.strictEqual(yield* countJobs(schema), 5)
+        assert.strictEqual(yield* client.insertManyFast([]), 0)
+      }))
+
     it.effect("insert notification: River's channel and payload, sent inside the transaction", () =>
       Effect.gen(function*() {
         const { client, schema } = yield* clientOnFreshSchema()
@@ -350,19 +393,54 @@ describe("Client", () => {
         const args = { to: "a@x", subject: "s" }
         yield* client.insert(SendEmail, args)
         assert.strictEqual((yield* Queue.take(notifications)).payload, `{"queue": "default"}`)
-        yield* TestClock.adjust("10 millis")
-        yield* client.insert(SendEmail, args) // inside the window: suppressed, trailing scheduled
+        yield* TestClock.adjust("5 millis")
+        yield* client.insert(SendEmail, args) // inside the window, no quiet period: suppressed, trailing scheduled
         yield* client.insert(SendEmail, args) // also suppressed; shares the trailing notification
         yield* client.insert(SendEmail, args, { queue: "other" }) // other queue: own limit
         yield* client.insert(SendEmail, args, { scheduledAt: new Date(T0 + 3_600_000) }) // scheduled: none
         yield* sql.unsafe(`SELECT pg_notify($1, 'sentinel-1')`, [channel])
         assert.deepStrictEqual(yield* takeUntilSentinel(notifications, "sentinel-1"), [`{"queue": "other"}`])
-        yield* TestClock.adjust("90 millis") // end of the window: the trailing notification goes out
+        yield* TestClock.adjust("95 millis") // end of the window: the trailing notification goes out
         assert.strictEqual((yield* Queue.take(notifications)).payload, `{"queue": "default"}`)
         yield* sql.unsafe(`SELECT pg_notify($1, 'sentinel-2')`, [channel])
         assert.deepStrictEqual(yield* takeUntilSentinel(notifications, "sentinel-2"), [])
         yield* TestClock.adjust("200 millis")
         yield* client.insert(SendEmail, args) // window over: sent in the statement again
+        assert.strictEqual((yield* Queue.take(notifications)).payload, `{"queue": "default"}`)
+      }))
+
+    it.effect("insert notifications: an insert after a quiet period (a tenth of the cooldown) notifies at once, a burst does not, pauses or not", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const { client, schema } = yield* clientOnFreshSchema()
+        const sql = yield* SqlClient.SqlClient
+        const pg = yield* PgClient.PgClient
+        const channel = `${schema}.river_insert`
+        const notifications = yield* pg.listen(channel)
+        const args = { to: "a@x", subject: "s" }
+        // A trickle, one insert every 20 ms (W2's spacing): each notifies in its own statement,
+        // inside the 100 ms window.
+        for (let i = 0; i < 4; i++) {
+          if (i > 0) yield* TestClock.adjust("20 millis")
+          yield* client.insert(SendEmail, args)
+          yield* sql.unsafe(`SELECT pg_notify($1, $2)`, [channel, `sentinel-trickle-${i}`])
+          assert.deepStrictEqual(yield* takeUntilSentinel(notifications, `sentinel-trickle-${i}`), [`{"queue": "default"}`])
+        }
+        // A burst, inserts 2 ms apart after a quiet period: the first notifies, the rest wait for
+        // the window's end (one trailing notification).
+        yield* TestClock.adjust("20 millis")
+        yield* client.insert(SendEmail, args)
+        for (let i = 0; i < 5; i++) {
+          yield* TestClock.adjust("2 millis")
+          yield* client.insert(SendEmail, args)
+        }
+        // A pause inside the burst while inserts are held back: still held (the trailing
+        // notification covers it), so pauses do not multiply a burst's notifications.
+        yield* TestClock.adjust("15 millis")
+        yield* client.insert(SendEmail, args)
+        yield* sql.unsafe(`SELECT pg_notify($1, 'sentinel-burst')`, [channel])
+        assert.deepStrictEqual(yield* takeUntilSentinel(notifications, "sentinel-burst"), [`{"queue": "default"}`])
+        yield* TestClock.adjust("100 millis")
         assert.strictEqual((yield* Queue.take(notifications)).payload, `{"queue": "default"}`)
       }))
 

@@ -281,6 +281,52 @@ describe("Runner", () => {
         assert.deepStrictEqual(names, Array.from({ length: 12 }, (_, i) => `j${i}`).sort())
       }))
 
+    it.effect("a backlog drains without the fetch cooldown while fetches come back full (TestClock never moves)", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const schema = yield* Testing.freshSchema("r")
+        const worker = Worker.make(Task, () => Effect.void)
+        const { client, runner } = yield* Runner.make({
+          ...testSettings,
+          fetchCooldown: "100 millis",
+          fetchPollInterval: "1 hour",
+          schema,
+          queues: { default: { maxWorkers: 2 } },
+          workers: [worker],
+          autoStart: false
+        })
+        const events = yield* runner.subscribe
+        yield* client.insertMany(Array.from({ length: 10 }, (_, i) => Task.of({ name: `j${i}` })))
+        yield* runner.start
+        // Five fetches of 2: with the cooldown after every fetch, only the first 2 jobs would run
+        // until the clock moved.
+        const got = yield* TestClock.withLive(Effect.timeoutOrElse(takeEvents(events, 10), {
+          duration: "30 seconds",
+          orElse: () => Effect.die(new Error("the backlog did not drain without the clock moving"))
+        }))
+        assert.isTrue(got.every((e) => e.kind === "completed"))
+      }))
+
+    it.effect("an insert notification after a quiet period fetches at once, inside the fetch cooldown", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const worker = Worker.make(Task, () => Effect.void)
+        const { client, events } = yield* startRunner({
+          fetchCooldown: "100 millis",
+          fetchPollInterval: "1 hour",
+          queues: { default: { maxWorkers: 5 } },
+          workers: [worker]
+        })
+        // A trickle: one insert every 20 ms of TestClock (the start fetch was at T0, so every one
+        // of these falls inside a 100 ms cooldown of the previous fetch).
+        for (let i = 0; i < 3; i++) {
+          yield* TestClock.adjust("20 millis")
+          const { job } = yield* client.insert(Task, { name: `t${i}` })
+          const event = yield* awaitEventWithin(events, (e) => e.job.id === job.id)
+          assert.strictEqual(event.kind, "completed")
+        }
+      }))
+
     it.effect("priority then scheduled time decide the fetch order", () =>
       Effect.gen(function*() {
         const order = yield* Ref.make<Array<string>>([])

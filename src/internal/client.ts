@@ -129,12 +129,17 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     return InsertOptionsInternal.resolve(InsertOptionsInternal.merge(insertOptions, kind.options, clientDefaults))
   }
 
-  const insertMany = (
-    requests: ReadonlyArray<JobKind.InsertRequest>
-  ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
-    Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> => {
+  /**
+   * Validates, encodes and inserts a batch: with `fast`, River's `InsertManyFast` (the count of
+   * inserted jobs), otherwise the rows in input order.
+   */
+  const insertJobs = (
+    requests: ReadonlyArray<JobKind.InsertRequest>,
+    fast: boolean
+  ): Effect.Effect<ReadonlyArray<InsertResult> | number, InvalidArgs | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult> | number, InvalidArgs | InvalidOptions | DatabaseError> => {
       const n = requests.length
-      if (n === 0) return Effect.succeed([] as ReadonlyArray<InsertResult>)
+      if (n === 0) return Effect.succeed(fast ? 0 : [] as ReadonlyArray<InsertResult>)
       const jobs = new Array<PendingInsert>(n)
       // Allocated only when the batch has a unique job, so plain batches pay nothing.
       let uniques: Array<ResolvedUnique | undefined> | undefined
@@ -178,7 +183,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
         }
         if (resolved.unique !== undefined) (uniques ??= new Array<ResolvedUnique | undefined>(n))[i] = resolved.unique
       }
-      return Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
+      return Effect.flatMap(Clock.currentTimeMillis, (nowMillis): Effect.Effect<ReadonlyArray<InsertResult> | number, DatabaseError> => {
         const now = new Date(nowMillis)
         const availableQueues = new Set<string>()
         for (let i = 0; i < n; i++) {
@@ -199,6 +204,12 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           )
         if (uniques === undefined) {
           for (let i = 0; i < n; i++) jobs[i]!.scheduledAt ??= now
+          if (fast) {
+            return driver.jobInsertManyFast({ jobs: jobs as ReadonlyArray<JobInsertParams>, now, notifyQueues: plan.queues }).pipe(
+              Effect.mapError(dbError("insertManyFast")),
+              withAfterCommitHooks
+            )
+          }
           return driver.jobInsertMany({ jobs: jobs as ReadonlyArray<JobInsertParams>, now, notifyQueues: plan.queues }).pipe(
             Effect.mapError(dbError("insert")),
             withAfterCommitHooks,
@@ -237,6 +248,12 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           job.scheduledAt ??= now
           rowOf[i] = sent.push(job as JobInsertParams) - 1
         }
+        if (fast) {
+          return driver.jobInsertManyFast({ jobs: sent, now, notifyQueues: plan.queues }).pipe(
+            Effect.mapError(dbError("insertManyFast")),
+            withAfterCommitHooks
+          )
+        }
         return driver.jobInsertMany({ jobs: sent, now, notifyQueues: plan.queues }).pipe(
           Effect.mapError(dbError("insert")),
           withAfterCommitHooks,
@@ -254,6 +271,11 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
         )
       })
     })
+
+  const insertMany = (requests: ReadonlyArray<JobKind.InsertRequest>) =>
+    insertJobs(requests, false) as Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError>
+  const insertManyFast = (requests: ReadonlyArray<JobKind.InsertRequest>) =>
+    insertJobs(requests, true) as Effect.Effect<number, InvalidArgs | InvalidOptions | DatabaseError>
 
   const get = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
@@ -352,6 +374,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
         (results) => results[0]!
       ),
     insertMany,
+    insertManyFast,
     get,
     list,
     retry,

@@ -1,6 +1,8 @@
 /**
  * The batch completer: collects job outcomes and writes them with River's batched
- * "set state if still running" statement (`Driver.jobSetStateIfRunningMany`).
+ * "set state if still running" statement (`Driver.jobSetStateIfRunningMany`), plain successes
+ * (the common case) with the lean completion of the same fence (`Driver.jobCompleteManyIfRunning`,
+ * issue 16); a batch holding both sends both.
  *
  * - Outcomes are keyed by job id (a newer outcome for the same id replaces an older one).
  * - A flush happens at once when 100 are pending, otherwise `flushInterval` after the first
@@ -36,7 +38,7 @@ import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import { describeCause } from "../Errors.ts"
 import type { JobEvent } from "../JobEvent.ts"
-import type { Driver, SetStateResult } from "./driver/driver.ts"
+import type { Driver, JobCompleteParams, SetStateResult } from "./driver/driver.ts"
 import { attemptError, type Completion } from "./outcome.ts"
 
 export type { Completion } from "./outcome.ts"
@@ -134,6 +136,14 @@ export const fallbackCompletion = (c: Completion, cause: unknown): Completion =>
   return { ...c, metadata: undefined, error: c.error === undefined ? error : { ...error, at: c.error.at } }
 }
 
+/**
+ * An outcome the lean completion writes: a success with nothing but its state and time (no
+ * metadata to merge, no error, attempt and schedule kept).
+ */
+export const isPlainSuccess = (c: Completion): boolean =>
+  c.state === "completed" && c.finalizedAt !== undefined && c.metadata === undefined && c.error === undefined &&
+  c.attempt === undefined && c.scheduledAt === undefined
+
 export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
   const { driver } = options
   const flushAt = options.flushAt ?? 100
@@ -170,15 +180,38 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
 
   const wantsRows = options.wantsRows ?? (() => true)
 
-  const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
+  /**
+   * Writes a batch: plain successes with the lean completion (`jobCompleteManyIfRunning`, the
+   * common case), every other outcome with River's statement. Returns the rows as written when
+   * they are wanted.
+   */
+  const write = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {
-      const now = new Date(yield* Clock.currentTimeMillis)
-      if (!wantsRows()) {
-        yield* driver.jobSetStateIfRunningManyIds({ jobs: batch, now })
-        return undefined
+      const rowsWanted = wantsRows()
+      let plain: Array<JobCompleteParams> | undefined
+      let other: Array<Completion> | undefined
+      for (const c of batch) {
+        if (isPlainSuccess(c)) (plain ??= []).push(c as JobCompleteParams)
+        else (other ??= []).push(c)
       }
-      return yield* driver.jobSetStateIfRunningMany({ jobs: batch, now })
-    }).pipe(
+      let rows: Array<SetStateResult> | undefined = rowsWanted ? [] : undefined
+      if (plain !== undefined) {
+        const done = yield* driver.jobCompleteManyIfRunning({ jobs: plain, wantRows: rowsWanted })
+        if (rows !== undefined) for (const job of done.rows) rows.push({ job, applied: true })
+      }
+      if (other !== undefined) {
+        const now = new Date(yield* Clock.currentTimeMillis)
+        if (rows === undefined) yield* driver.jobSetStateIfRunningManyIds({ jobs: other, now })
+        else {
+          const written = yield* driver.jobSetStateIfRunningMany({ jobs: other, now })
+          rows = rows.length === 0 ? written as Array<SetStateResult> : rows.concat(written)
+        }
+      }
+      return rows
+    })
+
+  const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
+    write(batch).pipe(
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )
 

@@ -6,6 +6,14 @@
  * window is answered by one trailing notification at the window's end, sent after the insert
  * commits (rolled-back inserts schedule nothing).
  *
+ * Quiet period (issue 16): an insert that comes at least a tenth of the cooldown after the
+ * queue's previous insert by this client (notified or not) notifies at once, inside the window
+ * or not, unless an insert held back since the last notification is still waiting for its
+ * trailing one. A trickle of inserts (one every 20 ms, say) so notifies each one without
+ * waiting for the window, while a burst (inserts closer together than that, which are held
+ * back) keeps River's one notification per window plus the trailing one, whatever pauses it
+ * has.
+ *
  * @internal
  */
 import * as Clock from "effect/Clock"
@@ -15,7 +23,12 @@ import type { Driver } from "./driver/driver.ts"
 import { insertPayload } from "./notification.ts"
 
 interface QueueState {
+  /** When the last notification was sent (Clock millis). */
   last: number
+  /** When the last insert was planned, notified or not. */
+  lastInsert: number
+  /** An insert was held back since the last notification (its trailing one is due). */
+  held: boolean
   trailing: boolean
 }
 
@@ -32,13 +45,17 @@ export interface InsertNotifyLimiter {
 
 const NONE: ReadonlyArray<string> = []
 
-/** A limiter allowing one notification per queue per `cooldownMillis`, sending suppressed ones as trailing notifications in `scope`. */
+/**
+ * A limiter allowing one notification per queue per `cooldownMillis` (and one per quiet period of
+ * `cooldownMillis / 10` without inserts), sending suppressed ones as trailing notifications in `scope`.
+ */
 export const makeInsertNotifyLimiter = (options: {
   readonly driver: Driver
   readonly scope: Scope.Scope
   readonly cooldownMillis: number
 }): InsertNotifyLimiter => {
   const { cooldownMillis, driver, scope } = options
+  const quietMillis = cooldownMillis / 10
   const states = new Map<string, QueueState>()
 
   const plan = (queues: ReadonlySet<string>, now: number) => {
@@ -47,11 +64,19 @@ export const makeInsertNotifyLimiter = (options: {
     let suppressed: Array<string> | undefined
     for (const queue of queues) {
       const state = states.get(queue)
-      if (state === undefined || now - state.last >= cooldownMillis || now < state.last) {
-        if (state === undefined) states.set(queue, { last: now, trailing: false })
-        else state.last = now
+      if (state === undefined) {
+        states.set(queue, { last: now, lastInsert: now, held: false, trailing: false })
+        ;(notified ??= []).push(queue)
+      } else if (
+        now - state.last >= cooldownMillis || now < state.last || (!state.held && now - state.lastInsert >= quietMillis)
+      ) {
+        state.last = now
+        state.lastInsert = now
+        state.held = false
         ;(notified ??= []).push(queue)
       } else {
+        state.lastInsert = now
+        state.held = true
         ;(suppressed ??= []).push(queue)
       }
     }
@@ -64,6 +89,7 @@ export const makeInsertNotifyLimiter = (options: {
       const wait = state.last + cooldownMillis - now
       if (wait > 0) yield* Effect.sleep(wait)
       state.last = yield* Clock.currentTimeMillis
+      state.held = false
       yield* driver.notifyMany({ topic: "river_insert", payloads: [insertPayload(queue)] })
     }).pipe(
       Effect.ignore,

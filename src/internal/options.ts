@@ -27,6 +27,7 @@ import { show } from "./show.ts"
  */
 export const defaults = {
   runner: {
+    /** River's; since issue 16 it throttles neither a draining backlog nor a trickle (producer.ts). */
     fetchCooldown: "100 millis",
     fetchPollInterval: "1 second",
     jobTimeout: "1 minute",
@@ -51,6 +52,7 @@ export const defaults = {
     eventBuffer: 1_000
   },
   client: {
+    /** River's; since issue 16 the first insert after a quiet period of a tenth of it notifies at once. */
     insertNotifyCooldown: "100 millis"
   }
 } as const

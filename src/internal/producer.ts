@@ -2,13 +2,22 @@
  * A producer: fetches and runs the jobs of one queue, and keeps up with everything that concerns
  * its queue, as River's producer does.
  *
- * Fetch triggers (all debounced, River §3.3/§3.6): start, a poll every `fetchPollInterval`
- * (+ up to 10 % jitter, at least 10 ms), an insert notification for the queue, a job finishing
- * while the last fetch filled every slot, a resume, a reconnect. The debounce is leading-edge:
- * a trigger after a quiet period fetches at once; triggers within `fetchCooldown` of the last
- * fetch give one more fetch at the end of the cooldown. Each fetch asks for exactly the free
- * slots (`maxWorkers` − running), never more. A fetch, once sent, is never interrupted: rows it
- * marked `running` always get a fiber (the executor's).
+ * Fetch triggers (River §3.3/§3.6): start, a poll every `fetchPollInterval` (+ up to 10 %
+ * jitter, at least 10 ms), an insert notification for the queue, a job finishing while the last
+ * fetch filled every slot, a resume, a reconnect. Each fetch asks for exactly the free slots
+ * (`maxWorkers` − running), never more. A fetch, once sent, is never interrupted: rows it marked
+ * `running` always get a fiber (the executor's).
+ *
+ * The debounce (issue 16) protects the database from a storm of triggers without throttling a
+ * backlog or a trickle:
+ * - Draining: a job finishing after a fetch that filled every slot fetches at once, without a
+ *   cooldown, for as long as fetches keep coming back full (a backlog drains at the speed of
+ *   its jobs, not at `maxWorkers` per cooldown).
+ * - Quiet period: an insert notification arriving at least {@link quietMillis} after the
+ *   previous one (a trickle, not a storm) fetches at once.
+ * - Otherwise leading-edge: a trigger fetches at once if the last fetch was at least
+ *   `fetchCooldown` ago; triggers within `fetchCooldown` of it give one more fetch at the end of
+ *   the cooldown (River's rule, which is what a storm of notifications gets).
  *
  * What it hears through the Notifier, for its queue: inserts (fetch now), pause and resume (its
  * queue or `"*"`), cancels (interrupts the job if it runs here; a cancel for a job of its queue
@@ -58,6 +67,13 @@ export const BeforeJobsStart = Context.Reference<(rows: ReadonlyArray<JobRow>) =
 /** Cancel requests kept for jobs not running here yet: at most this many, this long. */
 const EARLY_CANCELS_MAX = 1_000
 const EARLY_CANCELS_MILLIS = 60_000
+
+/**
+ * The quiet period that lets an insert notification fetch at once: a tenth of the fetch
+ * cooldown (10 ms at the default 100 ms). Notifications closer together than this are a storm
+ * and get the cooldown.
+ */
+export const quietMillis = (cooldownMillis: number): number => cooldownMillis / 10
 
 /** What a producer needs. */
 export interface ProducerConfig {
@@ -127,8 +143,11 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   let fetchWhenSlotFrees = false
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
-  /** The next fetch skips the cooldown (a partitioned scan stopped at its bound). */
-  let fetchAgainAtOnce = false
+  // Set by a trigger that skips the cooldown (a slot freed while draining, a notification after
+  // a quiet period); read and cleared by the fetch loop.
+  let fetchAtOnce = false
+  const quiet = quietMillis(cooldownMillis)
+  let lastInsertNotificationAt = Number.NEGATIVE_INFINITY
   const scope = yield* Effect.scope
   /** When a rate-limit wake-up is set for, if one is. */
   let rateWakeAt: number | undefined
@@ -155,6 +174,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     onJobDone: () => {
       if (fetchWhenSlotFrees && !stopped) {
         fetchWhenSlotFrees = false
+        fetchAtOnce = true
         fetchNow()
       }
     }
@@ -218,7 +238,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       rows = fetched.jobs
       if (fetched.nextRateAt !== undefined) yield* wakeForRate(fetched.nextRateAt.getTime())
       if (fetched.truncated) {
-        fetchAgainAtOnce = true
+        fetchAtOnce = true
         fetchNow()
       }
     }
@@ -247,10 +267,14 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       const delay = yield* pollDelay
       yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(delay))
       if (stopped) break
-      const since = (yield* Clock.currentTimeMillis) - lastFetchAt
-      if (fetchAgainAtOnce) fetchAgainAtOnce = false
-      else if (since < cooldownMillis) yield* Effect.sleep(cooldownMillis - since)
-      // Triggers that arrived during the cooldown are served by this fetch.
+      if (fetchAtOnce) {
+        fetchAtOnce = false
+      } else {
+        const since = (yield* Clock.currentTimeMillis) - lastFetchAt
+        if (since < cooldownMillis) yield* Effect.sleep(cooldownMillis - since)
+      }
+      // Triggers that arrived meanwhile are served by this fetch.
+      fetchAtOnce = false
       yield* Queue.poll(wake)
       if (paused || stopped) continue
       yield* fetchOnce
@@ -269,17 +293,22 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const inserts = yield* notifier.subscribe("river_insert")
   const controls = yield* notifier.subscribe("river_control")
   const reconnects = yield* notifier.reconnects
+  /** Jobs of a globally limited queue finished somewhere: a slot is free, fetch without the cooldown. */
   const slotFreed = () => {
-    if (config.limits?.globalLimit !== undefined) fetchAgainAtOnce = true
+    if (config.limits?.globalLimit !== undefined) fetchAtOnce = true
     fetchNow()
   }
-  yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) =>
-    Effect.sync(() => {
-      const insert = parseInsertOrSlot(payload)
-      if (insert?.queue !== queue) return
-      if (insert.slotFreed) slotFreed()
-      else fetchNow()
-    })))
+  yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) => {
+    const insert = parseInsertOrSlot(payload)
+    if (insert?.queue !== queue) return Effect.void
+    if (insert.slotFreed) return Effect.sync(slotFreed)
+    return Effect.map(Clock.currentTimeMillis, (now) => {
+      // The first notification after a quiet period fetches at once; a storm gets the cooldown.
+      if (now - lastInsertNotificationAt >= quiet || now < lastInsertNotificationAt) fetchAtOnce = true
+      lastInsertNotificationAt = now
+      fetchNow()
+    })
+  }))
   yield* Effect.forkScoped(Stream.runForEach(controls, (payload) => {
     const control = parseControl(payload)
     if (control === undefined) return Effect.void

@@ -121,6 +121,68 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.notStrictEqual(fresh!.job.id, holder!.id)
           }))
 
+        test("jobInsertManyFast inserts like jobInsertMany and returns only the count; covered unique keys are skipped, not counted", (driver) =>
+          Effect.gen(function*() {
+            const inserted = yield* driver.jobInsertManyFast({
+              jobs: [
+                job({ args: `{"n": 1}`, kind: "kind_b", priority: 2, tags: ["t_one", "t_two"], metadata: `{"m": 1}` }),
+                job({ state: "scheduled", scheduledAt: at(HOUR), queue: "other", maxAttempts: 3 })
+              ],
+              now: at(0),
+              notifyQueues: ["default"]
+            })
+            assert.strictEqual(inserted, 2)
+            const [a, b] = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10 })).map((r) => r.job)
+            assert.isTrue(a!.id < b!.id)
+            assert.deepStrictEqual(a!.args, { n: 1 })
+            assert.strictEqual(a!.kind, "kind_b")
+            assert.strictEqual(a!.priority, 2)
+            assert.deepStrictEqual(a!.tags, ["t_one", "t_two"])
+            assert.deepStrictEqual(a!.metadata, { m: 1 })
+            assert.strictEqual(a!.state, "available")
+            assert.strictEqual(a!.createdAt.getTime(), T0)
+            assert.strictEqual(b!.state, "scheduled")
+            assert.strictEqual(b!.queue, "other")
+            assert.strictEqual(b!.maxAttempts, 3)
+            assert.strictEqual(b!.scheduledAt.getTime(), T0 + HOUR)
+            const unique = { uniqueKey: hexKey(1), uniqueStates: "11110101" }
+            assert.strictEqual(yield* driver.jobInsertManyFast({ jobs: [job(unique)], now: at(0), notifyQueues: [] }), 1)
+            const again = yield* driver.jobInsertManyFast({
+              jobs: [job({ args: `{"n": 0}` }), job(unique), job({ uniqueKey: hexKey(2), uniqueStates: "11110101" })],
+              now: at(0),
+              notifyQueues: []
+            })
+            assert.strictEqual(again, 2)
+            const rows = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10 })).map((r) => r.job)
+            assert.strictEqual(rows.length, 5)
+            // Ids follow the input order, unique or not.
+            assert.deepStrictEqual(rows.slice(3).map((r) => r.args), [{ n: 0 }, {}])
+            assert.strictEqual(Buffer.from(rows[4]!.uniqueKey!).toString("hex"), hexKey(2))
+            assert.strictEqual(yield* driver.jobInsertManyFast({ jobs: [], now: at(0), notifyQueues: [] }), 0)
+            // Jobs differing only in args (the statement sends the other columns once).
+            const same = { kind: "kind_c", priority: 3, tags: ["t_a", "t_b"], metadata: `{"m": 2}`, scheduledAt: at(HOUR), state: "scheduled" } as const
+            assert.strictEqual(
+              yield* driver.jobInsertManyFast({
+                jobs: [job({ ...same, args: `{"u": 1}` }), job({ ...same, args: `{"u": 2}` })],
+                now: at(5),
+                notifyQueues: []
+              }),
+              2
+            )
+            const uniform = (yield* driver.jobList({ orderBy: "id", order: "asc", limit: 10, kinds: ["kind_c"] })).map((r) => r.job)
+            assert.deepStrictEqual(uniform.map((r) => r.args), [{ u: 1 }, { u: 2 }])
+            for (const r of uniform) {
+              assert.strictEqual(r.priority, 3)
+              assert.deepStrictEqual(r.tags, ["t_a", "t_b"])
+              assert.deepStrictEqual(r.metadata, { m: 2 })
+              assert.strictEqual(r.state, "scheduled")
+              assert.strictEqual(r.scheduledAt.getTime(), T0 + HOUR)
+              assert.strictEqual(r.createdAt.getTime(), T0 + 5)
+              assert.strictEqual(r.maxAttempts, 25)
+              assert.strictEqual(r.queue, "default")
+            }
+          }))
+
         test("jobInsertFull stores every column as given, metadata of any JSON included", (driver) =>
           Effect.gen(function*() {
             const [row] = yield* insertFull(driver, full({
@@ -306,6 +368,46 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
               now: at(0)
             })
             assert.deepStrictEqual(written!.job.metadata, { snoozes: 1 })
+          }))
+
+        test("jobCompleteManyIfRunning completes plain successes as jobSetStateIfRunningMany would, fenced by attempt", (driver) =>
+          Effect.gen(function*() {
+            const [a, b, later, left, cancelled, twin] = yield* insertFull(
+              driver,
+              running(),
+              running({ metadata: `{"keep": 1}` }),
+              running({ attempt: 2 }),
+              full({ state: "available" }),
+              running({ metadata: `{"cancel_attempted_at": "2031-05-06T07:08:09.123Z"}` }),
+              running()
+            )
+            // A cancel requested during b's attempt and a checkpoint: metadata another writer changed.
+            yield* driver.jobMergeMetadataIfRunning({ id: b!.id, attempt: 1, metadata: { step: "two" } })
+            const done = yield* driver.jobCompleteManyIfRunning({
+              jobs: [
+                { id: b!.id, finalizedAt: at(2), job: b! },
+                { id: a!.id, finalizedAt: at(1), job: a! },
+                { id: later!.id, finalizedAt: at(0), job: { ...later!, attempt: 1 } }, // an earlier attempt's success
+                { id: left!.id, finalizedAt: at(0), job: left! }, // no longer running
+                { id: cancelled!.id, finalizedAt: at(3), job: cancelled! },
+                { id: 999_999n, finalizedAt: at(0), job: a! }
+              ],
+              wantRows: true
+            })
+            assert.deepStrictEqual([...done.ids].sort(), [a!.id, b!.id, cancelled!.id].sort())
+            const byId = new Map(done.rows.map((r) => [r.id, r]))
+            for (const [row, offset] of [[a!, 1], [b!, 2], [cancelled!, 3]] as const) {
+              const stored = yield* get(driver, row.id)
+              assert.strictEqual(stored.state, "completed", "a success stays completed, a cancel requested meanwhile or not")
+              assert.strictEqual(stored.finalizedAt!.getTime(), T0 + offset)
+              assert.deepStrictEqual(byId.get(row.id), stored, "the returned row is the row as written")
+            }
+            assert.deepStrictEqual(byId.get(b!.id)!.metadata, { keep: 1, step: "two" })
+            assert.strictEqual((yield* get(driver, later!.id)).state, "running")
+            assert.strictEqual((yield* get(driver, left!.id)).state, "available")
+            const ids = yield* driver.jobCompleteManyIfRunning({ jobs: [{ id: twin!.id, finalizedAt: at(0), job: twin! }], wantRows: false })
+            assert.deepStrictEqual(ids, { ids: [twin!.id], rows: [] })
+            assert.strictEqual((yield* get(driver, twin!.id)).state, "completed")
           }))
 
         test("jobSetStateIfRunningManyIds writes the same and returns the ids it changed", (driver) =>

@@ -106,6 +106,14 @@ export interface JobSetStateParams {
   readonly job: Pick<JobRow, "attempt" | "metadata">
 }
 
+/** One plain success to write ({@link Driver.jobCompleteManyIfRunning}). */
+export interface JobCompleteParams {
+  readonly id: bigint
+  readonly finalizedAt: Date
+  /** The row as its attempt was fetched: the success applies only while the row is still at `job.attempt`. */
+  readonly job: JobRow
+}
+
 /** One stuck job's rescue ({@link Driver.jobRescueMany}). */
 export interface JobRescueParams {
   readonly id: bigint
@@ -280,6 +288,17 @@ export interface Driver {
     readonly notifyQueues: ReadonlyArray<string>
   }) => Effect.Effect<ReadonlyArray<JobInsertResult>, SqlError>
 
+  /**
+   * {@link jobInsertMany} without the rows (River's `InsertManyFast`): returns how many jobs it
+   * inserted. A unique job whose key a row in one of its covered states already holds is not
+   * inserted and not counted. `jobs` must not hold one unique key twice.
+   */
+  readonly jobInsertManyFast: (params: {
+    readonly jobs: ReadonlyArray<JobInsertParams>
+    readonly now: Date
+    readonly notifyQueues: ReadonlyArray<string>
+  }) => Effect.Effect<number, SqlError>
+
   /** One page of jobs, filtered and ordered as asked. */
   readonly jobList: (params: JobListParams) => Effect.Effect<ReadonlyArray<JobListRow>, SqlError>
 
@@ -344,6 +363,19 @@ export interface Driver {
     readonly discarded: number
     readonly queues: ReadonlyArray<string>
   }, SqlError>
+
+  /**
+   * The lean completion of plain successes (the common case of
+   * {@link jobSetStateIfRunningMany}, for which it gives the same result): each job still
+   * `running` at the attempt that ran (`job.attempt`) becomes `completed` at its `finalizedAt`.
+   * Returns the ids it completed and, with `wantRows`, those rows as written (the fetched row
+   * with the new state, time and the row's current metadata); jobs that had left `running` are
+   * in neither.
+   */
+  readonly jobCompleteManyIfRunning: (params: {
+    readonly jobs: ReadonlyArray<JobCompleteParams>
+    readonly wantRows: boolean
+  }) => Effect.Effect<{ readonly ids: ReadonlyArray<bigint>; readonly rows: ReadonlyArray<JobRow> }, SqlError>
 
   /**
    * River's batched "set state if still running": each outcome applies while its row is still at

@@ -13,7 +13,7 @@ import { statesFromBitmask } from "../../../Job.ts"
 import { cancelRequestAtFetch } from "../../cancelRequest.ts"
 import { parseJson, stringifyJson, toJsonb } from "../../json.ts"
 import { cancelPayloadSql, channelSql, insertPayload, insertPayloadSql } from "../../notification.ts"
-import type { Driver, JobListParams, JobSetStateParams } from "../driver.ts"
+import type { Driver, JobCompleteParams, JobInsertParams, JobListParams, JobSetStateParams } from "../driver.ts"
 
 /**
  * The row columns, optionally qualified by a table alias. `unique_states` is sent as text, and so
@@ -228,6 +228,67 @@ JOIN numbered ON (CASE WHEN numbered.unique_key = '' THEN numbered.id::text ELSE
   = (CASE WHEN inserted.unique_key IS NULL THEN inserted.id::text ELSE encode(inserted.unique_key, 'hex') END)
 ORDER BY numbered.ord`,
 
+    /**
+     * River's `InsertManyFast`: {@link jobInsertMany} returning only how many rows it inserted
+     * (no row comes back, nothing to decode). $1–$11 as {@link jobInsertMany}.
+     */
+    jobInsertManyFast: `WITH inserted AS (
+  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
+    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
+    string_to_array(unnest($10::text[]), ',')::varchar(255)[]
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
+
+    /**
+     * {@link jobInsertManyFast} for a batch whose jobs differ only in their args (the common bulk
+     * insert: one kind, one set of options): every other column is sent once, as a scalar, instead
+     * of an array of copies. $1 args jsonb[], $2 created_at, $3 kind, $4 max_attempts,
+     * $5 metadata, $6 priority, $7 queue, $8 scheduled_at, $9 state, $10 tags (comma-joined),
+     * $11 notification payloads text[].
+     */
+    jobInsertManyFastUniform: `WITH inserted AS (
+  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT a, $2::timestamptz, $3::text, $4::smallint, $5::jsonb, $6::smallint, $7::text, $8::timestamptz,
+    $9::text::${p}river_job_state, string_to_array($10::text, ',')::varchar(255)[]
+  FROM unnest($1::jsonb[]) AS a
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
+
+    /**
+     * {@link jobInsertManyFast} for batches with unique jobs: a duplicate (its key held by a row in
+     * a covered state) is skipped (`ON CONFLICT … DO NOTHING`, River's `JobInsertFastManyNoReturning`)
+     * and not counted. Ids are drawn in input order, rows inserted in unique-key order (deadlock-free,
+     * as {@link jobInsertManyUnique}). $1–$13 as {@link jobInsertManyUnique}.
+     */
+    jobInsertManyFastUnique: `WITH input AS (
+  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
+    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
+), numbered AS (
+  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
+), inserted AS (
+  INSERT INTO ${p}river_job AS j
+    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
+    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
+    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
+  FROM numbered ORDER BY unique_key, ord
+  ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
+    DO NOTHING
+  RETURNING 1
+), notified AS (
+  SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($13::text[]) AS payload
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified) AS notified`,
+
     jobGetById: `SELECT ${jobColumns()} FROM ${p}river_job WHERE id = $1`,
 
     /**
@@ -316,6 +377,27 @@ SELECT * FROM updated WHERE state = 'running'`,
 
     /** `jobSetStateIfRunningMany` returning only the ids it changed (nobody needs the rows). */
     jobSetStateIfRunningManyIds: setStateIfRunningMany(p, "ids"),
+
+    /**
+     * The lean completion (issue 16): {@link jobSetStateIfRunningMany} for plain successes only.
+     * Each row still running at the attempt that ran ($2, the same fence) becomes `completed` at
+     * its own `finalized_at` ($3); nothing else changes (a success keeps a cancel requested during
+     * its attempt as River does: only outcomes that would run again become `cancelled`, and there
+     * is no metadata to merge), and nothing is locked first (each row is updated once, in the
+     * order of $1, which the caller sorts). Returns the id and metadata of each row it completed
+     * (the only column another writer may have changed since the fetch).
+     * $1 id bigint[], $2 attempt smallint[], $3 finalized_at timestamptz[].
+     */
+    jobCompleteManyIfRunning: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
+FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
+WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+RETURNING j.id, j.metadata::text AS metadata`,
+
+    /** {@link jobCompleteManyIfRunning} returning only the ids (nobody needs the rows). */
+    jobCompleteManyIfRunningIds: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
+FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
+WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+RETURNING j.id`,
 
     /**
      * River's scheduler (`JobSchedule` of River v0.51.2, in one statement): makes retryable and
@@ -509,6 +591,7 @@ export type JobSql = ReturnType<typeof jobSql>
 type JobMethods = Pick<
   Driver,
   | "jobCancel"
+  | "jobCompleteManyIfRunning"
   | "jobDelete"
   | "jobDeleteFinalized"
   | "jobGetAvailable"
@@ -518,6 +601,7 @@ type JobMethods = Pick<
   | "jobGetStuck"
   | "jobInsertFull"
   | "jobInsertMany"
+  | "jobInsertManyFast"
   | "jobList"
   | "jobMarkRunning"
   | "jobMergeMetadataIfRunning"
@@ -626,6 +710,92 @@ const listQuery = (q: JobSql, params: JobListParams): { readonly text: string; r
 const dateOrEmpty = (date: Date | null | undefined): string => (date == null ? "" : date.toISOString())
 
 /** The `river_job` methods of a driver over `sql`, for one schema. */
+/**
+ * The insert statements' parameters $1–$11 (parallel arrays; the notification payloads last), and
+ * whether a job is unique (then the unique statements' $11–$12 go before the payloads).
+ */
+const insertParams = (
+  jobs: ReadonlyArray<JobInsertParams>,
+  now: Date,
+  notifyQueues: ReadonlyArray<string>
+): { readonly params: Array<unknown>; readonly unique: boolean } => {
+  const n = jobs.length
+  const args = new Array<string>(n)
+  const kinds = new Array<string>(n)
+  const maxAttempts = new Array<number>(n)
+  const metadata = new Array<string>(n)
+  const priorities = new Array<number>(n)
+  const queues = new Array<string>(n)
+  const scheduledAt = new Array<Date>(n)
+  const states = new Array<string>(n)
+  const tags = new Array<string>(n)
+  let unique = false
+  for (let i = 0; i < n; i++) {
+    const job = jobs[i]!
+    args[i] = job.args
+    kinds[i] = job.kind
+    maxAttempts[i] = job.maxAttempts
+    metadata[i] = job.metadata
+    priorities[i] = job.priority
+    queues[i] = job.queue
+    scheduledAt[i] = job.scheduledAt
+    states[i] = job.state
+    tags[i] = job.tags.join(",")
+    if (job.uniqueKey !== undefined) unique = true
+  }
+  return {
+    params: [args, now, kinds, maxAttempts, metadata, priorities, queues, scheduledAt, states, tags, notifyQueues.map(insertPayload)],
+    unique
+  }
+}
+
+/**
+ * The parameters of the uniform fast insert when the jobs differ only in their args (and none is
+ * unique); `undefined` otherwise.
+ */
+const uniformParams = (
+  jobs: ReadonlyArray<JobInsertParams>,
+  now: Date,
+  notifyQueues: ReadonlyArray<string>
+): Array<unknown> | undefined => {
+  const n = jobs.length
+  if (n === 0) return undefined
+  const first = jobs[0]!
+  if (first.uniqueKey !== undefined) return undefined
+  const scheduledAt = first.scheduledAt.getTime()
+  const tags = first.tags.join(",")
+  const args = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
+    const job = jobs[i]!
+    if (
+      job.kind !== first.kind || job.maxAttempts !== first.maxAttempts || job.metadata !== first.metadata ||
+      job.priority !== first.priority || job.queue !== first.queue || job.state !== first.state ||
+      job.uniqueKey !== undefined || job.scheduledAt.getTime() !== scheduledAt ||
+      (job.tags !== first.tags && job.tags.join(",") !== tags)
+    ) return undefined
+    args[i] = job.args
+  }
+  return [
+    args,
+    now,
+    first.kind,
+    first.maxAttempts,
+    first.metadata,
+    first.priority,
+    first.queue,
+    first.scheduledAt,
+    first.state,
+    tags,
+    notifyQueues.map(insertPayload)
+  ]
+}
+
+/** The unique insert statements' unique_key and unique_states arrays ('' = none). */
+const uniqueParams = (jobs: ReadonlyArray<JobInsertParams>): [ReadonlyArray<string>, ReadonlyArray<string>] => [
+  jobs.map((job) => job.uniqueKey ?? ""),
+  jobs.map((job) => job.uniqueKey === undefined ? "" : job.uniqueStates ?? "")
+]
+
 export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefined, p: string): JobMethods => {
   const q = jobSql(schema, p)
   return {
@@ -695,67 +865,35 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
         decodeRows
       ),
 
+    jobInsertManyFast: ({ jobs, notifyQueues, now }) =>
+      Effect.suspend(() => {
+        const uniform = uniformParams(jobs, now, notifyQueues)
+        if (uniform !== undefined) {
+          return Effect.map(
+            sql.unsafe<{ readonly inserted: number }>(q.jobInsertManyFastUniform, uniform),
+            (rows) => rows[0]?.inserted ?? 0
+          )
+        }
+        const { params, unique } = insertParams(jobs, now, notifyQueues)
+        if (unique) params.splice(10, 0, ...uniqueParams(jobs))
+        return Effect.map(
+          sql.unsafe<{ readonly inserted: number }>(unique ? q.jobInsertManyFastUnique : q.jobInsertManyFast, params),
+          (rows) => rows[0]?.inserted ?? 0
+        )
+      }),
+
     jobInsertMany: ({ jobs, notifyQueues, now }) =>
       Effect.suspend(() => {
-        const n = jobs.length
-        const args = new Array<string>(n)
-        const kinds = new Array<string>(n)
-        const maxAttempts = new Array<number>(n)
-        const metadata = new Array<string>(n)
-        const priorities = new Array<number>(n)
-        const queues = new Array<string>(n)
-        const scheduledAt = new Array<Date>(n)
-        const states = new Array<string>(n)
-        const tags = new Array<string>(n)
-        let unique = false
-        for (let i = 0; i < n; i++) {
-          const job = jobs[i]!
-          args[i] = job.args
-          kinds[i] = job.kind
-          maxAttempts[i] = job.maxAttempts
-          metadata[i] = job.metadata
-          priorities[i] = job.priority
-          queues[i] = job.queue
-          scheduledAt[i] = job.scheduledAt
-          states[i] = job.state
-          tags[i] = job.tags.join(",")
-          if (job.uniqueKey !== undefined) unique = true
-        }
-        const payloads = notifyQueues.map(insertPayload)
+        const { params, unique } = insertParams(jobs, now, notifyQueues)
         if (!unique) {
           return Effect.map(
-            sql.unsafe<RawJobRow>(q.jobInsertMany, [
-              args,
-              now,
-              kinds,
-              maxAttempts,
-              metadata,
-              priorities,
-              queues,
-              scheduledAt,
-              states,
-              tags,
-              payloads
-            ]),
+            sql.unsafe<RawJobRow>(q.jobInsertMany, params),
             (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: false }))
           )
         }
+        params.splice(10, 0, ...uniqueParams(jobs))
         return Effect.map(
-          sql.unsafe<RawJobRow & { readonly skipped: boolean }>(q.jobInsertManyUnique, [
-            args,
-            now,
-            kinds,
-            maxAttempts,
-            metadata,
-            priorities,
-            queues,
-            scheduledAt,
-            states,
-            tags,
-            jobs.map((job) => job.uniqueKey ?? ""),
-            jobs.map((job) => job.uniqueKey === undefined ? "" : job.uniqueStates ?? ""),
-            payloads
-          ]),
+          sql.unsafe<RawJobRow & { readonly skipped: boolean }>(q.jobInsertManyUnique, params),
           (rows) => rows.map((row) => ({ job: decodeJobRow(row), skipped: row.skipped }))
         )
       }),
@@ -819,6 +957,44 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
           queues: rows[0]?.queues ?? []
         })
       ),
+
+    jobCompleteManyIfRunning: ({ jobs, wantRows }) =>
+      Effect.suspend(() => {
+        const n = jobs.length
+        const sorted = jobs.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        const ids = new Array<bigint>(n)
+        const attempts = new Array<number>(n)
+        const finalized = new Array<Date>(n)
+        for (let i = 0; i < n; i++) {
+          const c = sorted[i]!
+          ids[i] = c.id
+          attempts[i] = c.job.attempt
+          finalized[i] = c.finalizedAt
+        }
+        const params = [ids, attempts, finalized]
+        if (!wantRows) {
+          return Effect.map(sql.unsafe<{ readonly id: bigint }>(q.jobCompleteManyIfRunningIds, params), (rows) => ({
+            ids: rows.map((row) => row.id),
+            rows: EMPTY as ReadonlyArray<JobRow>
+          }))
+        }
+        return Effect.map(
+          sql.unsafe<{ readonly id: bigint; readonly metadata: string }>(q.jobCompleteManyIfRunning, params),
+          (rows) => {
+            const byId = new Map<bigint, JobCompleteParams>()
+            for (const c of jobs) byId.set(c.id, c)
+            const out = new Array<JobRow>(rows.length)
+            const outIds = new Array<bigint>(rows.length)
+            for (let i = 0; i < rows.length; i++) {
+              const row = rows[i]!
+              const c = byId.get(row.id)!
+              outIds[i] = row.id
+              out[i] = { ...c.job, state: "completed", finalizedAt: c.finalizedAt, metadata: metadataOf(parseJson(row.metadata)) }
+            }
+            return { ids: outIds, rows: out }
+          }
+        )
+      }),
 
     jobSetStateIfRunningMany: ({ jobs, now }) =>
       Effect.suspend(() =>
