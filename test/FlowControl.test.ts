@@ -14,18 +14,10 @@ import * as Runner from "../src/Runner.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
 import { freshDatabase } from "./utils/db.ts"
+import { waitReal } from "./utils/runner.ts"
 
 const Work = JobKind.make("flow_work", { args: Schema.Struct({ customer: Schema.String, n: Schema.Number }) })
 
-/** Waits (real time) until `condition` holds. */
-const waitReal = <R>(what: string, condition: Effect.Effect<boolean, unknown, R>) =>
-  TestClock.withLive(Effect.gen(function*() {
-    const deadline = Date.now() + 30_000
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("10 millis")
-    }
-  }))
 
 /** Lets the runners poll a few times (TestClock) so that any fetch that could start a job has. */
 const letThemPoll = Effect.gen(function*() {

@@ -14,19 +14,10 @@ import * as JobKind from "../src/JobKind.ts"
 import * as Testing from "../src/Testing.ts"
 import * as Worker from "../src/Worker.ts"
 import { freshDatabase } from "./utils/db.ts"
-import { awaitEvent, startRunner } from "./utils/runner.ts"
+import { awaitEvent, startRunner, waitReal } from "./utils/runner.ts"
 
 const Task = JobKind.make("parity_task", { args: Schema.Struct({ mode: Schema.String }) })
 
-/** Waits (real time) until `condition` holds. */
-const waitReal = (what: string, condition: Effect.Effect<boolean, unknown, SqlClient.SqlClient>) =>
-  TestClock.withLive(Effect.gen(function*() {
-    const deadline = Date.now() + 30_000
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("20 millis")
-    }
-  }))
 
 describe("River 0.44–0.51 behaviours", () => {
   it.layer(freshDatabase("parity", { maxConnections: 12 }))((it) => {

@@ -63,3 +63,13 @@ export const adjustUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, stepMillis = 1_0
     yield* Fiber.join(fiber)
     return moved
   })
+
+/** Waits in real time (also under `TestClock`) until `condition` holds; a defect after 30 s naming `what`. */
+export const waitReal = <R>(what: string, condition: Effect.Effect<boolean, unknown, R>) =>
+  TestClock.withLive(Effect.gen(function*() {
+    const deadline = Date.now() + 30_000
+    while (!(yield* condition)) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep("10 millis")
+    }
+  }))

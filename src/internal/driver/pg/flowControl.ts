@@ -26,7 +26,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import type { JobRow } from "../../../Job.ts"
 import * as FlowControl from "../../flowControl.ts"
 import type { Driver, LimitedFetch } from "../driver.ts"
-import { appendAttemptedBy, decodeJobRow, jobColumns, jobSql, MAX_ATTEMPT, type RawJobRow } from "./job.ts"
+import { decodeJobRow, fetchedRunning, jobColumns, jobSql, type RawJobRow } from "./job.ts"
 
 /** First key of the per-queue advisory lock (ASCII "RFLW"); the second is the queue's hash. */
 const LOCK_CLASS = 0x52464c57
@@ -86,14 +86,7 @@ WHERE queue = $1::text AND bucket_at > $2::float8`,
   FOR UPDATE OF j SKIP LOCKED
 ), updated AS (
   UPDATE ${p}river_job AS j
-  SET state = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN 'running'::${p}river_job_state ELSE 'discarded'::${p}river_job_state END,
-    attempt = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.attempt + 1 ELSE j.attempt END,
-    attempted_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN $3::timestamptz ELSE j.attempted_at END,
-    attempted_by = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN ${appendAttemptedBy("$4")} ELSE j.attempted_by END,
-    finalized_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.finalized_at ELSE $3::timestamptz END,
-    errors = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.errors ELSE array_append(j.errors, jsonb_build_object(
-      'at', $3::timestamptz, 'attempt', j.attempt, 'trace', '',
-      'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END
+  SET ${fetchedRunning(p)}
   FROM locked WHERE j.id = locked.id
   RETURNING ${jobColumns("j")}, locked.partition
 )

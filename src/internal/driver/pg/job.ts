@@ -100,7 +100,7 @@ export const decodeJobRow = (raw: RawJobRow): JobRow => ({
 })
 
 /** `attempted_by` with a client id appended, keeping River's last 100 entries (of table alias `j`). */
-export const appendAttemptedBy = (clientIdParam: string): string =>
+const appendAttemptedBy = (clientIdParam: string): string =>
   `array_append(
     CASE WHEN coalesce(array_length(j.attempted_by, 1), 0) >= 100
       THEN j.attempted_by[array_length(j.attempted_by, 1) - 98:]
@@ -116,7 +116,7 @@ export const metadataObject = (column: string): string =>
   `(CASE WHEN jsonb_typeof(${column}) = 'object' THEN ${column} ELSE '{}'::jsonb END)`
 
 /** The largest `attempt` (a smallint) can hold. */
-export const MAX_ATTEMPT = 32767
+const MAX_ATTEMPT = 32767
 
 const setStateIfRunningMany = (p: string, returning: "rows" | "ids"): string =>
   `WITH job_input AS (
@@ -160,6 +160,21 @@ SELECT ${jobColumns()}, false AS applied FROM ${p}river_job
 WHERE id = ANY($1::bigint[]) AND id NOT IN (SELECT id FROM updated)`
       : "SELECT id FROM updated"
   }`
+
+/**
+ * The SET list of a fetch (of table alias `j`; $3 now, $4 the client id): attempt + 1,
+ * `attempted_at`, `attempted_by`, state `running` — or, for a row already at attempt 32767, the
+ * discard with an error saying why. Shared by River's fetch and flow control's.
+ */
+export const fetchedRunning = (p: string): string =>
+  `state = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN 'running'::${p}river_job_state ELSE 'discarded'::${p}river_job_state END,
+    attempt = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.attempt + 1 ELSE j.attempt END,
+    attempted_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN $3::timestamptz ELSE j.attempted_at END,
+    attempted_by = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN ${appendAttemptedBy("$4")} ELSE j.attempted_by END,
+    finalized_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.finalized_at ELSE $3::timestamptz END,
+    errors = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.errors ELSE array_append(j.errors, jsonb_build_object(
+      'at', $3::timestamptz, 'attempt', j.attempt, 'trace', '',
+      'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END`
 
 /**
  * The statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty). Exported
@@ -341,14 +356,7 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
   FOR UPDATE SKIP LOCKED
 ), updated AS (
   UPDATE ${p}river_job AS j
-  SET state = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN 'running'::${p}river_job_state ELSE 'discarded'::${p}river_job_state END,
-    attempt = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.attempt + 1 ELSE j.attempt END,
-    attempted_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN $3::timestamptz ELSE j.attempted_at END,
-    attempted_by = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN ${appendAttemptedBy("$4")} ELSE j.attempted_by END,
-    finalized_at = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.finalized_at ELSE $3::timestamptz END,
-    errors = CASE WHEN j.attempt < ${MAX_ATTEMPT} THEN j.errors ELSE array_append(j.errors, jsonb_build_object(
-      'at', $3::timestamptz, 'attempt', j.attempt, 'trace', '',
-      'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END
+  SET ${fetchedRunning(p)}
   FROM locked WHERE j.id = locked.id
   RETURNING ${jobColumns("j")}
 )
