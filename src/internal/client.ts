@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Client, ClientOptions, InsertResult, ListParams, ListResult } from "../Client.ts"
@@ -30,6 +31,7 @@ import { queueProblem } from "./insertOptions.ts"
 import { listRequest } from "./jobList.ts"
 import * as Options from "./options.ts"
 import { cancelPayload, insertPayload, type Topic } from "./notification.ts"
+import * as Telemetry from "./telemetry.ts"
 import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./uniqueKey.ts"
 
 /**
@@ -130,7 +132,20 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
   }
 
   const insertMany = (
-    requests: ReadonlyArray<JobKind.InsertRequest>
+    requests: ReadonlyArray<JobKind.InsertRequest>,
+    operation: "insert" | "insert_many" = "insert_many"
+  ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
+    Telemetry.traced(`effect-river.${operation}`, {
+      kind: "producer",
+      attributes: () =>
+        operation === "insert"
+          ? { "messaging.operation.name": operation, "messaging.operation.type": "create", kind: requests[0]?.jobKind.kind }
+          : { "messaging.operation.name": operation, "messaging.operation.type": "create", "messaging.batch.message_count": requests.length }
+    }, (span) => Effect.tap(insertManyIn(requests, span), Telemetry.recordInserted))
+
+  const insertManyIn = (
+    requests: ReadonlyArray<JobKind.InsertRequest>,
+    span: Tracer.AnySpan | undefined
   ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> => {
       const n = requests.length
@@ -169,7 +184,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           args: encoded.success,
           kind: kind.kind,
           maxAttempts: resolved.maxAttempts,
-          metadata: resolved.metadataJson,
+          metadata: span === undefined ? resolved.metadataJson : Telemetry.withTraceparent(resolved.metadataJson, span),
           priority: resolved.priority,
           queue: resolved.queue,
           scheduledAt: available ? availableAt! : resolved.scheduledAt,
@@ -266,6 +281,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     })
 
   const retry = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
+    Telemetry.traced("effect-river.retry", { kind: "client", attributes: Telemetry.jobOperationAttributes("retry", jobId) }, () => retryIn(jobId))
+
+  const retryIn = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
@@ -295,6 +313,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     })
 
   const cancel = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Telemetry.traced("effect-river.cancel", { kind: "client", attributes: Telemetry.jobOperationAttributes("cancel", jobId) }, () => cancelIn(jobId))
+
+  const cancelIn = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
@@ -337,10 +358,10 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     id,
     insert: (kind, args, insertOptions) =>
       Effect.map(
-        insertMany([{ jobKind: kind, args, options: insertOptions }]),
+        insertMany([{ jobKind: kind, args, options: insertOptions }], "insert"),
         (results) => results[0]!
       ),
-    insertMany,
+    insertMany: (requests) => insertMany(requests),
     get,
     list,
     retry,

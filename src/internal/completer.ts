@@ -38,6 +38,7 @@ import { describeCause } from "../Errors.ts"
 import type { JobEvent } from "../JobEvent.ts"
 import type { Driver, SetStateResult } from "./driver/driver.ts"
 import { attemptError, type Completion } from "./outcome.ts"
+import * as Telemetry from "./telemetry.ts"
 
 export type { Completion } from "./outcome.ts"
 
@@ -155,12 +156,16 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
 
   const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {
-      const now = new Date(yield* Clock.currentTimeMillis)
+      const startedAt = yield* Clock.currentTimeMillis
+      const now = new Date(startedAt)
       if (!wantsRows()) {
         yield* driver.jobSetStateIfRunningManyIds({ jobs: batch, now })
+        yield* Telemetry.recordCompleterBatch(batch.length, (yield* Clock.currentTimeMillis) - startedAt)
         return undefined
       }
-      return yield* driver.jobSetStateIfRunningMany({ jobs: batch, now })
+      const rows = yield* driver.jobSetStateIfRunningMany({ jobs: batch, now })
+      yield* Telemetry.recordCompleterBatch(batch.length, (yield* Clock.currentTimeMillis) - startedAt)
+      return rows
     }).pipe(
       Effect.retry({ schedule: retrySchedule, while: (e: SqlError) => e.isRetryable })
     )

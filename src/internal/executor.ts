@@ -39,6 +39,7 @@ import {
 } from "./outcome.ts"
 import * as ResumableAttempt from "./resumable.ts"
 import { retryAt } from "./retry.ts"
+import * as Telemetry from "./telemetry.ts"
 
 /** What the executor needs to run jobs. */
 export interface ExecutorConfig {
@@ -84,6 +85,7 @@ const workFor = (
   return Effect.suspend(() => worker.work(job)).pipe(
     Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
     Effect.provideService(ResumableAttempt.ResumableJob, resumable),
+    Effect.annotateLogs(Telemetry.jobLogAnnotations(row)),
     Effect.onExit(onWorkExit)
   )
 }
@@ -96,6 +98,7 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
+      const span = yield* Telemetry.startAttemptSpan(row)
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
@@ -109,7 +112,7 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         Effect.sync(() => {
           workExit = e
         }))
-      const exit = yield* Effect.exit(restore(attempt))
+      const exit = yield* Effect.exit(restore(span === undefined ? attempt : Effect.withParentSpan(attempt, span)))
       const finishedAt = yield* Clock.currentTimeMillis
       // A successful work wins over an interruption that came after it; otherwise the exit of
       // the whole attempt (which includes decoding and interruption) decides.
@@ -127,6 +130,8 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         const patch = yield* ResumableAttempt.checkpoint(resumable)
         if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
       }
+      yield* Telemetry.recordOutcome(completion)
+      if (span !== undefined) yield* Telemetry.endAttemptSpan(span, completion, decisive)
       yield* config.complete(completion)
     })
   )
@@ -172,14 +177,24 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
     else job.fiber.interruptUnsafe(undefined, interruptAnnotations(reason))
   }
 
-  const done = (id: bigint) =>
-    Effect.sync(() => {
+  // Jobs running per queue, for the running-jobs gauge.
+  const perQueue = new Map<string, number>()
+  const countRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, delta: number) => {
+    const count = (perQueue.get(queue) ?? 0) + delta
+    perQueue.set(queue, count)
+    Telemetry.recordRunning(fiber, queue, count)
+  }
+
+  const done = (id: bigint, queue: string) =>
+    Effect.withFiber((fiber) => {
       running.delete(id)
+      countRunning(fiber, queue, -1)
       if (onJobDone !== undefined) onJobDone()
+      return Effect.void
     })
 
   const start = (rows: ReadonlyArray<JobRow>, now: number): Effect.Effect<void> =>
-    Effect.suspend(() => {
+    Effect.withFiber((fiber) => {
       // Every job is known before the first one starts: one may be interrupted (or finish) while
       // the others start.
       const jobs = new Array<Running>(rows.length)
@@ -194,10 +209,11 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         }
         jobs[i] = job
         running.set(row.id, job)
+        countRunning(fiber, row.queue, 1)
       }
       return Effect.forEach(jobs, (job) =>
         // The workers' requirements are in the context the runner was built with.
-        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row) as Effect.Effect<void>, done(job.row.id))), (fiber) => {
+        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {
           job.fiber = fiber
           if (job.pending !== undefined) interruptRunning(job, job.pending)
         }), { discard: true })

@@ -44,6 +44,7 @@ import * as Loop from "./loop.ts"
 import { parseControl, parseInsert } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
 import type { InterruptReason } from "./outcome.ts"
+import * as Telemetry from "./telemetry.ts"
 
 /**
  * Test hook: runs after a fetch statement returned its rows and before their jobs are
@@ -175,6 +176,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
     const rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
+    yield* Telemetry.recordFetch(queue, rows.length)
     if (rows.length === 0) return
     yield* beforeJobsStart(rows)
     // Set before the jobs start: a job may finish before this fiber runs again.

@@ -245,17 +245,25 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       if (elector !== undefined) yield* elector.resign
       const all = [...producers.values()]
       yield* Effect.forEach(all, (p) => p.stop, { discard: true, concurrency: "unbounded" })
+      const runningAtStop = all.reduce((n, p) => n + p.running().length, 0)
+      yield* Effect.logInfo(`effect-river: runner ${client.id} stopping; waiting for ${runningAtStop} running jobs`)
       const idle = Effect.forEach(all, (p) => p.awaitIdle, { discard: true, concurrency: "unbounded" })
       if (config.softStopTimeout === "none") {
         yield* idle
       } else {
         const finished = yield* Effect.timeoutOption(idle, config.softStopTimeout)
         if (Option.isNone(finished)) {
+          const left = all.reduce((n, p) => n + p.running().length, 0)
+          yield* Effect.logWarning(
+            `effect-river: runner ${client.id}: ${left} jobs still running after softStopTimeout; ` +
+              "interrupting them (they go back to available with the attempt given back)"
+          )
           yield* Effect.forEach(all, (p) => p.interruptAll("shutdown"), { discard: true, concurrency: "unbounded" })
         }
       }
       yield* Scope.close(producerScope, { _tag: "Success", value: undefined } as never)
       yield* completer.close
+      yield* Effect.logInfo(`effect-river: runner ${client.id} stopped`)
     }).pipe(Effect.uninterruptible)
     // Registered after the completer and the event hub, so it runs before they close.
     yield* Effect.addFinalizer(() => stop)
@@ -311,5 +319,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       start: Effect.asVoid(started.open)
     }
     if (options.autoStart !== false) yield* started.open
+    yield* Effect.logInfo(
+      `effect-river: runner ${client.id} started (queues: ${[...producers.keys()].join(", ") || "none"}${
+        pollOnly ? "; poll-only" : ""
+      }${options.autoStart === false ? "; fetching once started" : ""})`
+    )
     return { runner, client }
   }) as never

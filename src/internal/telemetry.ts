@@ -1,0 +1,308 @@
+/**
+ * Telemetry: every span, metric and log annotation the runtime emits, defined in one place so
+ * the call sites (executor, completer, client, producer, elector) stay one line each.
+ *
+ * Built on Effect's own `Tracer`, `Metric` and logger; `@effect/opentelemetry` only exports them.
+ *
+ * - Spans are created only when a tracer other than Effect's native one is installed (and
+ *   tracing is enabled): without an exporter nobody could see them, and an attempt then pays no
+ *   span, no attribute building and no metadata bytes.
+ * - The insert span's W3C `traceparent` is written into the job's metadata under
+ *   {@link TRACEPARENT_KEY} (a caller's own `traceparent` wins); the attempt span is a new root
+ *   span *linked* to it (OpenTelemetry's messaging conventions: a consumer span links to the
+ *   creation context; an attempt may run hours later, and a retried job has many attempts).
+ * - Metrics update Effect's `MetricRegistry` (a map write), cached per kind and queue.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
+import type { JobRow } from "../Job.ts"
+import type { Completion } from "./outcome.ts"
+
+/** The metadata key holding the insert span's W3C trace context (`00-<trace>-<span>-<flags>`). */
+export const TRACEPARENT_KEY = "traceparent"
+
+/** Whether spans would reach anyone: a tracer other than the native one, with tracing enabled. */
+export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer && fiber.getRef(References.TracerEnabled)
+
+/** The W3C `traceparent` of a span. */
+export const traceparentOf = (span: Tracer.AnySpan): string =>
+  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+/** The producer's span recorded in a job's metadata, if any (malformed values are ignored). */
+export const parentFromMetadata = (metadata: unknown): Tracer.ExternalSpan | undefined => {
+  if (typeof metadata !== "object" || metadata === null) return undefined
+  const value = (metadata as Record<string, unknown>)[TRACEPARENT_KEY]
+  if (typeof value !== "string") return undefined
+  const match = TRACEPARENT.exec(value)
+  if (match === null) return undefined
+  return Tracer.externalSpan({ traceId: match[1]!, spanId: match[2]!, sampled: (parseInt(match[3]!, 16) & 1) === 1 })
+}
+
+/** `metadataJson` (JSON object text) with the span's traceparent first (a key the caller set wins). */
+export const withTraceparent = (metadataJson: string, span: Tracer.AnySpan): string => {
+  const entry = `"${TRACEPARENT_KEY}":"${traceparentOf(span)}"`
+  const body = metadataJson.trim()
+  if (body === "{}") return `{${entry}}`
+  if (!body.startsWith("{")) return metadataJson
+  return `{${entry},${body.slice(1)}`
+}
+
+/** OpenTelemetry messaging attributes plus otelriver's names. */
+const BASE = { "messaging.system": "river" } as const
+
+const idAttribute = (id: bigint): number | string => id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : String(id)
+
+/**
+ * Runs `f` inside a span named `name` when tracing, else runs `f(undefined)` as is. The span is
+ * passed to `f` (e.g. for its traceparent).
+ */
+export const traced = <A, E, R>(
+  name: string,
+  options: { readonly kind: Tracer.SpanKind; readonly attributes: () => Record<string, unknown> },
+  f: (span: Tracer.Span | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) =>
+    isTracing(fiber)
+      ? Effect.useSpan(name, { kind: options.kind, attributes: { ...BASE, ...options.attributes() } }, (span) => f(span))
+      : f(undefined)
+  )
+
+/** Attributes of a client operation on one job (`cancel`, `retry`). */
+export const jobOperationAttributes = (operation: string, id: bigint) => () => ({
+  "messaging.operation.name": operation,
+  "messaging.message.id": String(id),
+  id: idAttribute(id)
+})
+
+/** What the attempt span's `outcome` attribute says. */
+export type SpanOutcome = "completed" | "retryable" | "snoozed" | "cancelled" | "discarded" | "interrupted"
+
+export const outcomeOf = (completion: Completion): SpanOutcome => {
+  switch (completion.kind) {
+    case "completed":
+      return "completed"
+    case "failed":
+      return completion.state === "discarded" ? "discarded" : "retryable"
+    default:
+      return completion.kind
+  }
+}
+
+/** Starts the attempt span (a root span linked to the insert's trace), or undefined when not tracing. */
+export const startAttemptSpan = (row: JobRow): Effect.Effect<Tracer.Span | undefined> =>
+  Effect.withFiber((fiber) => {
+    if (!isTracing(fiber)) return Effect.succeed(undefined)
+    const producer = parentFromMetadata(row.metadata)
+    return Effect.makeSpan(`effect-river.work ${row.kind}`, {
+      kind: "consumer",
+      root: true,
+      links: producer === undefined ? [] : [{ span: producer, attributes: { "messaging.operation.name": "insert" } }],
+      attributes: {
+        ...BASE,
+        "messaging.operation.name": "work",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": row.queue,
+        "messaging.message.id": String(row.id),
+        id: idAttribute(row.id),
+        kind: row.kind,
+        queue: row.queue,
+        attempt: row.attempt,
+        priority: row.priority,
+        tag: row.tags
+      }
+    })
+  })
+
+/** Ends the attempt span with the outcome; failures and cancels carry the worker's exit (error status). */
+export const endAttemptSpan = (
+  span: Tracer.Span,
+  completion: Completion,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeNanos, (now) =>
+    Effect.sync(() => {
+      const outcome = outcomeOf(completion)
+      span.attribute("outcome", outcome)
+      const ok = outcome === "completed" || outcome === "snoozed"
+      span.attribute("status", ok ? "ok" : "error")
+      if (completion.error !== undefined) span.attribute("error", completion.error.error)
+      span.end(now, ok || Exit.isSuccess(exit) ? Exit.void : exit)
+    }))
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+/** Every metric name (documented in the README's table). */
+export const metricNames = {
+  inserted: "effect_river.jobs.inserted",
+  completed: "effect_river.jobs.completed",
+  failed: "effect_river.jobs.failed",
+  retried: "effect_river.jobs.retried",
+  snoozed: "effect_river.jobs.snoozed",
+  cancelled: "effect_river.jobs.cancelled",
+  discarded: "effect_river.jobs.discarded",
+  attemptDuration: "effect_river.job.attempt.duration",
+  queueWait: "effect_river.job.queue_wait",
+  running: "effect_river.jobs.running",
+  fetchSize: "effect_river.producer.fetch.size",
+  completerBatchSize: "effect_river.completer.batch.size",
+  completerBatchDuration: "effect_river.completer.batch.duration",
+  leader: "effect_river.leader"
+} as const
+
+const millisBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000]
+const sizeBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000]
+
+/** One metric per attribute set, built once (a metric's series key is then cached by Effect). */
+const cached = <M>(make: (attributes: Record<string, string>) => M) => {
+  const cache = new Map<string, M>()
+  return (kind: string, queue: string): M => {
+    const key = `${kind}\u0000${queue}`
+    let m = cache.get(key)
+    if (m === undefined) {
+      m = make({ kind, queue })
+      cache.set(key, m)
+    }
+    return m
+  }
+}
+
+const counter = (name: string, description: string) =>
+  cached((attributes) => Metric.counter(name, { description, attributes, incremental: true }))
+
+const byKindQueue = {
+  inserted: counter(metricNames.inserted, "Jobs inserted"),
+  completed: counter(metricNames.completed, "Attempts that completed"),
+  failed: counter(metricNames.failed, "Attempts that failed (retried or discarded)"),
+  retried: counter(metricNames.retried, "Failed attempts that will be retried"),
+  snoozed: counter(metricNames.snoozed, "Attempts that snoozed"),
+  cancelled: counter(metricNames.cancelled, "Attempts that ended cancelled"),
+  discarded: counter(metricNames.discarded, "Failed attempts with no attempt left (discarded)"),
+  attemptDuration: cached((attributes) =>
+    Metric.histogram(metricNames.attemptDuration, {
+      description: "How long an attempt ran, in milliseconds",
+      attributes,
+      boundaries: millisBoundaries
+    })
+  ),
+  queueWait: cached((attributes) =>
+    Metric.histogram(metricNames.queueWait, {
+      description: "From scheduled_at until the job was fetched, in milliseconds",
+      attributes,
+      boundaries: millisBoundaries
+    })
+  )
+}
+
+const byQueue = <M>(make: (attributes: Record<string, string>) => M) => {
+  const c = cached(make)
+  return (queue: string) => c("", queue)
+}
+
+const running = byQueue(({ queue }) =>
+  Metric.gauge(metricNames.running, { description: "Jobs running now", attributes: { queue: queue! } })
+)
+const fetchSize = byQueue(({ queue }) =>
+  Metric.histogram(metricNames.fetchSize, {
+    description: "Jobs per fetch",
+    attributes: { queue: queue! },
+    boundaries: sizeBoundaries
+  })
+)
+const completerBatchSize = Metric.histogram(metricNames.completerBatchSize, {
+  description: "Outcomes per completer write",
+  boundaries: sizeBoundaries
+})
+const completerBatchDuration = Metric.histogram(metricNames.completerBatchDuration, {
+  description: "How long one completer write took, in milliseconds",
+  boundaries: millisBoundaries
+})
+const leader = Metric.gauge(metricNames.leader, { description: "1 while this runner is the leader, else 0" })
+
+/** Counts inserted jobs (after the insert statement succeeded). */
+export const recordInserted = (
+  rows: ReadonlyArray<{ readonly job: JobRow; readonly skippedAsDuplicate: boolean }>
+): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    for (const { job, skippedAsDuplicate } of rows) {
+      if (!skippedAsDuplicate) byKindQueue.inserted(job.kind, job.queue).updateUnsafe(1, fiber.context)
+    }
+    return Effect.void
+  })
+
+/** Counts one attempt's outcome and records its duration and queue wait. */
+export const recordOutcome = (completion: Completion): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const { job } = completion
+    const context = fiber.context
+    const kind = job.kind
+    const queue = job.queue
+    switch (outcomeOf(completion)) {
+      case "completed":
+        byKindQueue.completed(kind, queue).updateUnsafe(1, context)
+        break
+      case "retryable":
+        byKindQueue.failed(kind, queue).updateUnsafe(1, context)
+        byKindQueue.retried(kind, queue).updateUnsafe(1, context)
+        break
+      case "discarded":
+        byKindQueue.failed(kind, queue).updateUnsafe(1, context)
+        byKindQueue.discarded(kind, queue).updateUnsafe(1, context)
+        break
+      case "snoozed":
+        byKindQueue.snoozed(kind, queue).updateUnsafe(1, context)
+        break
+      case "cancelled":
+        byKindQueue.cancelled(kind, queue).updateUnsafe(1, context)
+        break
+      case "interrupted":
+        break
+    }
+    byKindQueue.attemptDuration(kind, queue).updateUnsafe(Math.max(0, completion.finishedAt - completion.startedAt), context)
+    const fetched = job.attemptedAt?.getTime() ?? completion.startedAt
+    byKindQueue.queueWait(kind, queue).updateUnsafe(Math.max(0, fetched - job.scheduledAt.getTime()), context)
+    return Effect.void
+  })
+
+/** Sets the running-jobs gauge of a queue. */
+export const recordRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, count: number): void =>
+  running(queue).updateUnsafe(count, fiber.context)
+
+/** Records one fetch's size. */
+export const recordFetch = (queue: string, size: number): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    fetchSize(queue).updateUnsafe(size, fiber.context)
+    return Effect.void
+  })
+
+/** Records one completer write: its size and how long it took. */
+export const recordCompleterBatch = (size: number, millis: number): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    completerBatchSize.updateUnsafe(size, fiber.context)
+    completerBatchDuration.updateUnsafe(millis, fiber.context)
+    return Effect.void
+  })
+
+/** Sets the leader gauge. */
+export const recordLeader = (isLeader: boolean): Effect.Effect<void> => Metric.update(leader, isLeader ? 1 : 0)
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+/** The annotations every log line of a worker carries. */
+export const jobLogAnnotations = (row: JobRow): Record<string, unknown> => ({
+  "job.id": String(row.id),
+  "job.kind": row.kind,
+  "job.queue": row.queue,
+  "job.attempt": row.attempt
+})
