@@ -15,7 +15,7 @@ import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { Client, ClientOptions, InsertResult, ListParams, ListResult } from "../Client.ts"
+import type { Client, ClientOptions, InsertResult, ListParams, ListResult, WaitForOptions } from "../Client.ts"
 import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "../Errors.ts"
 import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
@@ -48,6 +48,8 @@ export interface RunnerHooks {
    * jobs) to the runner's own subscribers: a poll-only runner hears of them no other way.
    */
   readonly loopback?: ((topic: Topic, payload: string) => Effect.Effect<void>) | undefined
+  /** Resolves when this runner writes an outcome of the job: wakes `waitFor` before its next poll. */
+  readonly awaitCompleted?: ((id: bigint) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -88,6 +90,9 @@ const ClientSettings = Schema.Struct({
   id: Schema.optional(Options.string(100, "must be 1 to 100 characters")),
   insertNotifyCooldown: Options.withDefault(Options.duration(), Options.defaults.client.insertNotifyCooldown)
 })
+
+/** The states a job does not leave by itself. */
+const FINAL_STATES: ReadonlySet<string> = new Set(["completed", "cancelled", "discarded"])
 
 /** Builds a client from a `SqlClient`, with the runner's hooks when the runner builds it. */
 export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hooks: RunnerHooks) {
@@ -331,6 +336,32 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
         ))
     })
 
+  const waitForSettings = Schema.Struct({
+    pollInterval: Options.withDefault(Options.duration({ positive: true, rule: "must be a positive duration" }), "1 second")
+  })
+  const awaitCompleted = hooks.awaitCompleted
+
+  const waitFor = (
+    jobId: bigint,
+    waitOptions: WaitForOptions = {}
+  ): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      const settings = Options.decode(waitForSettings, { pollInterval: waitOptions.pollInterval }, "waitFor.")
+      if (Result.isFailure(settings)) return Effect.fail(settings.failure)
+      const pollMillis = Duration.toMillis(settings.success.pollInterval)
+      // Between polls: the poll interval (Clock), or less when this runner writes the job's outcome.
+      const pause = awaitCompleted === undefined
+        ? Effect.sleep(pollMillis)
+        : Effect.raceFirst(Effect.sleep(pollMillis), awaitCompleted(id))
+      const loop: Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> = Effect.flatMap(
+        get(id),
+        (row) => FINAL_STATES.has(row.state) ? Effect.succeed(row) : Effect.andThen(pause, loop)
+      )
+      return loop
+    })
+
   const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<void, InvalidOptions | DatabaseError> => {
       const all = queue === "*"
@@ -367,6 +398,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     retry,
     delete: del,
     cancel,
+    waitFor,
     pauseQueue: queueControl("pause"),
     resumeQueue: queueControl("resume")
   } satisfies Client["Service"]

@@ -37,6 +37,7 @@ import {
   interruptReasonOf,
   wantsRetryTime
 } from "./outcome.ts"
+import * as Output from "./output.ts"
 import * as ResumableAttempt from "./resumable.ts"
 import { retryAt } from "./retry.ts"
 import * as Telemetry from "./telemetry.ts"
@@ -49,6 +50,8 @@ export interface ExecutorConfig {
   readonly retryPolicy: RetryPolicy | undefined
   /** Receives each attempt's outcome (the completer's `enqueue`). */
   readonly complete: (completion: Completion) => Effect.Effect<void>
+  /** Called as each attempt starts, before the worker runs (the runner's `started` events). */
+  readonly onStarted?: ((row: JobRow) => Effect.Effect<void>) | undefined
   /** Called when a job's fiber has ended (a slot is free). */
   readonly onJobDone?: (() => void) | undefined
 }
@@ -75,6 +78,7 @@ const workFor = (
   config: ExecutorConfig,
   row: JobRow,
   resumable: ResumableAttempt.ResumableJob["Service"],
+  output: Output.OutputSlot,
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -85,6 +89,7 @@ const workFor = (
   return Effect.suspend(() => worker.work(job)).pipe(
     Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
     Effect.provideService(ResumableAttempt.ResumableJob, resumable),
+    Effect.provideService(Output.AttemptOutput, output),
     Effect.annotateLogs(Telemetry.jobLogAnnotations(row)),
     Effect.onExit(onWorkExit)
   )
@@ -99,6 +104,7 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const span = yield* Telemetry.startAttemptSpan(row)
+      if (config.onStarted !== undefined) yield* config.onStarted(row)
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
@@ -108,7 +114,8 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         metadata: row.metadata,
         driver: config.driver
       })
-      const attempt = workFor(config, row, resumable, (e) =>
+      const output = Output.makeSlot()
+      const attempt = workFor(config, row, resumable, output, (e) =>
         Effect.sync(() => {
           workExit = e
         }))
@@ -129,6 +136,10 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
       if (completion.kind !== "completed") {
         const patch = yield* ResumableAttempt.checkpoint(resumable)
         if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
+      }
+      // River stores recorded output whatever the outcome.
+      if (output.recorded) {
+        completion = { ...completion, metadata: { ...completion.metadata, [Output.OutputMetadataKey]: output.value } }
       }
       yield* Telemetry.recordOutcome(completion)
       if (span !== undefined) yield* Telemetry.endAttemptSpan(span, completion, decisive)

@@ -69,7 +69,7 @@ export interface ProducerConfig {
   readonly driver: Driver
   readonly notifier: Notifier["Service"]
   /** How its jobs are run (the executor's settings; the completer receives the outcomes). */
-  readonly executor: Pick<Executor.ExecutorConfig, "workers" | "jobTimeout" | "retryPolicy">
+  readonly executor: Pick<Executor.ExecutorConfig, "workers" | "jobTimeout" | "retryPolicy" | "onStarted">
   readonly completer: Completer
   /** Opened when the runner starts; nothing is fetched before. */
   readonly started: Latch.Latch

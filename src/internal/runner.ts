@@ -196,7 +196,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       insertNotifyCooldown: options.insertNotifyCooldown
     }, {
       knownKinds: new Set(config.workers.keys()),
-      loopback: notifier.loopback
+      loopback: notifier.loopback,
+      awaitCompleted: events.awaitCompleted
     })
     const completer = yield* Completer.make({
       driver,
@@ -224,7 +225,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         clientId: client.id,
         driver,
         notifier,
-        executor: { workers: config.workers, jobTimeout: config.jobTimeout, retryPolicy: options.retryPolicy },
+        executor: {
+          workers: config.workers,
+          jobTimeout: config.jobTimeout,
+          retryPolicy: options.retryPolicy,
+          onStarted: events.publishStarted
+        },
         completer,
         started,
         cancelCheckInterval: config.cancelCheckInterval ??
@@ -313,6 +319,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       pollOnly,
       subscribe,
       events: Stream.unwrap(Effect.map(subscribe, Stream.fromSubscription)),
+      subscribeAll: events.subscribeAll,
+      allEvents: Stream.unwrap(Effect.map(events.subscribeAll, Stream.fromSubscription)),
       running: Effect.sync(() => [...producers.values()].flatMap((p) => p.running())),
       fetchNow: fetchAll,
       isLeader: Effect.sync(() => elector?.isLeader() ?? false),

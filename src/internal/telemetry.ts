@@ -8,7 +8,7 @@
  *   tracing is enabled): without an exporter nobody could see them, and an attempt then pays no
  *   span, no attribute building and no metadata bytes.
  * - The insert span's W3C `traceparent` is written into the job's metadata under
- *   {@link TRACEPARENT_KEY} (a caller's own `traceparent` wins); the attempt span is a new root
+ *   {@link TraceparentMetadataKey} (a caller's own `traceparent` wins); the attempt span is a new root
  *   span *linked* to it (OpenTelemetry's messaging conventions: a consumer span links to the
  *   creation context; an attempt may run hours later, and a retried job has many attempts).
  * - Metrics update Effect's `MetricRegistry` (a map write), cached per kind and queue.
@@ -26,7 +26,7 @@ import type { JobRow } from "../Job.ts"
 import type { Completion } from "./outcome.ts"
 
 /** The metadata key holding the insert span's W3C trace context (`00-<trace>-<span>-<flags>`). */
-export const TRACEPARENT_KEY = "traceparent"
+export const TraceparentMetadataKey = "traceparent" as const
 
 /** Whether spans would reach anyone: a tracer other than the native one, with tracing enabled. */
 export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
@@ -41,7 +41,7 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 /** The producer's span recorded in a job's metadata, if any (malformed values are ignored). */
 export const parentFromMetadata = (metadata: unknown): Tracer.ExternalSpan | undefined => {
   if (typeof metadata !== "object" || metadata === null) return undefined
-  const value = (metadata as Record<string, unknown>)[TRACEPARENT_KEY]
+  const value = (metadata as Record<string, unknown>)[TraceparentMetadataKey]
   if (typeof value !== "string") return undefined
   const match = TRACEPARENT.exec(value)
   if (match === null) return undefined
@@ -50,7 +50,7 @@ export const parentFromMetadata = (metadata: unknown): Tracer.ExternalSpan | und
 
 /** `metadataJson` (JSON object text) with the span's traceparent first (a key the caller set wins). */
 export const withTraceparent = (metadataJson: string, span: Tracer.AnySpan): string => {
-  const entry = `"${TRACEPARENT_KEY}":"${traceparentOf(span)}"`
+  const entry = `"${TraceparentMetadataKey}":"${traceparentOf(span)}"`
   const body = metadataJson.trim()
   if (body === "{}") return `{${entry}}`
   if (!body.startsWith("{")) return metadataJson
