@@ -54,6 +54,8 @@ export interface Trial {
 interface Candidate {
   readonly name: string
   readonly settings: string
+  /** effect-river's settings (to run the best one again with an exporter). */
+  readonly river?: RiverSettings
   /** prepare + one drain round */
   readonly round: (spec: DrainSpec) => Promise<DrainRound>
 }
@@ -91,8 +93,9 @@ const makeContenders = async (serverUrl: string, suffix: string, jobs: number, i
   const pgboss = await makePgBoss(serverUrl, `bench_${suffix}_pgboss`)
   const candidates = {
     river: (s: RiverSettings): Candidate => ({
-      name: "effect-river",
+      name: s.telemetry === "otel" ? "effect-river + OTel exporter" : "effect-river",
       settings: describeRiver(s),
+      river: s,
       round: async (spec) => {
         await river.prepare(jobs, insertBatch)
         return river.drain(s, spec)
@@ -154,6 +157,8 @@ export interface W1Figures {
   readonly rounds: number
   readonly sweep: ReadonlyArray<Trial>
   readonly effectRiver: Contender
+  /** The same settings with an OpenTelemetry SDK and in-memory exporters installed. */
+  readonly effectRiverOtel: Contender
   readonly graphile: Contender
   readonly pgboss: Contender
   readonly riverCeiling: Contender
@@ -203,13 +208,17 @@ export const runW1 = async (serverUrl: string, options: W1Options = {}): Promise
       }
       best.push(top!.c)
     }
-    const [effectRiver, graphile, pgboss, riverCeiling, minimalCeiling] = await alternate("w1", best, rounds, spec)
+    // The best effect-river settings again with an exporter installed (what tracing and metrics
+    // cost once exported), in the same alternation.
+    best.splice(1, 0, c.river({ ...best[0]!.river!, telemetry: "otel" }))
+    const [effectRiver, effectRiverOtel, graphile, pgboss, riverCeiling, minimalCeiling] = await alternate("w1", best, rounds, spec)
     return {
       jobs,
       insertBatch,
       rounds,
       sweep,
       effectRiver: effectRiver!,
+      effectRiverOtel: effectRiverOtel!,
       graphile: graphile!,
       pgboss: pgboss!,
       riverCeiling: riverCeiling!,
@@ -236,7 +245,8 @@ export const printW1 = (f: W1Figures) => {
   console.log("  sweep, one round each (the best of each contender goes on):")
   for (const t of f.sweep) console.log(`    ${fmt(t.rate).padStart(8)} jobs/s  ${fmt(t.cpuMicros, 1).padStart(6)} µs CPU/job  ${t.label}`)
   console.log(`  best of each, median of ${f.rounds} alternating rounds:`)
-  for (const x of [f.effectRiver, f.graphile, f.pgboss, f.riverCeiling, f.minimalCeiling]) contenderLine(x)
+  for (const x of [f.effectRiver, f.effectRiverOtel, f.graphile, f.pgboss, f.riverCeiling, f.minimalCeiling]) contenderLine(x)
+  line("effect-river + OTel exporter / as shipped", ratio(f.effectRiverOtel.rate, f.effectRiver.rate), "(the cost of exporting spans and metrics)")
   line("effect-river / minimal ceiling", ratio(f.effectRiver.rate, f.minimalCeiling.rate), "(issue 16 goal >= 0.80)")
   line("effect-river / River ceiling", ratio(f.effectRiver.rate, f.riverCeiling.rate), "(earlier target >= 0.90)")
   line("effect-river / graphile-worker", ratio(f.effectRiver.rate, f.graphile.rate), "(issue 16 goal >= 1.20)")
