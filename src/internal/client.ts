@@ -48,8 +48,8 @@ export interface RunnerHooks {
    * jobs) to the runner's own subscribers: a poll-only runner hears of them no other way.
    */
   readonly loopback?: ((topic: Topic, payload: string) => Effect.Effect<void>) | undefined
-  /** Resolves when this runner writes an outcome of the job: wakes `waitFor` before its next poll. */
-  readonly awaitCompleted?: ((id: bigint) => Effect.Effect<void>) | undefined
+  /** Watches for this runner writing an outcome of the job: wakes `waitFor` before its next poll. */
+  readonly watchCompletion?: ((id: bigint) => { readonly completed: Effect.Effect<void>; readonly release: () => void }) | undefined
 }
 
 /**
@@ -339,7 +339,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
   const waitForSettings = Schema.Struct({
     pollInterval: Options.withDefault(Options.duration({ positive: true, rule: "must be a positive duration" }), "1 second")
   })
-  const awaitCompleted = hooks.awaitCompleted
+  const watchCompletion = hooks.watchCompletion
 
   const waitFor = (
     jobId: bigint,
@@ -351,15 +351,29 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
       const settings = Options.decode(waitForSettings, { pollInterval: waitOptions.pollInterval }, "waitFor.")
       if (Result.isFailure(settings)) return Effect.fail(settings.failure)
       const pollMillis = Duration.toMillis(settings.success.pollInterval)
-      // Between polls: the poll interval (Clock), or less when this runner writes the job's outcome.
-      const pause = awaitCompleted === undefined
-        ? Effect.sleep(pollMillis)
-        : Effect.raceFirst(Effect.sleep(pollMillis), awaitCompleted(id))
-      const loop: Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> = Effect.flatMap(
-        get(id),
-        (row) => FINAL_STATES.has(row.state) ? Effect.succeed(row) : Effect.andThen(pause, loop)
-      )
-      return loop
+      // One poll: the row; if not final, wait the poll interval (Clock) or, in a runner's own
+      // client, until the runner writes the job's outcome — watched from before the read, so an
+      // outcome written between the read and the wait is not missed.
+      const poll = Effect.suspend(() => {
+        const watch = watchCompletion?.(id)
+        return get(id).pipe(
+          Effect.flatMap((row) =>
+            FINAL_STATES.has(row.state)
+              ? Effect.succeed(row)
+              : Effect.as(
+                watch === undefined ? Effect.sleep(pollMillis) : Effect.raceFirst(Effect.sleep(pollMillis), watch.completed),
+                undefined
+              )
+          ),
+          Effect.ensuring(Effect.sync(() => watch?.release()))
+        )
+      })
+      return Effect.gen(function*() {
+        while (true) {
+          const row = yield* poll
+          if (row !== undefined) return row
+        }
+      })
     })
 
   const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>

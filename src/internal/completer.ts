@@ -326,14 +326,23 @@ export interface EventHub {
   readonly wanted: () => boolean
   /** Publishes an attempt's start (to `subscribeAll` subscribers only). */
   readonly publishStarted: (row: JobRow) => Effect.Effect<void>
-  /** Waits until an outcome of the job is written by this runner (no result: the caller reads the row). */
-  readonly awaitCompleted: (id: bigint) => Effect.Effect<void>
+  /**
+   * Watches for an outcome of the job written by this runner, from now on: `completed` resolves
+   * when one is (the caller reads the row); `release` stops watching.
+   */
+  readonly watchCompletion: (id: bigint) => CompletionWatch
   /** Publishes one written batch's events. */
   readonly publish: (
     rows: ReadonlyArray<SetStateResult>,
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
+}
+
+/** One `watchCompletion`. */
+export interface CompletionWatch {
+  readonly completed: Effect.Effect<void>
+  readonly release: () => void
 }
 
 /**
@@ -397,19 +406,21 @@ export const makeEventHub = (buffer: number): Effect.Effect<EventHub> =>
       wanted: () => subscribers > 0 || allSubscribers > 0 || waiters.size > 0,
       publishStarted: (row) =>
         allSubscribers === 0 ? Effect.void : Effect.asVoid(PubSub.publish(all, { kind: "started", job: row })),
-      awaitCompleted: (id) =>
-        Effect.suspend(() => {
-          const d = Deferred.makeUnsafe<void>()
-          let set = waiters.get(id)
-          if (set === undefined) waiters.set(id, set = new Set())
-          set.add(d)
-          return Deferred.await(d).pipe(Effect.ensuring(Effect.sync(() => {
+      watchCompletion: (id) => {
+        const d = Deferred.makeUnsafe<void>()
+        let set = waiters.get(id)
+        if (set === undefined) waiters.set(id, set = new Set())
+        set.add(d)
+        return {
+          completed: Deferred.await(d),
+          release: () => {
             const current = waiters.get(id)
             if (current === undefined) return
             current.delete(d)
             if (current.size === 0) waiters.delete(id)
-          })))
-        }),
+          }
+        }
+      },
       publish: (rows, batch, completedAt) => {
         if (waiters.size > 0) wake(rows)
         if (subscribers === 0 && allSubscribers === 0) return Effect.void

@@ -197,7 +197,7 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     }, {
       knownKinds: new Set(config.workers.keys()),
       loopback: notifier.loopback,
-      awaitCompleted: events.awaitCompleted
+      watchCompletion: events.watchCompletion
     })
     const completer = yield* Completer.make({
       driver,
