@@ -24,6 +24,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type { JobRow } from "../Job.ts"
 import { UnknownJobKind } from "../Errors.ts"
 import type { RetryPolicy, Worker } from "../Worker.ts"
@@ -79,6 +80,7 @@ const workFor = (
   row: JobRow,
   resumable: ResumableAttempt.ResumableJob["Service"],
   output: Output.OutputSlot,
+  span: Tracer.Span | undefined,
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -86,7 +88,10 @@ const workFor = (
   const decoded = worker.jobKind.decode(row.args)
   if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
   const job = { ...row, args: decoded.success, encodedArgs: row.args }
-  return Effect.suspend(() => worker.work(job)).pipe(
+  // Only the worker runs under the attempt span: with OpenTelemetry installed every step under a
+  // span enters the OpenTelemetry context, so the runtime's own wrappers stay outside it.
+  const work = Effect.suspend(() => worker.work(job))
+  return (span === undefined ? work : Effect.withParentSpan(work, span)).pipe(
     Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
     Effect.provideService(ResumableAttempt.ResumableJob, resumable),
     Effect.provideService(Output.AttemptOutput, output),
@@ -115,11 +120,11 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         driver: config.driver
       })
       const output = Output.makeSlot()
-      const attempt = workFor(config, row, resumable, output, (e) =>
+      const attempt = workFor(config, row, resumable, output, span, (e) =>
         Effect.sync(() => {
           workExit = e
         }))
-      const exit = yield* Effect.exit(restore(span === undefined ? attempt : Effect.withParentSpan(attempt, span)))
+      const exit = yield* Effect.exit(restore(attempt))
       const finishedAt = yield* Clock.currentTimeMillis
       // A successful work wins over an interruption that came after it; otherwise the exit of
       // the whole attempt (which includes decoding and interruption) decides.
