@@ -202,6 +202,13 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    * @default true
    */
   readonly autoStart?: boolean | undefined
+  /**
+   * Metrics, spans and worker log annotations from this runner's own fibers (its workers, its
+   * completer, producers and elector). `false` turns them off (for example where nothing reads
+   * Effect's metric registry); the runner's start/stop logs stay.
+   * @default true
+   */
+  readonly telemetry?: boolean | undefined
 }
 
 /**

@@ -155,5 +155,32 @@ describe("Telemetry (OpenTelemetry in-memory exporters)", () => {
         assert.isAbove(series("effect_river.completer.batch.duration").length, 0)
         assert.isAbove(series("effect_river.jobs.running").length, 0)
       }))
+
+    it.effect("telemetry: false: no attempt span and no job annotations from that runner; a bad value is InvalidOptions", () =>
+      Effect.gen(function*() {
+        const consumer = yield* otel("quiet")
+        const logged: Array<Record<string, unknown>> = []
+        const capture = Logger.make((options) => {
+          logged.push({ ...options.fiber.getRef(References.CurrentLogAnnotations) })
+        })
+        const worker = Worker.make(Task, () => Effect.logInfo("quiet work").pipe(Effect.withSpan("worker.step")))
+        const { client, events } = yield* startRunner({
+          queues: { default: { maxWorkers: 1 } },
+          workers: [worker],
+          telemetry: false
+        }).pipe(
+          Effect.provide(Context.merge(consumer.context, Context.make(References.MinimumLogLevel, "Info"))),
+          Effect.provide(Logger.layer([capture], { mergeWithExisting: true }))
+        )
+        yield* client.insert(Task, { name: "q" })
+        assert.strictEqual((yield* awaitEvent(events)).kind, "completed")
+        const names = consumer.spans.getFinishedSpans().map((s) => s.name)
+        assert.notInclude(names, "effect-river.work telemetry_task")
+        assert.include(names, "worker.step")
+        assert.isTrue(logged.length > 0)
+        assert.isTrue(logged.every((l) => l["job.id"] === undefined))
+        const bad = yield* Effect.flip(startRunner({ queues: {}, workers: [], telemetry: "yes" as never }))
+        assert.strictEqual((bad as { _tag: string })._tag, "InvalidOptions")
+      }))
   })
 })

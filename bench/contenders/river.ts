@@ -60,9 +60,10 @@ export interface RiverSettings {
    * `"otel"`: the runner runs with an OpenTelemetry SDK installed through @effect/opentelemetry
    * (spans through a BatchSpanProcessor into an in-memory exporter, metrics read every second
    * into an in-memory exporter): what tracing and metrics cost once exported. Unset: as shipped,
-   * no exporter (Effect's native tracer; metrics only in Effect's registry).
+   * no exporter (Effect's native tracer; metrics only in Effect's registry). `"off"`: the
+   * runner's `telemetry: false` (no metrics, spans or log annotations): the baseline.
    */
-  readonly telemetry?: "otel"
+  readonly telemetry?: "otel" | "off"
 }
 
 export const describeRiver = (s: RiverSettings): string =>
@@ -72,7 +73,11 @@ export const describeRiver = (s: RiverSettings): string =>
     s.fetchPollInterval === undefined ? undefined : `fetchPollInterval ${s.fetchPollInterval}`,
     s.completerFlushInterval === undefined ? undefined : `completerFlushInterval ${s.completerFlushInterval}`,
     s.jobTimeout === undefined ? undefined : `jobTimeout ${s.jobTimeout}`,
-    s.telemetry === undefined ? undefined : "OpenTelemetry exporter installed (in-memory)"
+    s.telemetry === undefined
+      ? undefined
+      : s.telemetry === "off"
+      ? "telemetry: false"
+      : "OpenTelemetry exporter installed (in-memory)"
   ].filter((x) => x !== undefined).join(", ")
 
 type Db = PgClient.PgClient | SqlClient.SqlClient
@@ -142,6 +147,7 @@ export const makeRiver = async (serverUrl: string, database: string): Promise<Ri
           ...(s.fetchPollInterval === undefined ? {} : { fetchPollInterval: s.fetchPollInterval }),
           ...(s.completerFlushInterval === undefined ? {} : { completerFlushInterval: s.completerFlushInterval }),
           ...(s.jobTimeout === undefined ? {} : { jobTimeout: s.jobTimeout }),
+          ...(s.telemetry === "off" ? { telemetry: false } : {}),
           // Room for every event: a sliding buffer would drop the oldest.
           eventBuffer: spec.jobs * 2
         }).pipe(Scope.provide(scope), otel === undefined ? (e) => e : Effect.provide(otel.context))

@@ -81,6 +81,7 @@ const workFor = (
   resumable: ResumableAttempt.ResumableJob["Service"],
   output: Output.OutputSlot,
   span: Tracer.Span | undefined,
+  annotate: boolean,
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -91,11 +92,12 @@ const workFor = (
   // Only the worker runs under the attempt span: with OpenTelemetry installed every step under a
   // span enters the OpenTelemetry context, so the runtime's own wrappers stay outside it.
   const work = Effect.suspend(() => worker.work(job))
-  return (span === undefined ? work : Effect.withParentSpan(work, span)).pipe(
+  const provided = (span === undefined ? work : Effect.withParentSpan(work, span)).pipe(
     Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
     Effect.provideService(ResumableAttempt.ResumableJob, resumable),
-    Effect.provideService(Output.AttemptOutput, output),
-    Effect.annotateLogs(Telemetry.jobLogAnnotations(row)),
+    Effect.provideService(Output.AttemptOutput, output)
+  )
+  return (annotate ? Effect.annotateLogs(provided, Telemetry.jobLogAnnotations(row)) : provided).pipe(
     Effect.onExit(onWorkExit)
   )
 }
@@ -104,7 +106,7 @@ const workFor = (
  * Runs one attempt and hands its outcome to `config.complete`. The worker runs interruptibly;
  * deciding and handing over the outcome does not.
  */
-const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never, any> =>
+const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect.Effect<void, never, any> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
@@ -120,7 +122,7 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         driver: config.driver
       })
       const output = Output.makeSlot()
-      const attempt = workFor(config, row, resumable, output, span, (e) =>
+      const attempt = workFor(config, row, resumable, output, span, annotate, (e) =>
         Effect.sync(() => {
           workExit = e
         }))
@@ -185,6 +187,8 @@ export interface Executor {
 /** An executor in the current scope; closing it interrupts the jobs still running (without a reason). */
 export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
   const fibers = yield* FiberMap.make<bigint, void, never>()
+  // Decided once: the runner's `telemetry` option holds for every fiber it forks.
+  const annotate = yield* Telemetry.Enabled
   const running = new Map<bigint, Running>()
   const onJobDone = config.onJobDone
 
@@ -229,7 +233,7 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
       }
       return Effect.forEach(jobs, (job) =>
         // The workers' requirements are in the context the runner was built with.
-        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {
+        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row, annotate) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {
           job.fiber = fiber
           if (job.pending !== undefined) interruptRunning(job, job.pending)
         }), { discard: true })

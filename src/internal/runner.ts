@@ -22,6 +22,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Latch from "effect/Latch"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -49,6 +50,7 @@ import * as Scheduler from "./maintenance/scheduler.ts"
 import * as Notifier from "./notifier.ts"
 import * as Options from "./options.ts"
 import * as Producer from "./producer.ts"
+import * as Telemetry from "./telemetry.ts"
 
 const D = Options.defaults.runner
 
@@ -153,6 +155,9 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       if (periodic.problem !== undefined) return yield* periodic.problem
       if (periodicIds.has(periodic.id)) return yield* invalid("periodicJobs", "ids must be unique", periodic.id)
       periodicIds.add(periodic.id)
+    }
+    if (options.telemetry !== undefined && typeof options.telemetry !== "boolean") {
+      return yield* invalid("telemetry", "must be a boolean", options.telemetry)
     }
     if (queues.length > 0 && workers.size === 0) {
       return yield* invalid("workers", "must not be empty when queues are configured")
@@ -333,4 +338,4 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       }${options.autoStart === false ? "; fetching once started" : ""})`
     )
     return { runner, client }
-  }) as never
+  }).pipe(options.telemetry === false ? Effect.provideService(Telemetry.Enabled, false) : identity) as never

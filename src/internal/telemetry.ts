@@ -16,6 +16,7 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -28,9 +29,16 @@ import type { Completion } from "./outcome.ts"
 /** The metadata key holding the insert span's W3C trace context (`00-<trace>-<span>-<flags>`). */
 export const TraceparentMetadataKey = "traceparent" as const
 
+/**
+ * Whether a runner emits telemetry (spans, metrics, log annotations): `false` under a runner
+ * built with `telemetry: false`, for every fiber it forks.
+ */
+export const Enabled = Context.Reference<boolean>("effect-river/Telemetry", { defaultValue: () => true })
+
 /** Whether spans would reach anyone: a tracer other than the native one, with tracing enabled. */
 export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
-  fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer && fiber.getRef(References.TracerEnabled)
+  fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer && fiber.getRef(References.TracerEnabled) &&
+  fiber.getRef(Enabled)
 
 /** The W3C `traceparent` of a span. */
 export const traceparentOf = (span: Tracer.AnySpan): string =>
@@ -234,6 +242,7 @@ export const recordInserted = (
   rows: ReadonlyArray<{ readonly job: JobRow; readonly skippedAsDuplicate: boolean }>
 ): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
+    if (!fiber.getRef(Enabled)) return Effect.void
     for (const { job, skippedAsDuplicate } of rows) {
       if (!skippedAsDuplicate) byKindQueue.inserted(job.kind, job.queue).updateUnsafe(1, fiber.context)
     }
@@ -243,6 +252,7 @@ export const recordInserted = (
 /** Counts one attempt's outcome and records its duration and queue wait. */
 export const recordOutcome = (completion: Completion): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
+    if (!fiber.getRef(Enabled)) return Effect.void
     const { job } = completion
     const context = fiber.context
     const kind = job.kind
@@ -275,26 +285,32 @@ export const recordOutcome = (completion: Completion): Effect.Effect<void> =>
   })
 
 /** Sets the running-jobs gauge of a queue. */
-export const recordRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, count: number): void =>
-  running(queue).updateUnsafe(count, fiber.context)
+export const recordRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, count: number): void => {
+  if (fiber.getRef(Enabled)) running(queue).updateUnsafe(count, fiber.context)
+}
 
 /** Records one fetch's size. */
 export const recordFetch = (queue: string, size: number): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
-    fetchSize(queue).updateUnsafe(size, fiber.context)
+    if (fiber.getRef(Enabled)) fetchSize(queue).updateUnsafe(size, fiber.context)
     return Effect.void
   })
 
 /** Records one completer write: its size and how long it took. */
 export const recordCompleterBatch = (size: number, millis: number): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
+    if (!fiber.getRef(Enabled)) return Effect.void
     completerBatchSize.updateUnsafe(size, fiber.context)
     completerBatchDuration.updateUnsafe(millis, fiber.context)
     return Effect.void
   })
 
 /** Sets the leader gauge. */
-export const recordLeader = (isLeader: boolean): Effect.Effect<void> => Metric.update(leader, isLeader ? 1 : 0)
+export const recordLeader = (isLeader: boolean): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    if (fiber.getRef(Enabled)) leader.updateUnsafe(isLeader ? 1 : 0, fiber.context)
+    return Effect.void
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Logs
