@@ -110,7 +110,8 @@ const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
-      const span = yield* Telemetry.startAttemptSpan(row)
+      const telemetry = yield* Telemetry.startAttempt(row)
+      const span = telemetry.span
       if (config.onStarted !== undefined) yield* config.onStarted(row)
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
@@ -148,7 +149,7 @@ const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect
       if (output.recorded) {
         completion = { ...completion, metadata: { ...completion.metadata, [Output.OutputMetadataKey]: output.value } }
       }
-      yield* Telemetry.recordOutcome(completion)
+      Telemetry.recordOutcome(telemetry, completion)
       if (span !== undefined) yield* Telemetry.endAttemptSpan(span, completion, decisive)
       yield* config.complete(completion)
     })
@@ -229,8 +230,9 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         }
         jobs[i] = job
         running.set(row.id, job)
-        countRunning(fiber, row.queue, 1)
+        perQueue.set(row.queue, (perQueue.get(row.queue) ?? 0) + 1)
       }
+      for (const queue of new Set(rows.map((r) => r.queue))) Telemetry.recordRunning(fiber, queue, perQueue.get(queue)!)
       return Effect.forEach(jobs, (job) =>
         // The workers' requirements are in the context the runner was built with.
         Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row, annotate) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {

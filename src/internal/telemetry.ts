@@ -106,30 +106,28 @@ export const outcomeOf = (completion: Completion): SpanOutcome => {
   }
 }
 
-/** Starts the attempt span (a root span linked to the insert's trace), or undefined when not tracing. */
-export const startAttemptSpan = (row: JobRow): Effect.Effect<Tracer.Span | undefined> =>
-  Effect.withFiber((fiber) => {
-    if (!isTracing(fiber)) return Effect.succeed(undefined)
-    const producer = parentFromMetadata(row.metadata)
-    return Effect.makeSpan(`effect-river.work ${row.kind}`, {
-      kind: "consumer",
-      root: true,
-      links: producer === undefined ? [] : [{ span: producer, attributes: { "messaging.operation.name": "insert" } }],
-      attributes: {
-        ...BASE,
-        "messaging.operation.name": "work",
-        "messaging.operation.type": "process",
-        "messaging.destination.name": row.queue,
-        "messaging.message.id": String(row.id),
-        id: idAttribute(row.id),
-        kind: row.kind,
-        queue: row.queue,
-        attempt: row.attempt,
-        priority: row.priority,
-        tag: row.tags
-      }
-    })
+/** The attempt span: a root span linked to the insert's trace (the caller checked `isTracing`). */
+const makeAttemptSpan = (row: JobRow): Effect.Effect<Tracer.Span> => {
+  const producer = parentFromMetadata(row.metadata)
+  return Effect.makeSpan(`effect-river.work ${row.kind}`, {
+    kind: "consumer",
+    root: true,
+    links: producer === undefined ? [] : [{ span: producer, attributes: { "messaging.operation.name": "insert" } }],
+    attributes: {
+      ...BASE,
+      "messaging.operation.name": "work",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": row.queue,
+      "messaging.message.id": String(row.id),
+      id: idAttribute(row.id),
+      kind: row.kind,
+      queue: row.queue,
+      attempt: row.attempt,
+      priority: row.priority,
+      tag: row.tags
+    }
   })
+}
 
 /** Ends the attempt span with the outcome; failures and cancels carry the worker's exit (error status). */
 export const endAttemptSpan = (
@@ -171,61 +169,66 @@ export const metricNames = {
 const millisBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000]
 const sizeBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000]
 
-/** One metric per attribute set, built once (a metric's series key is then cached by Effect). */
-const cached = <M>(make: (attributes: Record<string, string>) => M) => {
-  const cache = new Map<string, M>()
-  return (kind: string, queue: string): M => {
-    const key = `${kind}\u0000${queue}`
-    let m = cache.get(key)
-    if (m === undefined) {
-      m = make({ kind, queue })
-      cache.set(key, m)
-    }
-    return m
-  }
+/** The metrics of one kind and queue, built once (each metric's series key is then cached by Effect). */
+interface JobMetrics {
+  readonly inserted: Metric.Counter<number>
+  readonly completed: Metric.Counter<number>
+  readonly failed: Metric.Counter<number>
+  readonly retried: Metric.Counter<number>
+  readonly snoozed: Metric.Counter<number>
+  readonly cancelled: Metric.Counter<number>
+  readonly discarded: Metric.Counter<number>
+  readonly attemptDuration: Metric.Histogram<number>
+  readonly queueWait: Metric.Histogram<number>
 }
 
-const counter = (name: string, description: string) =>
-  cached((attributes) => Metric.counter(name, { description, attributes, incremental: true }))
-
-const byKindQueue = {
-  inserted: counter(metricNames.inserted, "Jobs inserted"),
-  completed: counter(metricNames.completed, "Attempts that completed"),
-  failed: counter(metricNames.failed, "Attempts that failed (retried or discarded)"),
-  retried: counter(metricNames.retried, "Failed attempts that will be retried"),
-  snoozed: counter(metricNames.snoozed, "Attempts that snoozed"),
-  cancelled: counter(metricNames.cancelled, "Attempts that ended cancelled"),
-  discarded: counter(metricNames.discarded, "Failed attempts with no attempt left (discarded)"),
-  attemptDuration: cached((attributes) =>
-    Metric.histogram(metricNames.attemptDuration, {
+const makeJobMetrics = (kind: string, queue: string): JobMetrics => {
+  const attributes = { kind, queue }
+  const counter = (name: string, description: string) =>
+    Metric.counter(name, { description, attributes, incremental: true })
+  return {
+    inserted: counter(metricNames.inserted, "Jobs inserted"),
+    completed: counter(metricNames.completed, "Attempts that completed"),
+    failed: counter(metricNames.failed, "Attempts that failed (retried or discarded)"),
+    retried: counter(metricNames.retried, "Failed attempts that will be retried"),
+    snoozed: counter(metricNames.snoozed, "Attempts that snoozed"),
+    cancelled: counter(metricNames.cancelled, "Attempts that ended cancelled"),
+    discarded: counter(metricNames.discarded, "Failed attempts with no attempt left (discarded)"),
+    attemptDuration: Metric.histogram(metricNames.attemptDuration, {
       description: "How long an attempt ran, in milliseconds",
       attributes,
       boundaries: millisBoundaries
-    })
-  ),
-  queueWait: cached((attributes) =>
-    Metric.histogram(metricNames.queueWait, {
+    }),
+    queueWait: Metric.histogram(metricNames.queueWait, {
       description: "From scheduled_at until the job was fetched, in milliseconds",
       attributes,
       boundaries: millisBoundaries
     })
-  )
+  }
 }
 
-const byQueue = <M>(make: (attributes: Record<string, string>) => M) => {
-  const c = cached(make)
-  return (queue: string) => c("", queue)
+const jobMetricsByKind = new Map<string, Map<string, JobMetrics>>()
+const jobMetrics = (kind: string, queue: string): JobMetrics => {
+  let byQueue = jobMetricsByKind.get(kind)
+  if (byQueue === undefined) jobMetricsByKind.set(kind, byQueue = new Map())
+  let metrics = byQueue.get(queue)
+  if (metrics === undefined) byQueue.set(queue, metrics = makeJobMetrics(kind, queue))
+  return metrics
 }
 
-const running = byQueue(({ queue }) =>
-  Metric.gauge(metricNames.running, { description: "Jobs running now", attributes: { queue: queue! } })
-)
-const fetchSize = byQueue(({ queue }) =>
-  Metric.histogram(metricNames.fetchSize, {
-    description: "Jobs per fetch",
-    attributes: { queue: queue! },
-    boundaries: sizeBoundaries
-  })
+/** The metrics of one queue, built once. */
+const perQueue = <M>(make: (queue: string) => M) => {
+  const cache = new Map<string, M>()
+  return (queue: string): M => {
+    let m = cache.get(queue)
+    if (m === undefined) cache.set(queue, m = make(queue))
+    return m
+  }
+}
+
+const running = perQueue((queue) => Metric.gauge(metricNames.running, { description: "Jobs running now", attributes: { queue } }))
+const fetchSize = perQueue((queue) =>
+  Metric.histogram(metricNames.fetchSize, { description: "Jobs per fetch", attributes: { queue }, boundaries: sizeBoundaries })
 )
 const completerBatchSize = Metric.histogram(metricNames.completerBatchSize, {
   description: "Outcomes per completer write",
@@ -244,45 +247,62 @@ export const recordInserted = (
   Effect.withFiber((fiber) => {
     if (!fiber.getRef(Enabled)) return Effect.void
     for (const { job, skippedAsDuplicate } of rows) {
-      if (!skippedAsDuplicate) byKindQueue.inserted(job.kind, job.queue).updateUnsafe(1, fiber.context)
+      if (!skippedAsDuplicate) jobMetrics(job.kind, job.queue).inserted.updateUnsafe(1, fiber.context)
     }
     return Effect.void
   })
 
-/** Counts one attempt's outcome and records its duration and queue wait. */
-export const recordOutcome = (completion: Completion): Effect.Effect<void> =>
+/**
+ * What an attempt needs from its fiber, read once as it starts: the metric context (or
+ * `undefined` with telemetry off) and its span (or `undefined` when not tracing).
+ */
+export interface AttemptTelemetry {
+  readonly context: Context.Context<never> | undefined
+  readonly span: Tracer.Span | undefined
+}
+
+const OFF: AttemptTelemetry = { context: undefined, span: undefined }
+
+/** Starts an attempt's telemetry: its span (a root span linked to the insert's trace) when tracing. */
+export const startAttempt = (row: JobRow): Effect.Effect<AttemptTelemetry> =>
   Effect.withFiber((fiber) => {
-    if (!fiber.getRef(Enabled)) return Effect.void
-    const { job } = completion
+    if (!fiber.getRef(Enabled)) return Effect.succeed(OFF)
     const context = fiber.context
-    const kind = job.kind
-    const queue = job.queue
-    switch (outcomeOf(completion)) {
-      case "completed":
-        byKindQueue.completed(kind, queue).updateUnsafe(1, context)
-        break
-      case "retryable":
-        byKindQueue.failed(kind, queue).updateUnsafe(1, context)
-        byKindQueue.retried(kind, queue).updateUnsafe(1, context)
-        break
-      case "discarded":
-        byKindQueue.failed(kind, queue).updateUnsafe(1, context)
-        byKindQueue.discarded(kind, queue).updateUnsafe(1, context)
-        break
-      case "snoozed":
-        byKindQueue.snoozed(kind, queue).updateUnsafe(1, context)
-        break
-      case "cancelled":
-        byKindQueue.cancelled(kind, queue).updateUnsafe(1, context)
-        break
-      case "interrupted":
-        break
-    }
-    byKindQueue.attemptDuration(kind, queue).updateUnsafe(Math.max(0, completion.finishedAt - completion.startedAt), context)
-    const fetched = job.attemptedAt?.getTime() ?? completion.startedAt
-    byKindQueue.queueWait(kind, queue).updateUnsafe(Math.max(0, fetched - job.scheduledAt.getTime()), context)
-    return Effect.void
+    if (!isTracing(fiber)) return Effect.succeed({ context, span: undefined })
+    return Effect.map(makeAttemptSpan(row), (span) => ({ context, span }))
   })
+
+/** Counts one attempt's outcome and records its duration and queue wait (synchronous). */
+export const recordOutcome = (telemetry: AttemptTelemetry, completion: Completion): void => {
+  const context = telemetry.context
+  if (context === undefined) return
+  const { job } = completion
+  const m = jobMetrics(job.kind, job.queue)
+  switch (outcomeOf(completion)) {
+    case "completed":
+      m.completed.updateUnsafe(1, context)
+      break
+    case "retryable":
+      m.failed.updateUnsafe(1, context)
+      m.retried.updateUnsafe(1, context)
+      break
+    case "discarded":
+      m.failed.updateUnsafe(1, context)
+      m.discarded.updateUnsafe(1, context)
+      break
+    case "snoozed":
+      m.snoozed.updateUnsafe(1, context)
+      break
+    case "cancelled":
+      m.cancelled.updateUnsafe(1, context)
+      break
+    case "interrupted":
+      break
+  }
+  m.attemptDuration.updateUnsafe(Math.max(0, completion.finishedAt - completion.startedAt), context)
+  const fetched = job.attemptedAt?.getTime() ?? completion.startedAt
+  m.queueWait.updateUnsafe(Math.max(0, fetched - job.scheduledAt.getTime()), context)
+}
 
 /** Sets the running-jobs gauge of a queue. */
 export const recordRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, count: number): void => {
