@@ -17,11 +17,13 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
+import * as References from "effect/References"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
@@ -79,7 +81,6 @@ const workFor = (
   config: ExecutorConfig,
   row: JobRow,
   resumable: ResumableAttempt.ResumableJob["Service"],
-  output: Output.OutputSlot,
   span: Tracer.Span | undefined,
   annotate: boolean,
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
@@ -92,14 +93,22 @@ const workFor = (
   // Only the worker runs under the attempt span: with OpenTelemetry installed every step under a
   // span enters the OpenTelemetry context, so the runtime's own wrappers stay outside it.
   const work = Effect.suspend(() => worker.work(job))
-  const provided = (span === undefined ? work : Effect.withParentSpan(work, span)).pipe(
-    Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
-    Effect.provideService(ResumableAttempt.ResumableJob, resumable),
-    Effect.provideService(Output.AttemptOutput, output)
-  )
-  return (annotate ? Effect.annotateLogs(provided, Telemetry.jobLogAnnotations(row)) : provided).pipe(
-    Effect.onExit(onWorkExit)
-  )
+  const annotations = annotate ? Telemetry.jobLogAnnotations(row) : undefined
+  // The attempt's service and log annotations in one context switch, with as few additions as
+  // possible: past a small depth, each addition copies the fiber's whole context.
+  return Effect.updateContext(
+    Effect.tap(span === undefined ? work : Effect.withParentSpan(work, span), () => ResumableAttempt.verifyResumed(resumable)),
+    (context: Context.Context<never>) => {
+      let next = Context.add(context, ResumableAttempt.ResumableJob, resumable)
+      if (annotations !== undefined) {
+        next = Context.add(next, References.CurrentLogAnnotations, {
+          ...Context.get(context, References.CurrentLogAnnotations),
+          ...annotations
+        })
+      }
+      return next as Context.Context<any>
+    }
+  ).pipe(Effect.onExit(onWorkExit))
 }
 
 /**
@@ -122,8 +131,8 @@ const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect
         metadata: row.metadata,
         driver: config.driver
       })
-      const output = Output.makeSlot()
-      const attempt = workFor(config, row, resumable, output, span, annotate, (e) =>
+      const output = resumable.output
+      const attempt = workFor(config, row, resumable, span, annotate, (e) =>
         Effect.sync(() => {
           workExit = e
         }))

@@ -3,15 +3,16 @@
  * `metadata.output` when the attempt's outcome is written, whatever the outcome; the last value
  * recorded in an attempt wins; at most 32 MB of JSON.
  *
- * The executor provides each attempt a fresh {@link AttemptOutput} slot and merges what it holds
- * into the completion's metadata.
+ * The slot is the attempt's `ResumableJob` service's `output` (one per-attempt service); the
+ * executor merges what it holds into the completion's metadata.
  *
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { InvalidOutput } from "../Errors.ts"
 import { parseJson, stringifyJson } from "./json.ts"
+import { ResumableJob } from "./resumable.ts"
 
 /** River's metadata key for output (`rivertype.MetadataKeyOutput`). */
 export const OutputMetadataKey = "output" as const
@@ -19,18 +20,8 @@ export const OutputMetadataKey = "output" as const
 /** River's limit: 32 MB of JSON. */
 export const MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 
-/** What an attempt recorded; `undefined` outside an attempt. */
-export interface OutputSlot {
-  recorded: boolean
-  value: unknown
-}
-
-export const AttemptOutput = Context.Reference<OutputSlot | undefined>("effect-river/AttemptOutput", {
-  defaultValue: () => undefined
-})
-
-/** A fresh slot for one attempt. */
-export const makeSlot = (): OutputSlot => ({ recorded: false, value: undefined })
+/** What an attempt recorded. */
+export type OutputSlot = ResumableJob["Service"]["output"]
 
 const utf8Length = (text: string): number =>
   // A UTF-16 unit is at most 3 UTF-8 bytes: only long texts need counting.
@@ -38,8 +29,8 @@ const utf8Length = (text: string): number =>
 
 /** Records `value` as the attempt's output (the public `Worker.recordOutput`). */
 export const recordOutput = (value: unknown): Effect.Effect<void, InvalidOutput> =>
-  Effect.flatMap(AttemptOutput, (slot) => {
-    if (slot === undefined) {
+  Effect.flatMap(Effect.serviceOption(ResumableJob), (job) => {
+    if (Option.isNone(job)) {
       return Effect.fail(
         new InvalidOutput({ reason: "NotInWorker", detail: "recordOutput must be called within a worker's attempt" })
       )
@@ -63,6 +54,7 @@ export const recordOutput = (value: unknown): Effect.Effect<void, InvalidOutput>
         new InvalidOutput({ reason: "TooLarge", detail: `output is too large: ${bytes} bytes (max 32 MB)` })
       )
     }
+    const slot = job.value.output
     slot.recorded = true
     // Stored as its JSON reads back (dates as strings, toJSON applied), as River stores the bytes.
     slot.value = parseJson(text)
