@@ -207,18 +207,10 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
     else job.fiber.interruptUnsafe(undefined, interruptAnnotations(reason))
   }
 
-  // Jobs running per queue, for the running-jobs gauge.
-  const perQueue = new Map<string, number>()
-  const countRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, delta: number) => {
-    const count = (perQueue.get(queue) ?? 0) + delta
-    perQueue.set(queue, count)
-    Telemetry.recordRunning(fiber, queue, count)
-  }
-
   const done = (id: bigint, queue: string) =>
     Effect.withFiber((fiber) => {
       running.delete(id)
-      countRunning(fiber, queue, -1)
+      Telemetry.addRunning(fiber, queue, -1)
       if (onJobDone !== undefined) onJobDone()
       return Effect.void
     })
@@ -239,9 +231,8 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         }
         jobs[i] = job
         running.set(row.id, job)
-        perQueue.set(row.queue, (perQueue.get(row.queue) ?? 0) + 1)
+        Telemetry.addRunning(fiber, row.queue, 1)
       }
-      for (const queue of new Set(rows.map((r) => r.queue))) Telemetry.recordRunning(fiber, queue, perQueue.get(queue)!)
       return Effect.forEach(jobs, (job) =>
         // The workers' requirements are in the context the runner was built with.
         Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row, annotate) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {

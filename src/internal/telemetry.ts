@@ -169,52 +169,119 @@ export const metricNames = {
 const millisBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000]
 const sizeBoundaries = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000]
 
-/** The metrics of one kind and queue, built once (each metric's series key is then cached by Effect). */
-interface JobMetrics {
-  readonly inserted: Metric.Counter<number>
-  readonly completed: Metric.Counter<number>
-  readonly failed: Metric.Counter<number>
-  readonly retried: Metric.Counter<number>
-  readonly snoozed: Metric.Counter<number>
-  readonly cancelled: Metric.Counter<number>
-  readonly discarded: Metric.Counter<number>
-  readonly attemptDuration: Metric.Histogram<number>
-  readonly queueWait: Metric.Histogram<number>
+/**
+ * A counter kept as a plain number and read by Effect's registry when it takes a snapshot
+ * (`Metric.registerUnsafe`): an update through the registry costs ~1 µs (series key and registry
+ * lookups), which a job would pay several times.
+ */
+class CounterCell {
+  count = 0
+  readonly state = () => ({ count: this.count })
 }
 
-const makeJobMetrics = (kind: string, queue: string): JobMetrics => {
-  const attributes = { kind, queue }
-  const counter = (name: string, description: string) =>
-    Metric.counter(name, { description, attributes, incremental: true })
-  return {
-    inserted: counter(metricNames.inserted, "Jobs inserted"),
-    completed: counter(metricNames.completed, "Attempts that completed"),
-    failed: counter(metricNames.failed, "Attempts that failed (retried or discarded)"),
-    retried: counter(metricNames.retried, "Failed attempts that will be retried"),
-    snoozed: counter(metricNames.snoozed, "Attempts that snoozed"),
-    cancelled: counter(metricNames.cancelled, "Attempts that ended cancelled"),
-    discarded: counter(metricNames.discarded, "Failed attempts with no attempt left (discarded)"),
-    attemptDuration: Metric.histogram(metricNames.attemptDuration, {
-      description: "How long an attempt ran, in milliseconds",
-      attributes,
-      boundaries: millisBoundaries
-    }),
-    queueWait: Metric.histogram(metricNames.queueWait, {
-      description: "From scheduled_at until the job was fetched, in milliseconds",
-      attributes,
-      boundaries: millisBoundaries
-    })
+/** A histogram kept in plain numbers, read the same way (Effect's bucket format: cumulative). */
+class HistogramCell {
+  readonly values: Uint32Array
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+  readonly boundaries: ReadonlyArray<number>
+  constructor(boundaries: ReadonlyArray<number>) {
+    this.boundaries = boundaries
+    this.values = new Uint32Array(boundaries.length + 1)
+  }
+  record(value: number): void {
+    const b = this.boundaries
+    let i = 0
+    while (i < b.length && value > b[i]!) i++
+    this.values[i]!++
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+  readonly state = () => {
+    const buckets: Array<[number, number]> = []
+    let cumulated = 0
+    for (let i = 0; i < this.boundaries.length; i++) {
+      cumulated += this.values[i]!
+      buckets.push([this.boundaries[i]!, cumulated])
+    }
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+}
+
+const noop = () => {}
+
+/** Registers a cell as the series of `metric` in the registry of `context`. */
+const register = (metric: Metric.Metric<any, any>, context: Context.Context<never>, state: () => unknown) =>
+  Metric.registerUnsafe(metric, context, { get: state as never, update: noop, modify: noop })
+
+/** The metrics of one kind and queue: registered once, in the registry of the first context that records. */
+class JobMetrics {
+  readonly inserted = new CounterCell()
+  readonly completed = new CounterCell()
+  readonly failed = new CounterCell()
+  readonly retried = new CounterCell()
+  readonly snoozed = new CounterCell()
+  readonly cancelled = new CounterCell()
+  readonly discarded = new CounterCell()
+  readonly attemptDuration = new HistogramCell(millisBoundaries)
+  readonly queueWait = new HistogramCell(millisBoundaries)
+  private registered = false
+  readonly kind: string
+  readonly queue: string
+  constructor(kind: string, queue: string) {
+    this.kind = kind
+    this.queue = queue
+  }
+  in(context: Context.Context<never>): this {
+    if (this.registered) return this
+    this.registered = true
+    const attributes = { kind: this.kind, queue: this.queue }
+    const counter = (name: string, description: string, cell: CounterCell) =>
+      register(Metric.counter(name, { description, attributes, incremental: true }), context, cell.state)
+    counter(metricNames.inserted, "Jobs inserted", this.inserted)
+    counter(metricNames.completed, "Attempts that completed", this.completed)
+    counter(metricNames.failed, "Attempts that failed (retried or discarded)", this.failed)
+    counter(metricNames.retried, "Failed attempts that will be retried", this.retried)
+    counter(metricNames.snoozed, "Attempts that snoozed", this.snoozed)
+    counter(metricNames.cancelled, "Attempts that ended cancelled", this.cancelled)
+    counter(metricNames.discarded, "Failed attempts with no attempt left (discarded)", this.discarded)
+    register(
+      Metric.histogram(metricNames.attemptDuration, {
+        description: "How long an attempt ran, in milliseconds",
+        attributes,
+        boundaries: millisBoundaries
+      }),
+      context,
+      this.attemptDuration.state
+    )
+    register(
+      Metric.histogram(metricNames.queueWait, {
+        description: "From scheduled_at until the job was fetched, in milliseconds",
+        attributes,
+        boundaries: millisBoundaries
+      }),
+      context,
+      this.queueWait.state
+    )
+    return this
   }
 }
 
 const jobMetricsByKind = new Map<string, Map<string, JobMetrics>>()
-const jobMetrics = (kind: string, queue: string): JobMetrics => {
+const jobMetrics = (kind: string, queue: string, context: Context.Context<never>): JobMetrics => {
   let byQueue = jobMetricsByKind.get(kind)
   if (byQueue === undefined) jobMetricsByKind.set(kind, byQueue = new Map())
   let metrics = byQueue.get(queue)
-  if (metrics === undefined) byQueue.set(queue, metrics = makeJobMetrics(kind, queue))
-  return metrics
+  if (metrics === undefined) byQueue.set(queue, metrics = new JobMetrics(kind, queue))
+  return metrics.in(context)
 }
+
+/** Jobs running per queue in this process, read by the gauge's registered series. */
+const runningByQueue = new Map<string, { value: number; registered: boolean }>()
 
 /** The metrics of one queue, built once. */
 const perQueue = <M>(make: (queue: string) => M) => {
@@ -226,7 +293,6 @@ const perQueue = <M>(make: (queue: string) => M) => {
   }
 }
 
-const running = perQueue((queue) => Metric.gauge(metricNames.running, { description: "Jobs running now", attributes: { queue } }))
 const fetchSize = perQueue((queue) =>
   Metric.histogram(metricNames.fetchSize, { description: "Jobs per fetch", attributes: { queue }, boundaries: sizeBoundaries })
 )
@@ -247,7 +313,7 @@ export const recordInserted = (
   Effect.withFiber((fiber) => {
     if (!fiber.getRef(Enabled)) return Effect.void
     for (const { job, skippedAsDuplicate } of rows) {
-      if (!skippedAsDuplicate) jobMetrics(job.kind, job.queue).inserted.updateUnsafe(1, fiber.context)
+      if (!skippedAsDuplicate) jobMetrics(job.kind, job.queue, fiber.context).inserted.count++
     }
     return Effect.void
   })
@@ -277,36 +343,48 @@ export const recordOutcome = (telemetry: AttemptTelemetry, completion: Completio
   const context = telemetry.context
   if (context === undefined) return
   const { job } = completion
-  const m = jobMetrics(job.kind, job.queue)
+  const m = jobMetrics(job.kind, job.queue, context)
   switch (outcomeOf(completion)) {
     case "completed":
-      m.completed.updateUnsafe(1, context)
+      m.completed.count++
       break
     case "retryable":
-      m.failed.updateUnsafe(1, context)
-      m.retried.updateUnsafe(1, context)
+      m.failed.count++
+      m.retried.count++
       break
     case "discarded":
-      m.failed.updateUnsafe(1, context)
-      m.discarded.updateUnsafe(1, context)
+      m.failed.count++
+      m.discarded.count++
       break
     case "snoozed":
-      m.snoozed.updateUnsafe(1, context)
+      m.snoozed.count++
       break
     case "cancelled":
-      m.cancelled.updateUnsafe(1, context)
+      m.cancelled.count++
       break
     case "interrupted":
       break
   }
-  m.attemptDuration.updateUnsafe(Math.max(0, completion.finishedAt - completion.startedAt), context)
+  m.attemptDuration.record(Math.max(0, completion.finishedAt - completion.startedAt))
   const fetched = job.attemptedAt?.getTime() ?? completion.startedAt
-  m.queueWait.updateUnsafe(Math.max(0, fetched - job.scheduledAt.getTime()), context)
+  m.queueWait.record(Math.max(0, fetched - job.scheduledAt.getTime()))
 }
 
-/** Sets the running-jobs gauge of a queue. */
-export const recordRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, count: number): void => {
-  if (fiber.getRef(Enabled)) running(queue).updateUnsafe(count, fiber.context)
+/** Adds `delta` to the jobs running in a queue (the gauge reads the sum when sampled). */
+export const addRunning = (fiber: Fiber.Fiber<unknown, unknown>, queue: string, delta: number): void => {
+  if (!fiber.getRef(Enabled)) return
+  let cell = runningByQueue.get(queue)
+  if (cell === undefined) runningByQueue.set(queue, cell = { value: 0, registered: false })
+  cell.value += delta
+  if (!cell.registered) {
+    cell.registered = true
+    const read = cell
+    register(
+      Metric.gauge(metricNames.running, { description: "Jobs running now", attributes: { queue } }),
+      fiber.context,
+      () => ({ value: read.value })
+    )
+  }
 }
 
 /** Records one fetch's size. */
