@@ -15,6 +15,9 @@ import { program as cursorLoop } from "./41_cursor-loop.ts"
 import { program as twoLevelCursor } from "./42_two-level-cursor.ts"
 import { program as transactionalStep } from "./43_transactional-step.ts"
 import { program as transactionalEnqueue } from "./50_transactional-enqueue.ts"
+import { program as observability } from "./70_observability.ts"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 
 const live = { excludeTestServices: true } as const
 
@@ -195,6 +198,26 @@ describe("examples", () => {
           outcome: "completed",
           receiptsSent: [2]
         })
+      }))
+  })
+
+  it.layer(freshDatabase("ex70"), live)("70 observability", (it) => {
+    it.effect("waitFor returns the final row with the recorded output; the insert left its trace context", () =>
+      Effect.gen(function*() {
+        const spans = new InMemorySpanExporter()
+        // Read the spans before the SDK shuts down (shutting down clears the in-memory exporter).
+        const { names, result } = yield* Effect.map(within(observability), (result) => ({
+          result,
+          names: spans.getFinishedSpans().map((s) => s.name)
+        })).pipe(
+          Effect.provide(NodeSdk.layer(() => ({ resource: { serviceName: "example" }, spanProcessor: new SimpleSpanProcessor(spans) })))
+        )
+        assert.deepStrictEqual(result, {
+          state: "completed",
+          output: { url: "https://img.example/cat.png?w=320" },
+          hasTraceparent: true
+        })
+        assert.includeMembers(names, ["POST /images", "effect-river.insert", "effect-river.work resize_image", "resize"])
       }))
   })
 })

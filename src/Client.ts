@@ -27,6 +27,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
 import * as internal from "./internal/client.ts"
+import * as internalTelemetry from "./internal/telemetry.ts"
 import type { JobRow, JobState } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
 
@@ -72,6 +73,17 @@ export interface ClientOptions {
    * @default "100 millis"
    */
   readonly insertNotifyCooldown?: Duration.Input | undefined
+}
+
+/**
+ * Options of `client.waitFor`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WaitForOptions {
+  /** How often the row is read (default 1 second; a positive duration). */
+  readonly pollInterval?: Duration.Input | undefined
 }
 
 /**
@@ -142,6 +154,18 @@ export class Client extends Context.Service<Client, {
    * on rollback).
    */
   readonly cancel: (id: bigint) => Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError>
+  /**
+   * Waits until the job is in a final state (`completed`, `cancelled` or `discarded`) and
+   * returns its row: the outcome, the errors, and any output (`metadata.output`). Works from any
+   * process: it reads the row every `pollInterval` (on the `Clock`), and a runner's own client is
+   * woken at once when that runner writes the job's outcome. A retried job is waited for through
+   * its retries. Fails with `JobNotFound` if the job does not exist (or is deleted meanwhile).
+   * Bound it with `Effect.timeout` if needed.
+   */
+  readonly waitFor: (
+    id: bigint,
+    options?: WaitForOptions
+  ) => Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError>
   /**
    * Pauses a queue (or every queue with `"*"`): every runner stops fetching from it at once
    * (running jobs continue). The pause is stored in `river_queue`, so it survives restarts;
@@ -249,3 +273,15 @@ export const make: (
  */
 export const layer = (options: ClientOptions = {}): Layer.Layer<Client, InvalidOptions, SqlClient.SqlClient> =>
   Layer.effect(Client, make(options))
+
+/**
+ * The metadata key under which an insert made inside a traced span (a tracer other than
+ * Effect's native one installed, e.g. through `@effect/opentelemetry`) records that span's W3C
+ * trace context (`00-<trace id>-<span id>-<flags>`). The attempt span of the worker that runs
+ * the job links to it, in whatever process it runs. A `traceparent` the caller put in the
+ * metadata is kept. River ignores the key.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TraceparentMetadataKey: "traceparent" = internalTelemetry.TraceparentMetadataKey

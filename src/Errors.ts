@@ -228,6 +228,24 @@ export class ResumableError extends Schema.TaggedError<ResumableError>()("Resuma
 }
 
 /**
+ * `Worker.recordOutput` refused a value, before anything was stored:
+ * - `NotInWorker`: called outside a worker's attempt;
+ * - `NotSerializable`: the value has no JSON form (a function, `undefined`, a symbol, a cycle);
+ * - `TooLarge`: its JSON is over River's limit of 32 MB.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidOutput", {
+  reason: Schema.Literals(["NotInWorker", "NotSerializable", "TooLarge"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `job output: ${this.detail}`
+  }
+}
+
+/**
  * A test expectation did not hold.
  *
  * @since 0.1.0

@@ -1,5 +1,9 @@
 /**
- * Events the runner publishes after each job outcome has been written to the database.
+ * Events the runner publishes: each job outcome after it has been written to the database
+ * (`JobEvent`, from `runner.subscribe` / `runner.events`), and — for subscribers that ask for
+ * them with `runner.subscribeAll` / `runner.allEvents` — each attempt's start (`JobStarted`).
+ * Outcome-only subscribers never see a `started` event, so a `switch` on `JobEventKind` stays
+ * exhaustive.
  *
  * @since 0.1.0
  */
@@ -50,3 +54,23 @@ export interface JobEvent {
   readonly error: string | undefined
   readonly stats: JobStatistics
 }
+
+/**
+ * An attempt started: the job was fetched by this runner and its worker is about to run. The row
+ * is as fetched (`state` `running`, `attempt` and `attemptedAt` of this attempt).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JobStarted {
+  readonly kind: "started"
+  readonly job: JobRow
+}
+
+/**
+ * Any event: an attempt's start or an outcome (what `runner.subscribeAll` delivers, in order).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AnyJobEvent = JobStarted | JobEvent

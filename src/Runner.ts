@@ -35,7 +35,7 @@ import * as Client from "./Client.ts"
 import type { DatabaseError, InvalidOptions } from "./Errors.ts"
 import type * as InsertOptions from "./InsertOptions.ts"
 import * as internal from "./internal/runner.ts"
-import type { JobEvent } from "./JobEvent.ts"
+import type { AnyJobEvent, JobEvent } from "./JobEvent.ts"
 import type * as PeriodicJob from "./PeriodicJob.ts"
 import type * as Worker from "./Worker.ts"
 
@@ -232,6 +232,13 @@ export interface RunnerOptions<W extends ReadonlyArray<Worker.Any>> {
    * @default true
    */
   readonly autoStart?: boolean | undefined
+  /**
+   * Metrics, spans and worker log annotations from this runner's own fibers (its workers, its
+   * completer, producers and elector). `false` turns them off (for example where nothing reads
+   * Effect's metric registry); the runner's start/stop logs stay.
+   * @default true
+   */
+  readonly telemetry?: boolean | undefined
 }
 
 /**
@@ -254,6 +261,13 @@ export class Runner extends Context.Service<Runner, {
   readonly subscribe: Effect.Effect<PubSub.Subscription<JobEvent>, never, Scope.Scope>
   /** Job events as a stream (subscribes when the stream starts). */
   readonly events: Stream.Stream<JobEvent>
+  /**
+   * Subscribes to every event: each attempt's start (`JobStarted`, kind `started`) and each
+   * outcome, in order; the subscription starts when this effect returns and ends with the scope.
+   */
+  readonly subscribeAll: Effect.Effect<PubSub.Subscription<AnyJobEvent>, never, Scope.Scope>
+  /** Every event (starts and outcomes) as a stream. */
+  readonly allEvents: Stream.Stream<AnyJobEvent>
   /** Ids of the jobs running in this runner now. */
   readonly running: Effect.Effect<ReadonlyArray<bigint>>
   /** Asks every producer to fetch now (subject to the cooldown). */

@@ -25,7 +25,8 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
-import type { InvalidOptions, JobCancel, JobSnooze } from "./Errors.ts"
+import type { InvalidOptions, InvalidOutput, JobCancel, JobSnooze } from "./Errors.ts"
+import * as internalOutput from "./internal/output.ts"
 import * as internal from "./internal/worker.ts"
 import type { JobRow } from "./Job.ts"
 import type * as JobKind from "./JobKind.ts"
@@ -44,7 +45,14 @@ export {
    * @since 0.1.0
    * @category errors
    */
-  JobSnooze
+  JobSnooze,
+  /**
+   * `recordOutput` refused a value (defined in `Errors`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  InvalidOutput
 } from "./Errors.ts"
 
 /**
@@ -145,3 +153,34 @@ export const make: <A, I, E = never, R = never>(
   work: (job: Job<A>) => Effect.Effect<unknown, E | JobCancel | JobSnooze, R>,
   options?: WorkerOptions
 ) => Worker<A, I, E, R> = internal.make
+
+/**
+ * Records the attempt's output, as River's `RecordOutput` does: any JSON value, stored in the
+ * job's `metadata.output` when the attempt's outcome is written (whatever the outcome), readable
+ * with `client.get(id)` (and by River). The last value recorded in an attempt wins. Fails with
+ * `InvalidOutput` outside a worker, for a value without a JSON form, or over 32 MB of JSON.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Worker } from "effect-river"
+ *
+ * const ResizeWorker = Worker.make(Resize, (job) =>
+ *   Effect.gen(function*() {
+ *     const url = yield* resize(job.args.image)
+ *     yield* Worker.recordOutput({ url })
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const recordOutput: (value: unknown) => Effect.Effect<void, InvalidOutput> = internalOutput.recordOutput
+
+/**
+ * The metadata key River stores output under (`rivertype.MetadataKeyOutput`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const OutputMetadataKey: "output" = internalOutput.OutputMetadataKey

@@ -18,7 +18,10 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "effect/sql"
-import { type Duration, Effect, Exit, Latch, ManagedRuntime, Option, PubSub, References, Schema, Scope } from "effect"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
+import { BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
+import { type Duration, Effect, Exit, Latch, Layer, ManagedRuntime, Option, PubSub, References, Schema, Scope } from "effect"
 import * as Client from "../../src/Client.ts"
 import * as JobKind from "../../src/JobKind.ts"
 import * as Runner from "../../src/Runner.ts"
@@ -27,6 +30,20 @@ import { BenchTimeout } from "../guard.ts"
 import * as Sql from "../sql.ts"
 import { benchDatabase, fmt } from "../util.ts"
 import type { DrainRound, DrainSpec } from "./types.ts"
+
+/** An OpenTelemetry SDK with in-memory exporters, as a context for the runner (see `RiverSettings.telemetry`). */
+const otelContext = Effect.gen(function*() {
+  const spans = new InMemorySpanExporter()
+  const processor = new BatchSpanProcessor(spans, { maxQueueSize: 65_536, maxExportBatchSize: 2_048, scheduledDelayMillis: 200 })
+  const metrics = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+  const reader = new PeriodicExportingMetricReader({ exporter: metrics, exportIntervalMillis: 1_000 })
+  const context = yield* Layer.build(NodeSdk.layer(() => ({
+    resource: { serviceName: "bench" },
+    spanProcessor: processor,
+    metricReader: reader
+  })))
+  return { context, spans, metrics, flush: () => Promise.all([processor.forceFlush(), reader.forceFlush()]) }
+})
 
 export const Noop = JobKind.make("bench_noop", {
   args: Schema.Struct({ n: Schema.Int })
@@ -39,6 +56,14 @@ export interface RiverSettings {
   readonly fetchPollInterval?: Duration.Input & string
   readonly completerFlushInterval?: Duration.Input & string
   readonly jobTimeout?: "none"
+  /**
+   * `"otel"`: the runner runs with an OpenTelemetry SDK installed through @effect/opentelemetry
+   * (spans through a BatchSpanProcessor into an in-memory exporter, metrics read every second
+   * into an in-memory exporter): what tracing and metrics cost once exported. Unset: as shipped,
+   * no exporter (Effect's native tracer; metrics only in Effect's registry). `"off"`: the
+   * runner's `telemetry: false` (no metrics, spans or log annotations): the baseline.
+   */
+  readonly telemetry?: "otel" | "off"
 }
 
 export const describeRiver = (s: RiverSettings): string =>
@@ -47,7 +72,12 @@ export const describeRiver = (s: RiverSettings): string =>
     s.fetchCooldown === undefined ? undefined : `fetchCooldown ${s.fetchCooldown}`,
     s.fetchPollInterval === undefined ? undefined : `fetchPollInterval ${s.fetchPollInterval}`,
     s.completerFlushInterval === undefined ? undefined : `completerFlushInterval ${s.completerFlushInterval}`,
-    s.jobTimeout === undefined ? undefined : `jobTimeout ${s.jobTimeout}`
+    s.jobTimeout === undefined ? undefined : `jobTimeout ${s.jobTimeout}`,
+    s.telemetry === undefined
+      ? undefined
+      : s.telemetry === "off"
+      ? "telemetry: false"
+      : "OpenTelemetry exporter installed (in-memory)"
   ].filter((x) => x !== undefined).join(", ")
 
 type Db = PgClient.PgClient | SqlClient.SqlClient
@@ -105,6 +135,7 @@ export const makeRiver = async (serverUrl: string, database: string): Promise<Ri
       const go = yield* Latch.make(false)
       const worker = Worker.make(Noop, () => go.await)
       const scope = yield* Scope.make()
+      const otel = s.telemetry === "otel" ? yield* Scope.provide(otelContext, scope) : undefined
       const cpu0 = process.cpuUsage()
       const t0 = performance.now()
       let completed = 0
@@ -116,9 +147,10 @@ export const makeRiver = async (serverUrl: string, database: string): Promise<Ri
           ...(s.fetchPollInterval === undefined ? {} : { fetchPollInterval: s.fetchPollInterval }),
           ...(s.completerFlushInterval === undefined ? {} : { completerFlushInterval: s.completerFlushInterval }),
           ...(s.jobTimeout === undefined ? {} : { jobTimeout: s.jobTimeout }),
+          ...(s.telemetry === "off" ? { telemetry: false } : {}),
           // Room for every event: a sliding buffer would drop the oldest.
           eventBuffer: spec.jobs * 2
-        }).pipe(Scope.provide(scope))
+        }).pipe(Scope.provide(scope), otel === undefined ? (e) => e : Effect.provide(otel.context))
         const events = yield* runner.subscribe.pipe(Scope.provide(scope))
         yield* go.open
         while (completed < spec.jobs) {
@@ -138,6 +170,14 @@ export const makeRiver = async (serverUrl: string, database: string): Promise<Ri
         }
         const seconds = (performance.now() - t0) / 1000
         const cpu = process.cpuUsage(cpu0)
+        if (otel !== undefined) {
+          // What was exported must be there (otherwise this round measured nothing).
+          yield* Effect.promise(() => otel.flush())
+          const spans = otel.spans.getFinishedSpans().length
+          if (spans < completed) return yield* Effect.die(new Error(`expected ${completed} exported spans, got ${spans}`))
+          otel.spans.reset()
+          otel.metrics.reset()
+        }
         return { completed, seconds, cpuMicros: (cpu.user + cpu.system) / Math.max(1, completed) } satisfies DrainRound
       }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
       yield* verify(round.completed, round.completed === spec.jobs)

@@ -12,9 +12,10 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { Client, ClientOptions, InsertResult, ListParams, ListResult, QueueInfo } from "../Client.ts"
+import type { Client, ClientOptions, InsertResult, ListParams, ListResult, QueueInfo, WaitForOptions } from "../Client.ts"
 import { DatabaseError, InvalidArgs, InvalidOptions, JobNotFound, JobRunning } from "../Errors.ts"
 import type * as InsertOptions from "../InsertOptions.ts"
 import type { JobRow } from "../Job.ts"
@@ -30,6 +31,7 @@ import { queueProblem } from "./insertOptions.ts"
 import { listRequest } from "./jobList.ts"
 import * as Options from "./options.ts"
 import { cancelPayload, insertPayload, type Topic } from "./notification.ts"
+import * as Telemetry from "./telemetry.ts"
 import { type ResolvedUnique, uniqueKeyHex, uniqueKeyString } from "./uniqueKey.ts"
 
 /**
@@ -46,6 +48,8 @@ export interface RunnerHooks {
    * jobs) to the runner's own subscribers: a poll-only runner hears of them no other way.
    */
   readonly loopback?: ((topic: Topic, payload: string) => Effect.Effect<void>) | undefined
+  /** Watches for this runner writing an outcome of the job: wakes `waitFor` before its next poll. */
+  readonly watchCompletion?: ((id: bigint) => { readonly completed: Effect.Effect<void>; readonly release: () => void }) | undefined
 }
 
 /**
@@ -86,6 +90,9 @@ const ClientSettings = Schema.Struct({
   id: Schema.optional(Options.string(100, "must be 1 to 100 characters")),
   insertNotifyCooldown: Options.withDefault(Options.duration(), Options.defaults.client.insertNotifyCooldown)
 })
+
+/** The states a job does not leave by itself. */
+const FINAL_STATES: ReadonlySet<string> = new Set(["completed", "cancelled", "discarded"])
 
 /** Builds a client from a `SqlClient`, with the runner's hooks when the runner builds it. */
 export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hooks: RunnerHooks) {
@@ -131,11 +138,13 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
 
   /**
    * Validates, encodes and inserts a batch: with `fast`, River's `InsertManyFast` (the count of
-   * inserted jobs), otherwise the rows in input order.
+   * inserted jobs), otherwise the rows in input order. With a `span` (a tracer is installed), each
+   * job's metadata carries its context (`traceparent`) so that the attempt span links to it.
    */
   const insertJobs = (
     requests: ReadonlyArray<JobKind.InsertRequest>,
-    fast: boolean
+    fast: boolean,
+    span: Tracer.AnySpan | undefined
   ): Effect.Effect<ReadonlyArray<InsertResult> | number, InvalidArgs | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<InsertResult> | number, InvalidArgs | InvalidOptions | DatabaseError> => {
       const n = requests.length
@@ -174,7 +183,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           args: encoded.success,
           kind: kind.kind,
           maxAttempts: resolved.maxAttempts,
-          metadata: resolved.metadataJson,
+          metadata: span === undefined ? resolved.metadataJson : Telemetry.withTraceparent(resolved.metadataJson, span),
           priority: resolved.priority,
           queue: resolved.queue,
           scheduledAt: available ? availableAt! : resolved.scheduledAt,
@@ -272,10 +281,30 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
       })
     })
 
-  const insertMany = (requests: ReadonlyArray<JobKind.InsertRequest>) =>
-    insertJobs(requests, false) as Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError>
-  const insertManyFast = (requests: ReadonlyArray<JobKind.InsertRequest>) =>
-    insertJobs(requests, true) as Effect.Effect<number, InvalidArgs | InvalidOptions | DatabaseError>
+  /** The span attributes of an insert operation. */
+  const insertAttributes = (operation: "insert" | "insert_many" | "insert_many_fast", requests: ReadonlyArray<JobKind.InsertRequest>) => () =>
+    operation === "insert"
+      ? { "messaging.operation.name": operation, "messaging.operation.type": "create", kind: requests[0]?.jobKind.kind }
+      : { "messaging.operation.name": operation, "messaging.operation.type": "create", "messaging.batch.message_count": requests.length }
+
+  const insertMany = (
+    requests: ReadonlyArray<JobKind.InsertRequest>,
+    operation: "insert" | "insert_many" = "insert_many"
+  ): Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError> =>
+    Telemetry.traced(`effect-river.${operation}`, { kind: "producer", attributes: insertAttributes(operation, requests) }, (span) =>
+      Effect.tap(
+        insertJobs(requests, false, span) as Effect.Effect<ReadonlyArray<InsertResult>, InvalidArgs | InvalidOptions | DatabaseError>,
+        Telemetry.recordInserted
+      ))
+
+  const insertManyFast = (
+    requests: ReadonlyArray<JobKind.InsertRequest>
+  ): Effect.Effect<number, InvalidArgs | InvalidOptions | DatabaseError> =>
+    Telemetry.traced("effect-river.insert_many_fast", { kind: "producer", attributes: insertAttributes("insert_many_fast", requests) }, (span) =>
+      Effect.tap(
+        insertJobs(requests, true, span) as Effect.Effect<number, InvalidArgs | InvalidOptions | DatabaseError>,
+        () => Telemetry.recordInsertedJobs(() => requests.map((r) => [r.jobKind.kind, resolvedFor(r.jobKind, r.options).queue] as const))
+      ))
 
   const get = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
@@ -288,6 +317,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     })
 
   const retry = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
+    Telemetry.traced("effect-river.retry", { kind: "client", attributes: Telemetry.jobOperationAttributes("retry", jobId) }, () => retryIn(jobId))
+
+  const retryIn = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | JobRunning | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
@@ -317,6 +349,9 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     })
 
   const cancel = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Telemetry.traced("effect-river.cancel", { kind: "client", attributes: Telemetry.jobOperationAttributes("cancel", jobId) }, () => cancelIn(jobId))
+
+  const cancelIn = (jobId: bigint): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
     Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
       const id = toBigIntId(jobId)
       if (id === undefined) return Effect.fail(idError(jobId))
@@ -330,6 +365,46 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
           ),
           Effect.flatMap((result) => result === undefined ? Effect.fail(new JobNotFound({ id })) : Effect.succeed(result.job))
         ))
+    })
+
+  const waitForSettings = Schema.Struct({
+    pollInterval: Options.withDefault(Options.duration({ positive: true, rule: "must be a positive duration" }), "1 second")
+  })
+  const watchCompletion = hooks.watchCompletion
+
+  const waitFor = (
+    jobId: bigint,
+    waitOptions: WaitForOptions = {}
+  ): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> =>
+    Effect.suspend((): Effect.Effect<JobRow, JobNotFound | InvalidOptions | DatabaseError> => {
+      const id = toBigIntId(jobId)
+      if (id === undefined) return Effect.fail(idError(jobId))
+      const settings = Options.decode(waitForSettings, { pollInterval: waitOptions.pollInterval }, "waitFor.")
+      if (Result.isFailure(settings)) return Effect.fail(settings.failure)
+      const pollMillis = Duration.toMillis(settings.success.pollInterval)
+      // One poll: the row; if not final, wait the poll interval (Clock) or, in a runner's own
+      // client, until the runner writes the job's outcome — watched from before the read, so an
+      // outcome written between the read and the wait is not missed.
+      const poll = Effect.suspend(() => {
+        const watch = watchCompletion?.(id)
+        return get(id).pipe(
+          Effect.flatMap((row) =>
+            FINAL_STATES.has(row.state)
+              ? Effect.succeed(row)
+              : Effect.as(
+                watch === undefined ? Effect.sleep(pollMillis) : Effect.raceFirst(Effect.sleep(pollMillis), watch.completed),
+                undefined
+              )
+          ),
+          Effect.ensuring(Effect.sync(() => watch?.release()))
+        )
+      })
+      return Effect.gen(function*() {
+        while (true) {
+          const row = yield* poll
+          if (row !== undefined) return row
+        }
+      })
     })
 
   const queueControl = (operation: "pause" | "resume") => (queue: string): Effect.Effect<void, InvalidOptions | DatabaseError> =>
@@ -370,16 +445,17 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
     id,
     insert: (kind, args, insertOptions) =>
       Effect.map(
-        insertMany([{ jobKind: kind, args, options: insertOptions }]),
+        insertMany([{ jobKind: kind, args, options: insertOptions }], "insert"),
         (results) => results[0]!
       ),
-    insertMany,
+    insertMany: (requests) => insertMany(requests),
     insertManyFast,
     get,
     list,
     retry,
     delete: del,
     cancel,
+    waitFor,
     pauseQueue: queueControl("pause"),
     resumeQueue: queueControl("resume"),
     listQueues

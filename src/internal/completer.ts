@@ -25,6 +25,7 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -37,9 +38,11 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import { describeCause } from "../Errors.ts"
-import type { JobEvent } from "../JobEvent.ts"
+import type { AnyJobEvent, JobEvent } from "../JobEvent.ts"
+import type { JobRow } from "../Job.ts"
 import type { Driver, JobCompleteParams, SetStateResult } from "./driver/driver.ts"
 import { attemptError, type Completion } from "./outcome.ts"
+import * as Telemetry from "./telemetry.ts"
 
 export type { Completion } from "./outcome.ts"
 
@@ -187,6 +190,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
    */
   const write = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {
+      const startedAt = yield* Clock.currentTimeMillis
       const rowsWanted = wantsRows()
       let plain: Array<JobCompleteParams> | undefined
       let other: Array<Completion> | undefined
@@ -207,6 +211,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
           rows = rows.length === 0 ? written as Array<SetStateResult> : rows.concat(written)
         }
       }
+      yield* Telemetry.recordCompleterBatch(batch.length, (yield* Clock.currentTimeMillis) - startedAt)
       return rows
     })
 
@@ -365,16 +370,31 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
  * back and builds events only then).
  */
 export interface EventHub {
-  /** Subscribes now; the subscription ends with the scope. */
+  /** Subscribes now to outcomes; the subscription ends with the scope. */
   readonly subscribe: Effect.Effect<PubSub.Subscription<JobEvent>, never, Scope.Scope>
-  /** Whether anyone subscribes now. */
+  /** Subscribes now to starts and outcomes; the subscription ends with the scope. */
+  readonly subscribeAll: Effect.Effect<PubSub.Subscription<AnyJobEvent>, never, Scope.Scope>
+  /** Whether anyone wants the written rows now (subscribers or `awaitCompleted` waiters). */
   readonly wanted: () => boolean
+  /** Publishes an attempt's start (to `subscribeAll` subscribers only). */
+  readonly publishStarted: (row: JobRow) => Effect.Effect<void>
+  /**
+   * Watches for an outcome of the job written by this runner, from now on: `completed` resolves
+   * when one is (the caller reads the row); `release` stops watching.
+   */
+  readonly watchCompletion: (id: bigint) => CompletionWatch
   /** Publishes one written batch's events. */
   readonly publish: (
     rows: ReadonlyArray<SetStateResult>,
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
+}
+
+/** One `watchCompletion`. */
+export interface CompletionWatch {
+  readonly completed: Effect.Effect<void>
+  readonly release: () => void
 }
 
 /**
@@ -413,15 +433,54 @@ export const eventsOf = (
 
 /** An event hub keeping `buffer` events per subscriber. */
 export const makeEventHub = (buffer: number): Effect.Effect<EventHub> =>
-  Effect.map(PubSub.sliding<JobEvent>(buffer), (hub) => {
+  Effect.gen(function*() {
+    const outcomes = yield* PubSub.sliding<JobEvent>(buffer)
+    const all = yield* PubSub.sliding<AnyJobEvent>(buffer)
     let subscribers = 0
-    return {
-      subscribe: Effect.acquireRelease(
-        Effect.sync(() => void subscribers++),
-        () => Effect.sync(() => void subscribers--)
-      ).pipe(Effect.andThen(PubSub.subscribe(hub))),
-      wanted: () => subscribers > 0,
-      publish: (rows, batch, completedAt) =>
-        subscribers === 0 ? Effect.void : Effect.asVoid(PubSub.publishAll(hub, eventsOf(rows, batch, completedAt)))
+    let allSubscribers = 0
+    const waiters = new Map<bigint, Set<Deferred.Deferred<void>>>()
+    const counted = <A>(hub: PubSub.PubSub<A>, add: (n: number) => void) =>
+      Effect.acquireRelease(Effect.sync(() => add(1)), () => Effect.sync(() => add(-1))).pipe(
+        Effect.andThen(PubSub.subscribe(hub))
+      )
+    const wake = (rows: ReadonlyArray<SetStateResult>) => {
+      for (const { applied, job } of rows) {
+        if (!applied) continue
+        const set = waiters.get(job.id)
+        if (set === undefined) continue
+        waiters.delete(job.id)
+        for (const d of set) Deferred.doneUnsafe(d, Effect.void)
+      }
     }
+    return {
+      subscribe: counted(outcomes, (n) => void (subscribers += n)),
+      subscribeAll: counted(all, (n) => void (allSubscribers += n)),
+      wanted: () => subscribers > 0 || allSubscribers > 0 || waiters.size > 0,
+      publishStarted: (row) =>
+        allSubscribers === 0 ? Effect.void : Effect.asVoid(PubSub.publish(all, { kind: "started", job: row })),
+      watchCompletion: (id) => {
+        const d = Deferred.makeUnsafe<void>()
+        let set = waiters.get(id)
+        if (set === undefined) waiters.set(id, set = new Set())
+        set.add(d)
+        return {
+          completed: Deferred.await(d),
+          release: () => {
+            const current = waiters.get(id)
+            if (current === undefined) return
+            current.delete(d)
+            if (current.size === 0) waiters.delete(id)
+          }
+        }
+      },
+      publish: (rows, batch, completedAt) => {
+        if (waiters.size > 0) wake(rows)
+        if (subscribers === 0 && allSubscribers === 0) return Effect.void
+        const events = eventsOf(rows, batch, completedAt)
+        return Effect.andThen(
+          subscribers === 0 ? Effect.void : PubSub.publishAll(outcomes, events),
+          allSubscribers === 0 ? Effect.void : PubSub.publishAll(all, events)
+        ).pipe(Effect.asVoid)
+      }
+    } satisfies EventHub
   })

@@ -33,6 +33,7 @@ import * as Stream from "effect/Stream"
 import type { Driver } from "./driver/driver.ts"
 import { parseLeadership } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
+import * as Telemetry from "./telemetry.ts"
 
 export interface ElectorConfig {
   readonly driver: Driver
@@ -74,7 +75,8 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
       const current = term
       if (current === undefined) return
       term = undefined
-      yield* Effect.logDebug(`effect-river: ${leaderId} is no longer leader (${why})`)
+      yield* Effect.logInfo(`effect-river: ${leaderId} is no longer leader (${why})`)
+      yield* Telemetry.recordLeader(false)
       yield* Scope.close(current.scope, Exit.void)
     })
 
@@ -82,7 +84,8 @@ export const make = Effect.fnUntraced(function*(config: ElectorConfig) {
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       term = { electedUs, trustUntil: attemptStartedAt + Duration.toMillis(config.ttl) - 1_000, scope }
-      yield* Effect.logDebug(`effect-river: ${leaderId} elected leader`)
+      yield* Effect.logInfo(`effect-river: ${leaderId} elected leader`)
+      yield* Telemetry.recordLeader(true)
       yield* config.services.pipe(Scope.provide(scope), Effect.provideService(Clock.Clock, servicesClock), Effect.forkIn(scope))
     })
 

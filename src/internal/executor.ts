@@ -17,13 +17,16 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
+import * as References from "effect/References"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type { JobRow } from "../Job.ts"
 import { UnknownJobKind } from "../Errors.ts"
 import type { RetryPolicy, Worker } from "../Worker.ts"
@@ -37,8 +40,10 @@ import {
   interruptReasonOf,
   wantsRetryTime
 } from "./outcome.ts"
+import * as Output from "./output.ts"
 import * as ResumableAttempt from "./resumable.ts"
 import { retryAt } from "./retry.ts"
+import * as Telemetry from "./telemetry.ts"
 
 /** What the executor needs to run jobs. */
 export interface ExecutorConfig {
@@ -48,6 +53,8 @@ export interface ExecutorConfig {
   readonly retryPolicy: RetryPolicy | undefined
   /** Receives each attempt's outcome (the completer's `enqueue`). */
   readonly complete: (completion: Completion) => Effect.Effect<void>
+  /** Called as each attempt starts, before the worker runs (the runner's `started` events). */
+  readonly onStarted?: ((row: JobRow) => Effect.Effect<void>) | undefined
   /** Called when a job's fiber has ended (a slot is free). */
   readonly onJobDone?: (() => void) | undefined
 }
@@ -74,6 +81,8 @@ const workFor = (
   config: ExecutorConfig,
   row: JobRow,
   resumable: ResumableAttempt.ResumableJob["Service"],
+  span: Tracer.Span | undefined,
+  annotate: boolean,
   onWorkExit: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<unknown, unknown, any> => {
   const worker = config.workers.get(row.kind)
@@ -81,21 +90,38 @@ const workFor = (
   const decoded = worker.jobKind.decode(row.args)
   if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
   const job = { ...row, args: decoded.success, encodedArgs: row.args }
-  return Effect.suspend(() => worker.work(job)).pipe(
-    Effect.tap(() => ResumableAttempt.verifyResumed(resumable)),
-    Effect.provideService(ResumableAttempt.ResumableJob, resumable),
-    Effect.onExit(onWorkExit)
-  )
+  // Only the worker runs under the attempt span: with OpenTelemetry installed every step under a
+  // span enters the OpenTelemetry context, so the runtime's own wrappers stay outside it.
+  const work = Effect.suspend(() => worker.work(job))
+  const annotations = annotate ? Telemetry.jobLogAnnotations(row) : undefined
+  // The attempt's service and log annotations in one context switch, with as few additions as
+  // possible: past a small depth, each addition copies the fiber's whole context.
+  return Effect.updateContext(
+    Effect.tap(span === undefined ? work : Effect.withParentSpan(work, span), () => ResumableAttempt.verifyResumed(resumable)),
+    (context: Context.Context<never>) => {
+      let next = Context.add(context, ResumableAttempt.ResumableJob, resumable)
+      if (annotations !== undefined) {
+        next = Context.add(next, References.CurrentLogAnnotations, {
+          ...Context.get(context, References.CurrentLogAnnotations),
+          ...annotations
+        })
+      }
+      return next as Context.Context<any>
+    }
+  ).pipe(Effect.onExit(onWorkExit))
 }
 
 /**
  * Runs one attempt and hands its outcome to `config.complete`. The worker runs interruptibly;
  * deciding and handing over the outcome does not.
  */
-const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never, any> =>
+const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect.Effect<void, never, any> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
+      const telemetry = yield* Telemetry.startAttempt(row)
+      const span = telemetry.span
+      if (config.onStarted !== undefined) yield* config.onStarted(row)
       // The work's own exit, captured as it ends: an interrupt that arrives after the work
       // finished (for example in uninterruptible code) must not hide a success.
       let workExit: Exit.Exit<unknown, unknown> | undefined
@@ -105,7 +131,8 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         metadata: row.metadata,
         driver: config.driver
       })
-      const attempt = workFor(config, row, resumable, (e) =>
+      const output = resumable.output
+      const attempt = workFor(config, row, resumable, span, annotate, (e) =>
         Effect.sync(() => {
           workExit = e
         }))
@@ -127,6 +154,12 @@ const execute = (config: ExecutorConfig, row: JobRow): Effect.Effect<void, never
         const patch = yield* ResumableAttempt.checkpoint(resumable)
         if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
       }
+      // River stores recorded output whatever the outcome.
+      if (output.recorded) {
+        completion = { ...completion, metadata: { ...completion.metadata, [Output.OutputMetadataKey]: output.value } }
+      }
+      Telemetry.recordOutcome(telemetry, completion)
+      if (span !== undefined) yield* Telemetry.endAttemptSpan(span, completion, decisive)
       yield* config.complete(completion)
     })
   )
@@ -164,6 +197,8 @@ export interface Executor {
 /** An executor in the current scope; closing it interrupts the jobs still running (without a reason). */
 export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
   const fibers = yield* FiberMap.make<bigint, void, never>()
+  // Decided once: the runner's `telemetry` option holds for every fiber it forks.
+  const annotate = yield* Telemetry.Enabled
   const running = new Map<bigint, Running>()
   const onJobDone = config.onJobDone
 
@@ -172,14 +207,16 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
     else job.fiber.interruptUnsafe(undefined, interruptAnnotations(reason))
   }
 
-  const done = (id: bigint) =>
-    Effect.sync(() => {
+  const done = (id: bigint, queue: string) =>
+    Effect.withFiber((fiber) => {
       running.delete(id)
+      Telemetry.addRunning(fiber, queue, -1)
       if (onJobDone !== undefined) onJobDone()
+      return Effect.void
     })
 
   const start = (rows: ReadonlyArray<JobRow>, now: number): Effect.Effect<void> =>
-    Effect.suspend(() => {
+    Effect.withFiber((fiber) => {
       // Every job is known before the first one starts: one may be interrupted (or finish) while
       // the others start.
       const jobs = new Array<Running>(rows.length)
@@ -194,10 +231,11 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         }
         jobs[i] = job
         running.set(row.id, job)
+        Telemetry.addRunning(fiber, row.queue, 1)
       }
       return Effect.forEach(jobs, (job) =>
         // The workers' requirements are in the context the runner was built with.
-        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row) as Effect.Effect<void>, done(job.row.id))), (fiber) => {
+        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row, annotate) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {
           job.fiber = fiber
           if (job.pending !== undefined) interruptRunning(job, job.pending)
         }), { discard: true })

@@ -41,6 +41,9 @@ export const run = (service: Service): Effect.Effect<never> =>
         yield* Effect.logWarning(`effect-river: ${service.name} failed (${failures} in a row)`, Cause.pretty(exit.cause))
       } else {
         failures = 0
+        if (exit._tag === "Success" && exit.value !== undefined) {
+          yield* Effect.logDebug(`effect-river: ${service.name} pass`, exit.value)
+        }
       }
       const factor = service.backoff === false ? 1 : Math.min(2 ** failures, 10)
       yield* Effect.sleep(Duration.times(service.interval, factor))

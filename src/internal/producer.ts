@@ -54,6 +54,7 @@ import type { FlowLimits } from "./flowControl.ts"
 import { parseControl, parseInsertOrSlot } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
 import type { InterruptReason } from "./outcome.ts"
+import * as Telemetry from "./telemetry.ts"
 
 /**
  * Test hook: runs after a fetch statement returned its rows and before their jobs are
@@ -85,7 +86,7 @@ export interface ProducerConfig {
   readonly driver: Driver
   readonly notifier: Notifier["Service"]
   /** How its jobs are run (the executor's settings; the completer receives the outcomes). */
-  readonly executor: Pick<Executor.ExecutorConfig, "workers" | "jobTimeout" | "retryPolicy">
+  readonly executor: Pick<Executor.ExecutorConfig, "workers" | "jobTimeout" | "retryPolicy" | "onStarted">
   readonly completer: Completer
   /** Opened when the runner starts; nothing is fetched before. */
   readonly started: Latch.Latch
@@ -242,6 +243,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
         fetchNow()
       }
     }
+    yield* Telemetry.recordFetch(queue, rows.length)
     if (rows.length === 0) return
     yield* beforeJobsStart(rows)
     // Set before the jobs start: a job may finish before this fiber runs again.

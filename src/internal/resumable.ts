@@ -79,6 +79,11 @@ export class ResumableJob extends Context.Service<ResumableJob, {
   readonly loaded: () => Attempt | undefined
   /** Whether the job's metadata carries a checkpoint (`river:resumable_step` or `river:resumable_cursor`). */
   readonly hasCheckpoint: boolean
+  /**
+   * What `Worker.recordOutput` recorded in this attempt (see `output.ts`). It rides on this
+   * service so that an attempt costs one context change, not one per per-attempt service.
+   */
+  readonly output: { recorded: boolean; value: unknown }
 }>()("effect-river/ResumableJob") {}
 
 const loadAttempt = (options: {
@@ -148,7 +153,13 @@ export const make = (options: {
   const metadata: unknown = options.metadata
   const hasCheckpoint = typeof metadata === "object" && metadata !== null &&
     (Object.hasOwn(metadata, STEP_KEY) || Object.hasOwn(metadata, CURSOR_KEY))
-  return ResumableJob.of({ jobId: options.jobId, load, loaded: () => attempt, hasCheckpoint })
+  return ResumableJob.of({
+    jobId: options.jobId,
+    load,
+    loaded: () => attempt,
+    hasCheckpoint,
+    output: { recorded: false, value: undefined }
+  })
 }
 
 const currentJob: Effect.Effect<Attempt, ResumableError> = Effect.flatMap(

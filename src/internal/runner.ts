@@ -22,6 +22,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Latch from "effect/Latch"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -52,6 +53,7 @@ import { slotFreedPayload } from "./notification.ts"
 import * as Notifier from "./notifier.ts"
 import * as Options from "./options.ts"
 import * as Producer from "./producer.ts"
+import * as Telemetry from "./telemetry.ts"
 
 const D = Options.defaults.runner
 
@@ -212,6 +214,9 @@ const validate = <W extends ReadonlyArray<Worker.Any>>(options: RunnerOptions<W>
       if (periodicIds.has(periodic.id)) return yield* invalid("periodicJobs", "ids must be unique", periodic.id)
       periodicIds.add(periodic.id)
     }
+    if (options.telemetry !== undefined && typeof options.telemetry !== "boolean") {
+      return yield* invalid("telemetry", "must be a boolean", options.telemetry)
+    }
     if (queues.length > 0 && workers.size === 0) {
       return yield* invalid("workers", "must not be empty when queues are configured")
     }
@@ -297,7 +302,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       insertNotifyCooldown: options.insertNotifyCooldown
     }, {
       knownKinds: new Set(config.workers.keys()),
-      loopback: notifier.loopback
+      loopback: notifier.loopback,
+      watchCompletion: events.watchCompletion
     })
     const producers = new Map<string, Producer.Producer>()
     // Queues with a global limit: a slot freed by a completion here is a slot for every runner.
@@ -331,7 +337,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         clientId: client.id,
         driver,
         notifier,
-        executor: { workers: config.workers, jobTimeout: config.jobTimeout, retryPolicy: options.retryPolicy },
+        executor: {
+          workers: config.workers,
+          jobTimeout: config.jobTimeout,
+          retryPolicy: options.retryPolicy,
+          onStarted: events.publishStarted
+        },
         completer,
         started,
         cancelCheckInterval: config.cancelCheckInterval ??
@@ -353,17 +364,25 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       if (elector !== undefined) yield* elector.resign
       const all = [...producers.values()]
       yield* Effect.forEach(all, (p) => p.stop, { discard: true, concurrency: "unbounded" })
+      const runningAtStop = all.reduce((n, p) => n + p.running().length, 0)
+      yield* Effect.logInfo(`effect-river: runner ${client.id} stopping; waiting for ${runningAtStop} running jobs`)
       const idle = Effect.forEach(all, (p) => p.awaitIdle, { discard: true, concurrency: "unbounded" })
       if (config.softStopTimeout === "none") {
         yield* idle
       } else {
         const finished = yield* Effect.timeoutOption(idle, config.softStopTimeout)
         if (Option.isNone(finished)) {
+          const left = all.reduce((n, p) => n + p.running().length, 0)
+          yield* Effect.logWarning(
+            `effect-river: runner ${client.id}: ${left} jobs still running after softStopTimeout; ` +
+              "interrupting them (they go back to available with the attempt given back)"
+          )
           yield* Effect.forEach(all, (p) => p.interruptAll("shutdown"), { discard: true, concurrency: "unbounded" })
         }
       }
       yield* Scope.close(producerScope, { _tag: "Success", value: undefined } as never)
       yield* completer.close
+      yield* Effect.logInfo(`effect-river: runner ${client.id} stopped`)
     }).pipe(Effect.uninterruptible)
     // Registered after the completer and the event hub, so it runs before they close.
     yield* Effect.addFinalizer(() => stop)
@@ -413,6 +432,8 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       pollOnly,
       subscribe,
       events: Stream.unwrap(Effect.map(subscribe, Stream.fromSubscription)),
+      subscribeAll: events.subscribeAll,
+      allEvents: Stream.unwrap(Effect.map(events.subscribeAll, Stream.fromSubscription)),
       running: Effect.sync(() => [...producers.values()].flatMap((p) => p.running())),
       fetchNow: fetchAll,
       isLeader: Effect.sync(() => elector?.isLeader() ?? false),
@@ -423,5 +444,10 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       })
     }
     if (options.autoStart !== false) yield* started.open
+    yield* Effect.logInfo(
+      `effect-river: runner ${client.id} started (queues: ${[...producers.keys()].join(", ") || "none"}${
+        pollOnly ? "; poll-only" : ""
+      }${options.autoStart === false ? "; fetching once started" : ""})`
+    )
     return { runner, client }
-  }) as never
+  }).pipe(options.telemetry === false ? Effect.provideService(Telemetry.Enabled, false) : identity) as never
