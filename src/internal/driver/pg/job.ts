@@ -183,6 +183,30 @@ export const fetchedRunning = (p: string): string =>
 export const jobSql = (schema: string | undefined, p: string) => {
   const insertChannel = channelSql(schema, "river_insert")
   const controlChannel = channelSql(schema, "river_control")
+  // Pieces shared by the insert statements (each statement's text stays static).
+  /** The plain insert of $1–$10 as parallel arrays (River's columns, `created_at` = $2). */
+  const insertArrays = `  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
+    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
+    string_to_array(unnest($10::text[]), ',')::varchar(255)[]`
+  /**
+   * The unique insert, up to its conflict action: $1–$12 numbered in input order (ids drawn in that
+   * order), inserted in unique-key order, `ON CONFLICT` on River's unique index.
+   */
+  const insertUnique = `  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
+    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
+), numbered AS (
+  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
+), inserted AS (
+  INSERT INTO ${p}river_job AS j
+    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
+  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
+    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
+    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
+  FROM numbered ORDER BY unique_key, ord
+  ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)`
   return {
     /**
      * Inserts many jobs with one statement (parallel arrays, unnested in lockstep), and sends the
@@ -192,10 +216,7 @@ export const jobSql = (schema: string | undefined, p: string) => {
      * $9 state text[], $10 tags (comma-joined) text[], $11 notification payloads text[].
      */
     jobInsertMany: `WITH inserted AS (
-  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
-  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
-    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
-    string_to_array(unnest($10::text[]), ',')::varchar(255)[]
+${insertArrays}
   RETURNING ${jobColumns()}
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
@@ -219,20 +240,7 @@ SELECT inserted.*, (SELECT n FROM notified) AS notified FROM inserted`,
      * as bit(8) text[] ('' = none), $13 notification payloads text[].
      */
     jobInsertManyUnique: `WITH input AS (
-  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
-    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
-    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
-), numbered AS (
-  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
-), inserted AS (
-  INSERT INTO ${p}river_job AS j
-    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
-  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
-    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
-    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
-  FROM numbered ORDER BY unique_key, ord
-  ON CONFLICT (unique_key)
-    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
+${insertUnique}
     DO UPDATE SET kind = j.kind
   RETURNING ${jobColumns()}, (xmax <> 0) AS skipped
 ), notified AS (
@@ -248,10 +256,7 @@ ORDER BY numbered.ord`,
      * (no row comes back, nothing to decode). $1–$11 as {@link jobInsertMany}.
      */
     jobInsertManyFast: `WITH inserted AS (
-  INSERT INTO ${p}river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
-  SELECT unnest($1::jsonb[]), $2::timestamptz, unnest($3::text[]), unnest($4::smallint[]), unnest($5::jsonb[]),
-    unnest($6::smallint[]), unnest($7::text[]), unnest($8::timestamptz[]), unnest($9::text[])::${p}river_job_state,
-    string_to_array(unnest($10::text[]), ',')::varchar(255)[]
+${insertArrays}
   RETURNING 1
 ), notified AS (
   SELECT count(pg_notify(${insertChannel}, payload)) AS n FROM unnest($11::text[]) AS payload
@@ -283,20 +288,7 @@ SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT n FROM notified
      * as {@link jobInsertManyUnique}). $1–$13 as {@link jobInsertManyUnique}.
      */
     jobInsertManyFastUnique: `WITH input AS (
-  SELECT * FROM unnest($1::jsonb[], $3::text[], $4::smallint[], $5::jsonb[], $6::smallint[], $7::text[],
-    $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
-    AS t(args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states, ord)
-), numbered AS (
-  SELECT input.*, nextval('${p}river_job_id_seq'::regclass) AS id FROM input ORDER BY ord
-), inserted AS (
-  INSERT INTO ${p}river_job AS j
-    (id, args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags, unique_key, unique_states)
-  SELECT id, args, $2::timestamptz, kind, max_attempts, metadata, priority, queue, scheduled_at,
-    state::${p}river_job_state, string_to_array(tags, ',')::varchar(255)[],
-    decode(nullif(unique_key, ''), 'hex'), nullif(unique_states, '')::bit(8)
-  FROM numbered ORDER BY unique_key, ord
-  ON CONFLICT (unique_key)
-    WHERE unique_key IS NOT NULL AND unique_states IS NOT NULL AND ${p}river_job_state_in_bitmask(unique_states, state)
+${insertUnique}
     DO NOTHING
   RETURNING 1
 ), notified AS (
