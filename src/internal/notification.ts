@@ -69,14 +69,8 @@ const parseObject = (payload: string): Record<string, unknown> | undefined => {
   }
 }
 
-/** The queue of an insert notification, if the payload is one. */
-export const parseInsert = (payload: string): string | undefined => {
-  const queue = parseObject(payload)?.queue
-  return typeof queue === "string" ? queue : undefined
-}
-
-/** An insert notification's queue and whether it says a slot was freed ({@link slotFreedPayload}). */
-export const parseInsertOrSlot = (payload: string): { readonly queue: string; readonly slotFreed: boolean } | undefined => {
+/** An insert notification's queue, and whether it says a slot was freed ({@link slotFreedPayload}); `undefined` if the payload is not one. */
+export const parseInsert = (payload: string): { readonly queue: string; readonly slotFreed: boolean } | undefined => {
   const object = parseObject(payload)
   return typeof object?.queue === "string" ? { queue: object.queue, slotFreed: object.slot_freed === true } : undefined
 }

@@ -51,7 +51,7 @@ import type { Driver } from "./driver/driver.ts"
 import * as Executor from "./executor.ts"
 import * as Loop from "./loop.ts"
 import type { FlowLimits } from "./flowControl.ts"
-import { parseControl, parseInsertOrSlot } from "./notification.ts"
+import { parseControl, parseInsert } from "./notification.ts"
 import type { Notifier } from "./notifier.ts"
 import type { InterruptReason } from "./outcome.ts"
 import * as Telemetry from "./telemetry.ts"
@@ -301,7 +301,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     fetchNow()
   }
   yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) => {
-    const insert = parseInsertOrSlot(payload)
+    const insert = parseInsert(payload)
     if (insert?.queue !== queue) return Effect.void
     if (insert.slotFreed) return Effect.sync(slotFreed)
     return Effect.map(Clock.currentTimeMillis, (now) => {
