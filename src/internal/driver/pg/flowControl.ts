@@ -149,14 +149,22 @@ export const makeFlowControlMethods = (
   const fetch = (
     params: Parameters<Driver["jobGetAvailableLimited"]>[0],
     plan: FlowControl.FetchPlan
-  ): Effect.Effect<{ readonly rows: ReadonlyArray<JobRow & { readonly partition: string }>; readonly truncated: boolean }, SqlError> => {
+  ): Effect.Effect<
+    {
+      readonly jobs: ReadonlyArray<JobRow>
+      /** Each job's partition, in the same order. */
+      readonly partitions: ReadonlyArray<string>
+      readonly truncated: boolean
+    },
+    SqlError
+  > => {
     const { clientId, limits, max, now, queue } = params
     if (limits.partition === undefined) {
       const cap = Math.min(max, plan.full.length > 0 ? 0 : plan.caps[0]?.[1] ?? plan.defaultCap)
-      if (cap <= 0) return Effect.succeed({ rows: [], truncated: false })
+      if (cap <= 0) return Effect.succeed({ jobs: [], partitions: [], truncated: false })
       return Effect.map(
         sql.unsafe<RawJobRow>(fetchSql, [queue, cap, now, clientId]),
-        (raw) => ({ rows: raw.map((r) => ({ ...decodeJobRow(r), partition: "" })), truncated: false })
+        (raw) => ({ jobs: raw.map(decodeJobRow), partitions: raw.map(() => ""), truncated: false })
       )
     }
     const scan = scanLimit(max)
@@ -175,7 +183,8 @@ export const makeFlowControlMethods = (
         scan
       ]),
       (raw) => ({
-        rows: raw.map((r) => ({ ...decodeJobRow(r), partition: r.partition })),
+        jobs: raw.map(decodeJobRow),
+        partitions: raw.map((r) => r.partition),
         truncated: raw.length > 0 && raw.length < max && raw[0]!.scanned >= scan
       })
     )
@@ -194,11 +203,11 @@ export const makeFlowControlMethods = (
         yield* sql.unsafe(q.lock, [queue])
         const states = yield* readStates(queue, limits, nowMillis)
         const plan = FlowControl.plan(limits, states, nowMillis)
-        const { rows, truncated } = yield* fetch(params, plan)
+        const { jobs, partitions, truncated } = yield* fetch(params, plan)
         let nextRateAt = plan.nextRateAt
-        if (limits.rate !== undefined && rows.length > 0) {
+        if (limits.rate !== undefined && jobs.length > 0) {
           const started = new Map<string, number>()
-          for (const row of rows) started.set(row.partition, (started.get(row.partition) ?? 0) + 1)
+          for (const partition of partitions) started.set(partition, (started.get(partition) ?? 0) + 1)
           const bucket = FlowControl.bucketAt(limits.rate, nowMillis)
           yield* sql.unsafe(q.rateStore, [
             queue,
@@ -216,7 +225,7 @@ export const makeFlowControlMethods = (
           }
         }
         return {
-          jobs: rows.map(({ partition: _, ...job }) => job as JobRow),
+          jobs,
           truncated,
           nextRateAt: nextRateAt === undefined ? undefined : new Date(Math.ceil(nextRateAt))
         } satisfies LimitedFetch
