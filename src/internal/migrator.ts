@@ -75,33 +75,38 @@ export const up = Effect.fn("Migrator.up")(function*(
   return runs
 })
 
-const upLine = Effect.fnUntraced(function*(
+/** Runs the versions `plan` picks, one transaction each, until it picks none; the runs in order. */
+const runLine = Effect.fnUntraced(function*(
   client: SqlClient.SqlClient,
   schema: string | undefined,
   of: Line,
-  target: number
+  direction: "up" | "down",
+  plan: (state: State, first: boolean) => Migration | MigrationError | undefined
 ) {
   const runs: Array<MigrationRun> = []
   while (true) {
-    const run = yield* step(client, schema, of, "Migrator.up", (state) => {
-      if (runs.length === 0 && target < state.current) {
-        return new MigrationError({
-          reason: "InvalidTarget",
-          detail: `target version ${target} is below the current version ${state.current}; use down to revert`
-        })
-      }
-      if (of !== MAIN && state.current < target && !state.hasLine) {
-        return new MigrationError({
-          reason: "InvalidTarget",
-          detail: `migration line ${of.name} needs line ${line} at version ${LINE_COLUMN_VERSION} or later; run up for line ${line} first`
-        })
-      }
-      return state.current < target ? of.migrations[state.current] : undefined
-    }, "up")
+    const run = yield* step(client, schema, of, `Migrator.${direction}`, (state) => plan(state, runs.length === 0), direction)
     if (run === undefined) return runs
     runs.push(run)
   }
 })
+
+const upLine = (client: SqlClient.SqlClient, schema: string | undefined, of: Line, target: number) =>
+  runLine(client, schema, of, "up", (state, first) => {
+    if (first && target < state.current) {
+      return new MigrationError({
+        reason: "InvalidTarget",
+        detail: `target version ${target} is below the current version ${state.current}; use down to revert`
+      })
+    }
+    if (of !== MAIN && state.current < target && !state.hasLine) {
+      return new MigrationError({
+        reason: "InvalidTarget",
+        detail: `migration line ${of.name} needs line ${line} at version ${LINE_COLUMN_VERSION} or later; run up for line ${line} first`
+      })
+    }
+    return state.current < target ? of.migrations[state.current] : undefined
+  })
 
 /** The public `Migrator.down`. */
 export const down = Effect.fn("Migrator.down")(function*(
@@ -118,27 +123,16 @@ export const down = Effect.fn("Migrator.down")(function*(
   return runs
 })
 
-const downLine = Effect.fnUntraced(function*(
-  client: SqlClient.SqlClient,
-  schema: string | undefined,
-  of: Line,
-  target: number
-) {
-  const runs: Array<MigrationRun> = []
-  while (true) {
-    const run = yield* step(client, schema, of, "Migrator.down", (state) => {
-      if (runs.length === 0 && target > state.current) {
-        return new MigrationError({
-          reason: "InvalidTarget",
-          detail: `target version ${target} is above the current version ${state.current}; use up to apply`
-        })
-      }
-      return state.current > target ? of.migrations[state.current - 1] : undefined
-    }, "down")
-    if (run === undefined) return runs
-    runs.push(run)
-  }
-})
+const downLine = (client: SqlClient.SqlClient, schema: string | undefined, of: Line, target: number) =>
+  runLine(client, schema, of, "down", (state, first) => {
+    if (first && target > state.current) {
+      return new MigrationError({
+        reason: "InvalidTarget",
+        detail: `target version ${target} is above the current version ${state.current}; use up to apply`
+      })
+    }
+    return state.current > target ? of.migrations[state.current - 1] : undefined
+  })
 
 /** The public `Migrator.list`. */
 export const list = Effect.fn("Migrator.list")(function*(
