@@ -5,8 +5,10 @@
  */
 import type { BacklogFigures } from "./backlog.ts"
 import type { BurstFigures } from "./burst.ts"
+import { rate } from "./contenders/types.ts"
 import type { InsertFigures } from "./insert.ts"
-import { fmt, ratio } from "./util.ts"
+import { mannWhitney, type TelemetryFigures } from "./telemetry.ts"
+import { fmt, median, ratio } from "./util.ts"
 import type { W1Figures, W1TenFigures } from "./w1.ts"
 import type { W2Figures } from "./w2.ts"
 import type { W3Figures } from "./w3.ts"
@@ -19,6 +21,7 @@ export interface Summary {
   w3?: W3Figures
   burst?: BurstFigures
   backlog?: ReadonlyArray<BacklogFigures>
+  telemetry?: TelemetryFigures
 }
 
 const ms = (x: number) => `${fmt(x, 1)} ms`
@@ -63,6 +66,19 @@ export const summaryLines = (s: Summary): ReadonlyArray<string> => {
       }; ours / minimal ${ratio(f.effectRiver.rate, f.minimalCeiling.rate)}: goal ≥ 0.80, ${
         met(f.effectRiver.rate >= 0.8 * f.minimalCeiling.rate)
       }`
+    ])
+  }
+  if (s.telemetry !== undefined) {
+    const f = s.telemetry
+    const rates = (xs: TelemetryFigures["shipped"]) => xs.map(rate)
+    const p = mannWhitney(rates(f.shipped), rates(f.off)).p
+    row([
+      "W1 best settings, telemetry as shipped (no exporter) / off",
+      ratio(median(rates(f.shipped)), median(rates(f.off))),
+      "",
+      "",
+      "",
+      `one-sided Mann–Whitney p = ${p.toFixed(2)} (${f.rounds} rounds each): issue 15 goal within noise (p ≥ 0.05), ${met(p >= 0.05)}`
     ])
   }
   if (s.insert !== undefined) {

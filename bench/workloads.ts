@@ -7,9 +7,11 @@
  */
 import { printBacklog, runBacklog } from "./backlog.ts"
 import { printBurst, runBurst } from "./burst.ts"
+import { printExecutor, runExecutor } from "./executor.ts"
 import { printFlow, runFlow } from "./flow.ts"
 import { printInsert, runInsert } from "./insert.ts"
 import { printSteps, runSteps } from "./steps.ts"
+import { printTelemetry, runTelemetry } from "./telemetry.ts"
 import type { Summary } from "./summary.ts"
 import { printW1, printW1Ten, runW1, runW1Ten } from "./w1.ts"
 import { printW2, runW2 } from "./w2.ts"
@@ -37,6 +39,16 @@ export const workloads: Readonly<Record<string, Workload>> = {
     description: "drain 20,000 jobs at best settings: effect-river, graphile-worker, pg-boss, River and minimal ceilings",
     timeoutMillis: 25 * MINUTE,
     run: async (url, summary) => printW1(summary.w1 = await runW1(url))
+  },
+  executor: {
+    description: "CPU per no-op job in the executor alone (no database): telemetry as shipped and off",
+    timeoutMillis: 5 * MINUTE,
+    run: async () => printExecutor(await runExecutor())
+  },
+  telemetry: {
+    description: "what metrics and log annotations cost on W1 (no exporter): as shipped vs telemetry off, with a noise control",
+    timeoutMillis: 15 * MINUTE,
+    run: async (url, summary) => printTelemetry(summary.telemetry = await runTelemetry(url))
   },
   "w1-10": {
     description: "drain with 10 workers: documented defaults and tuned, all three libraries and the minimal ceiling",

@@ -156,6 +156,24 @@ describe("Telemetry (OpenTelemetry in-memory exporters)", () => {
         assert.isAbove(series("effect_river.jobs.running").length, 0)
       }))
 
+    it.effect("job annotations join the annotations of the context the runner was built with, and the worker's own", () =>
+      Effect.gen(function*() {
+        const logged: Array<Record<string, unknown>> = []
+        const capture = Logger.make((options) => {
+          logged.push({ message: options.message, ...options.fiber.getRef(References.CurrentLogAnnotations) })
+        })
+        const worker = Worker.make(Task, () => Effect.logInfo("annotated").pipe(Effect.annotateLogs({ step: "one" })))
+        const { client, events } = yield* startRunner({ queues: { default: { maxWorkers: 1 } }, workers: [worker] }).pipe(
+          Effect.annotateLogs({ service: "billing" }),
+          Effect.provide(Context.make(References.MinimumLogLevel, "Info")),
+          Effect.provide(Logger.layer([capture], { mergeWithExisting: true }))
+        )
+        const inserted = yield* client.insert(Task, { name: "annotated" })
+        assert.strictEqual((yield* awaitEvent(events)).kind, "completed")
+        const line = logged.find((l) => Array.isArray(l["message"]) ? l["message"][0] === "annotated" : l["message"] === "annotated")
+        assert.deepInclude(line, { service: "billing", step: "one", "job.id": String(inserted.job.id), "job.kind": "telemetry_task" })
+      }))
+
     it.effect("telemetry: false: no attempt span and no job annotations from that runner; a bad value is InvalidOptions", () =>
       Effect.gen(function*() {
         const consumer = yield* otel("quiet")

@@ -22,7 +22,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as FiberMap from "effect/FiberMap"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -73,6 +72,12 @@ export const sweepInterval = (config: Pick<ExecutorConfig, "workers" | "jobTimeo
   return Duration.millis(Math.min(1_000, Math.max(10, Math.min(...timeouts, Number.POSITIVE_INFINITY) / 10)))
 }
 
+/** Whether a record has an own enumerable key (without building the key list). */
+const hasKeys = (record: object): boolean => {
+  for (const _ in record) return true
+  return false
+}
+
 /**
  * Builds the effect that runs the worker for one row (decoding included). `onWorkExit` sees the
  * worker's own exit as it ends, inside any interruption around it.
@@ -93,74 +98,97 @@ const workFor = (
   // Only the worker runs under the attempt span: with OpenTelemetry installed every step under a
   // span enters the OpenTelemetry context, so the runtime's own wrappers stay outside it.
   const work = Effect.suspend(() => worker.work(job))
+  // A job with a checkpoint must reach its recorded step; one without (the common case) needs
+  // no check unless the worker used a step.
+  const checked = Effect.flatMap(
+    span === undefined ? work : Effect.withParentSpan(work, span),
+    (value) => resumable.hasCheckpoint || resumable.loaded() !== undefined
+      ? Effect.as(ResumableAttempt.verifyResumed(resumable), value)
+      : Effect.succeed(value)
+  )
   const annotations = annotate ? Telemetry.jobLogAnnotations(row) : undefined
   // The attempt's service and log annotations in one context switch, with as few additions as
   // possible: past a small depth, each addition copies the fiber's whole context.
-  return Effect.updateContext(
-    Effect.tap(span === undefined ? work : Effect.withParentSpan(work, span), () => ResumableAttempt.verifyResumed(resumable)),
-    (context: Context.Context<never>) => {
-      let next = Context.add(context, ResumableAttempt.ResumableJob, resumable)
-      if (annotations !== undefined) {
-        next = Context.add(next, References.CurrentLogAnnotations, {
-          ...Context.get(context, References.CurrentLogAnnotations),
-          ...annotations
-        })
-      }
-      return next as Context.Context<any>
+  return Effect.updateContext(checked, (context: Context.Context<never>) => {
+    let next = Context.add(context, ResumableAttempt.ResumableJob, resumable)
+    if (annotations !== undefined) {
+      const outer = Context.get(context, References.CurrentLogAnnotations)
+      next = Context.add(next, References.CurrentLogAnnotations, hasKeys(outer) ? { ...outer, ...annotations } : annotations)
     }
-  ).pipe(Effect.onExit(onWorkExit))
+    return next as Context.Context<any>
+  }).pipe(Effect.onExit(onWorkExit))
 }
 
 /**
  * Runs one attempt and hands its outcome to `config.complete`. The worker runs interruptibly;
  * deciding and handing over the outcome does not.
+ *
+ * Written as a few callbacks rather than a generator: this runs once per job, and for a no-op
+ * job the runtime's own steps are most of the cost (the clock is read synchronously, the span
+ * and the retry time are effects only when there is one to make).
  */
 const execute = (config: ExecutorConfig, row: JobRow, annotate: boolean): Effect.Effect<void, never, any> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
-      const startedAt = yield* Clock.currentTimeMillis
-      const telemetry = yield* Telemetry.startAttempt(row)
-      const span = telemetry.span
-      if (config.onStarted !== undefined) yield* config.onStarted(row)
-      // The work's own exit, captured as it ends: an interrupt that arrives after the work
-      // finished (for example in uninterruptible code) must not hide a success.
-      let workExit: Exit.Exit<unknown, unknown> | undefined
-      const resumable = ResumableAttempt.make({
-        jobId: row.id,
-        attempt: row.attempt,
-        metadata: row.metadata,
-        driver: config.driver
-      })
-      const output = resumable.output
-      const attempt = workFor(config, row, resumable, span, annotate, (e) =>
-        Effect.sync(() => {
-          workExit = e
-        }))
-      const exit = yield* Effect.exit(restore(attempt))
-      const finishedAt = yield* Clock.currentTimeMillis
-      // A successful work wins over an interruption that came after it; otherwise the exit of
-      // the whole attempt (which includes decoding and interruption) decides.
-      const decisive = workExit !== undefined && workExit._tag === "Success" ? workExit : exit
-      const verdict = decide(decisive, decisive._tag === "Failure" ? interruptReasonOf(decisive.cause) : undefined, {
-        now: finishedAt,
-        timeout: timeoutOf(config, row.kind)
-      })
-      const next = wantsRetryTime(row, verdict) && verdict._tag === "Failed"
-        ? yield* retryAt(config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy, row, verdict.failure, finishedAt)
-        : undefined
-      let completion = completionOf(row, verdict, { startedAt, finishedAt }, next)
-      // Every outcome but success keeps the resumable progress (River loses it on panics).
-      if (completion.kind !== "completed") {
-        const patch = yield* ResumableAttempt.checkpoint(resumable)
-        if (patch !== undefined) completion = { ...completion, metadata: { ...completion.metadata, ...patch } }
+    Effect.withFiber((fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const startedAt = clock.currentTimeMillisUnsafe()
+      const run = (telemetry: Telemetry.AttemptTelemetry): Effect.Effect<void, never, any> => {
+        const span = telemetry.span
+        // The work's own exit, captured as it ends: an interrupt that arrives after the work
+        // finished (for example in uninterruptible code) must not hide a success.
+        let workExit: Exit.Exit<unknown, unknown> | undefined
+        const resumable = ResumableAttempt.make({
+          jobId: row.id,
+          attempt: row.attempt,
+          metadata: row.metadata,
+          driver: config.driver
+        })
+        const attempt = workFor(config, row, resumable, span, annotate, (e) =>
+          Effect.sync(() => {
+            workExit = e
+          }))
+        return Effect.flatMap(Effect.exit(restore(attempt)), (exit) => {
+          const finishedAt = clock.currentTimeMillisUnsafe()
+          // A successful work wins over an interruption that came after it; otherwise the exit of
+          // the whole attempt (which includes decoding and interruption) decides.
+          const decisive = workExit !== undefined && workExit._tag === "Success" ? workExit : exit
+          const verdict = decide(decisive, decisive._tag === "Failure" ? interruptReasonOf(decisive.cause) : undefined, {
+            now: finishedAt,
+            timeout: timeoutOf(config, row.kind)
+          })
+          const finish = (next: number | undefined) => {
+            const completion = completionOf(row, verdict, { startedAt, finishedAt }, next)
+            // Every outcome but success keeps the resumable progress (River loses it on panics).
+            return completion.kind === "completed"
+              ? complete(completion)
+              : Effect.flatMap(ResumableAttempt.checkpoint(resumable), (patch) =>
+                complete(patch === undefined ? completion : { ...completion, metadata: { ...completion.metadata, ...patch } }))
+          }
+          const complete = (completion: Completion): Effect.Effect<void> => {
+            // River stores recorded output whatever the outcome.
+            const output = resumable.output
+            if (output.recorded) {
+              completion = { ...completion, metadata: { ...completion.metadata, [Output.OutputMetadataKey]: output.value } }
+            }
+            Telemetry.recordOutcome(telemetry, completion)
+            return span === undefined
+              ? config.complete(completion)
+              : Effect.andThen(Telemetry.endAttemptSpan(span, completion, decisive), config.complete(completion))
+          }
+          return wantsRetryTime(row, verdict) && verdict._tag === "Failed"
+            ? Effect.flatMap(
+              retryAt(config.workers.get(row.kind)?.retryPolicy ?? config.retryPolicy, row, verdict.failure, finishedAt),
+              finish
+            )
+            : finish(undefined)
+        })
       }
-      // River stores recorded output whatever the outcome.
-      if (output.recorded) {
-        completion = { ...completion, metadata: { ...completion.metadata, [Output.OutputMetadataKey]: output.value } }
-      }
-      Telemetry.recordOutcome(telemetry, completion)
-      if (span !== undefined) yield* Telemetry.endAttemptSpan(span, completion, decisive)
-      yield* config.complete(completion)
+      const started = (telemetry: Telemetry.AttemptTelemetry) =>
+        config.onStarted === undefined ? run(telemetry) : Effect.andThen(config.onStarted(row), run(telemetry))
+      const telemetry = Telemetry.attemptTelemetry(fiber)
+      return telemetry === "span"
+        ? Effect.flatMap(Telemetry.startAttemptSpan(row, fiber.context), started)
+        : started(telemetry)
     })
   )
 
@@ -170,7 +198,7 @@ interface Running {
   /** Attempt deadline (Clock millis), if the job has a timeout and has not been timed out yet. */
   deadline: number | undefined
   fiber: Fiber.Fiber<void> | undefined
-  /** An interrupt that arrived before the fiber existed. */
+  /** An interrupt that arrived before the fiber existed (`undefined` reason: the executor closed). */
   pending: InterruptReason | undefined
 }
 
@@ -194,26 +222,48 @@ export interface Executor {
   readonly awaitIdle: Effect.Effect<void>
 }
 
-/** An executor in the current scope; closing it interrupts the jobs still running (without a reason). */
+/**
+ * An executor in the current scope; closing it interrupts the jobs still running (without a
+ * reason) and waits for them.
+ *
+ * Each job is a fiber of its own, started at once from the context of the fiber that calls
+ * `start` (the workers' requirements are in the context the runner was built with) and tracked
+ * here rather than in a `FiberMap`: the executor already keeps every running job by id, and a
+ * second map (with hashing of bigint keys) cost a measurable share of a no-op job.
+ */
 export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
-  const fibers = yield* FiberMap.make<bigint, void, never>()
   // Decided once: the runner's `telemetry` option holds for every fiber it forks.
   const annotate = yield* Telemetry.Enabled
   const running = new Map<bigint, Running>()
   const onJobDone = config.onJobDone
+  /** Callers of `awaitIdle` waiting for the last running job to end. */
+  let idleWaiters: Array<() => void> = []
 
-  const interruptRunning = (job: Running, reason: InterruptReason) => {
+  const interruptRunning = (job: Running, reason: InterruptReason | undefined) => {
     if (job.fiber === undefined) job.pending = reason
-    else job.fiber.interruptUnsafe(undefined, interruptAnnotations(reason))
+    else job.fiber.interruptUnsafe(undefined, reason === undefined ? undefined : interruptAnnotations(reason))
   }
 
-  const done = (id: bigint, queue: string) =>
-    Effect.withFiber((fiber) => {
-      running.delete(id)
-      Telemetry.addRunning(fiber, queue, -1)
-      if (onJobDone !== undefined) onJobDone()
-      return Effect.void
+  const ended = (job: Running, fiber: Fiber.Fiber<void>) => {
+    if (running.get(job.row.id) !== job) return
+    running.delete(job.row.id)
+    Telemetry.addRunning(fiber, job.row.queue, -1)
+    if (onJobDone !== undefined) onJobDone()
+    if (running.size === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters
+      idleWaiters = []
+      for (const wake of waiters) wake()
+    }
+  }
+
+  const awaitIdle: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (running.size === 0) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    idleWaiters.push(wake)
+    return Effect.sync(() => {
+      idleWaiters = idleWaiters.filter((w) => w !== wake)
     })
+  })
 
   const start = (rows: ReadonlyArray<JobRow>, now: number): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
@@ -233,13 +283,24 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         running.set(row.id, job)
         Telemetry.addRunning(fiber, row.queue, 1)
       }
-      return Effect.forEach(jobs, (job) =>
-        // The workers' requirements are in the context the runner was built with.
-        Effect.map(FiberMap.run(fibers, job.row.id, Effect.ensuring(execute(config, job.row, annotate) as Effect.Effect<void>, done(job.row.id, job.row.queue))), (fiber) => {
-          job.fiber = fiber
-          if (job.pending !== undefined) interruptRunning(job, job.pending)
-        }), { discard: true })
+      const fork = Effect.runForkWith(fiber.context)
+      for (const job of jobs) {
+        // Runs at once, up to its first asynchronous step (a no-op job to its end).
+        const jobFiber = fork(execute(config, job.row, annotate) as Effect.Effect<void>)
+        job.fiber = jobFiber
+        jobFiber.addObserver(() => ended(job, jobFiber))
+        if (job.pending !== undefined && running.get(job.row.id) === job) interruptRunning(job, job.pending)
+      }
+      return Effect.void
     })
+
+  // Closing the executor's scope interrupts what still runs, and waits for it.
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      for (const job of running.values()) interruptRunning(job, undefined)
+      return awaitIdle
+    })
+  )
 
   // One sweep per executor interrupts overdue jobs (reason "timeout").
   const interval = sweepInterval(config)
@@ -270,8 +331,8 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
     interruptAll: (reason) =>
       Effect.suspend(() => {
         for (const job of running.values()) interruptRunning(job, reason)
-        return FiberMap.awaitEmpty(fibers)
+        return awaitIdle
       }),
-    awaitIdle: FiberMap.awaitEmpty(fibers)
+    awaitIdle
   } satisfies Executor
 }) as (config: ExecutorConfig) => Effect.Effect<Executor, never, Scope.Scope>

@@ -340,14 +340,19 @@ export interface AttemptTelemetry {
 
 const OFF: AttemptTelemetry = { context: undefined, span: undefined }
 
-/** Starts an attempt's telemetry: its span (a root span linked to the insert's trace) when tracing. */
-export const startAttempt = (row: JobRow): Effect.Effect<AttemptTelemetry> =>
-  Effect.withFiber((fiber) => {
-    if (!fiber.getRef(Enabled)) return Effect.succeed(OFF)
-    const context = fiber.context
-    if (!isTracing(fiber)) return Effect.succeed({ context, span: undefined })
-    return Effect.map(makeAttemptSpan(row), (span) => ({ context, span }))
-  })
+/**
+ * An attempt's telemetry as it starts, read synchronously from its fiber: `"span"` when an attempt
+ * span must be made first ({@link startAttemptSpan}), else the metric context (or none with
+ * telemetry off).
+ */
+export const attemptTelemetry = (fiber: Fiber.Fiber<unknown, unknown>): AttemptTelemetry | "span" => {
+  if (!fiber.getRef(Enabled)) return OFF
+  return isTracing(fiber) ? "span" : { context: fiber.context, span: undefined }
+}
+
+/** Starts an attempt span (a root span linked to the insert's trace) for a tracing fiber. */
+export const startAttemptSpan = (row: JobRow, context: Context.Context<never>): Effect.Effect<AttemptTelemetry> =>
+  Effect.map(makeAttemptSpan(row), (span) => ({ context, span }))
 
 /** Counts one attempt's outcome and records its duration and queue wait (synchronous). */
 export const recordOutcome = (telemetry: AttemptTelemetry, completion: Completion): void => {
