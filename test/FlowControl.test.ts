@@ -4,7 +4,7 @@
  * test/flow/flow.test.ts runs three runner processes (and kills one, and restarts the server).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { DatabaseError, InvalidOptions } from "../src/Errors.ts"
@@ -119,6 +119,39 @@ describe("flow control", () => {
         yield* waitReal("all done", Effect.sync(() => state.running.size === 0))
         assert.strictEqual(state.peak, 3)
         assert.deepStrictEqual([...state.started].sort(), jobs.map((r) => r.job.id).sort())
+      }))
+
+    it.effect("a slot freed by a runner that cannot take it (stopping) is taken by another at once", () =>
+      Effect.gen(function*() {
+        const schema = yield* Testing.freshSchema("flowhand")
+        const ranOn = new Map<bigint, string>()
+        const gates = new Map<bigint, Deferred.Deferred<void>>()
+        const gate = (id: bigint) => {
+          let g = gates.get(id)
+          if (g === undefined) gates.set(id, g = Deferred.makeUnsafe<void>())
+          return g
+        }
+        const on = (name: string) =>
+          Worker.make(Work, (job) =>
+            Effect.gen(function*() {
+              ranOn.set(job.id, name)
+              yield* Deferred.await(gate(job.id))
+            }))
+        const queues = { default: { maxWorkers: 2, globalLimit: 1 } }
+        const aScope = yield* Scope.make()
+        const a = yield* Testing.runner({ schema, queues, workers: [on("a")] }).pipe(Scope.provide(aScope))
+        const [first, second] = yield* a.client.insertMany([Work.of({ customer: "x", n: 0 }), Work.of({ customer: "x", n: 1 })])
+        yield* waitReal("the first job running on a", Effect.sync(() => ranOn.get(first!.job.id) === "a"))
+        yield* Testing.runner({ schema, queues, workers: [on("b")] })
+        // A stops (its producer first, then it waits for its job): the slot its job frees is not
+        // one it can use, so b must hear of it. No clock moves: b never polls.
+        const stopping = yield* Effect.forkChild(Scope.close(aScope, Exit.void))
+        yield* TestClock.withLive(Effect.sleep("100 millis"))
+        assert.isFalse(ranOn.has(second!.job.id), "no second job while the first runs")
+        yield* Deferred.succeed(gate(first!.job.id), undefined)
+        yield* waitReal("the second job running on b", Effect.sync(() => ranOn.get(second!.job.id) === "b"))
+        yield* Deferred.succeed(gate(second!.job.id), undefined)
+        yield* Fiber.join(stopping)
       }))
 
     it.effect("partitioned by args: one job per customer at a time, customers in parallel, no head-of-line blocking", () =>

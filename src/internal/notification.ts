@@ -5,7 +5,8 @@
  *
  * - `<schema>.river_insert`: `{"queue": "<name>"}` when a queue got available jobs (inserts, the
  *   scheduler, a retry); `{"queue": "<name>", "slot_freed": true}` from effect-river when jobs of a
- *   queue with a global limit finished (River reads the queue and ignores the other key).
+ *   queue with a global limit finished and their runner cannot take every freed slot itself
+ *   (River reads the queue and ignores the other key).
  * - `<schema>.river_control`: `{"action": "cancel", "job_id": <id>, "queue": "<name>"}`, and
  *   `{"action": "pause" | "resume", "queue": "<name>" | "*"}`.
  * - `<schema>.river_leadership`: `{"leader_id": "<id>", "action": "resigned"}` (River also sends
@@ -31,8 +32,9 @@ export const channelSql = (schema: string | undefined, topic: Topic): string =>
 export const insertPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}}`
 
 /**
- * The insert notification effect-river sends when jobs of a globally limited queue finished: a
- * slot is free for every runner of the queue, which fetches without waiting for its cooldown.
+ * The insert notification effect-river sends when jobs of a globally limited queue finished and
+ * their runner cannot take every freed slot itself: a slot is free for every runner of the queue,
+ * which fetches without waiting for its cooldown.
  */
 export const slotFreedPayload = (queue: string): string => `{"queue": ${JSON.stringify(queue)}, "slot_freed": true}`
 

@@ -108,8 +108,12 @@ export interface Producer {
   readonly queue: string
   /** Asks for a fetch (debounced). */
   readonly fetchNow: () => void
-  /** Asks for a fetch without the cooldown: jobs of a globally limited queue finished somewhere. */
-  readonly slotFreed: () => void
+  /**
+   * Asks for a fetch without the cooldown: jobs of a globally limited queue finished somewhere.
+   * Returns how many jobs that fetch may start at most (free workers, less what a fetch in flight
+   * asked for; 0 while paused or stopped).
+   */
+  readonly slotFreed: () => number
   /** Ids of the jobs running now. */
   readonly running: () => ReadonlyArray<bigint>
   /** Stops fetching for good (waits for an in-flight fetch); cancels keep reaching running jobs. */
@@ -144,6 +148,8 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   let fetchWhenSlotFrees = false
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
+  /** How many jobs the fetch in flight asked for (0 when none is in flight). */
+  let fetching = 0
   // Set by a trigger that skips the cooldown (a slot freed while draining, a notification after
   // a quiet period); read and cleared by the fetch loop.
   let fetchAtOnce = false
@@ -225,6 +231,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     }
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
+    fetching = limit
     let rows: ReadonlyArray<JobRow>
     if (config.limits === undefined) {
       rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
@@ -251,6 +258,9 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     yield* executor.start(rows, now)
     yield* checkEarlyCancels(rows)
   }).pipe(
+    Effect.ensuring(Effect.sync(() => {
+      fetching = 0
+    })),
     Effect.uninterruptible,
     Effect.catchCause((cause) =>
       Cause.hasInterruptsOnly(cause)
@@ -299,11 +309,12 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const slotFreed = () => {
     if (config.limits?.globalLimit !== undefined) fetchAtOnce = true
     fetchNow()
+    return paused || stopped ? 0 : Math.max(0, config.maxWorkers - executor.size() - fetching)
   }
   yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) => {
     const insert = parseInsert(payload)
     if (insert?.queue !== queue) return Effect.void
-    if (insert.slotFreed) return Effect.sync(slotFreed)
+    if (insert.slotFreed) return Effect.sync(() => void slotFreed())
     return Effect.map(Clock.currentTimeMillis, (now) => {
       // The first notification after a quiet period fetches at once; a storm gets the cooldown.
       if (now - lastInsertNotificationAt >= quiet || now < lastInsertNotificationAt) fetchAtOnce = true

@@ -134,8 +134,11 @@ const invalid = (field: string, rule: string, value?: unknown) =>
 /**
  * After outcomes of globally limited queues are committed: their slots are free for every runner.
  * The local producers fetch at once (no cooldown: these fetches are bounded by the completer's
- * writes), and (with LISTEN) the other runners hear River's insert notification for the queue,
- * marked `slot_freed` so that they do the same — a River client hearing it just fetches.
+ * writes). When the local producer cannot start as many jobs as the batch freed slots (its
+ * workers are busy, it is paused or stopping), the other runners (with LISTEN) hear River's
+ * insert notification for the queue, marked `slot_freed`, so that they do the same — a River
+ * client hearing it just fetches. Otherwise they are not woken: the local fetch takes whatever
+ * they could, and a fetch of theirs would only wait for the queue's lock and find no slot.
  */
 const slotsFreed = (
   driver: Driver,
@@ -145,12 +148,16 @@ const slotsFreed = (
   batch: ReadonlyArray<Completer.Completion>
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const queues = new Set<string>()
-    for (const completion of batch) if (limited.has(completion.job.queue)) queues.add(completion.job.queue)
-    if (queues.size === 0) return Effect.void
-    for (const queue of queues) producers.get(queue)?.slotFreed()
-    if (!notifier.listening) return Effect.void
-    return driver.notifyMany({ topic: "river_insert", payloads: [...queues].map(slotFreedPayload) }).pipe(
+    const freed = new Map<string, number>()
+    for (const { job } of batch) if (limited.has(job.queue)) freed.set(job.queue, (freed.get(job.queue) ?? 0) + 1)
+    if (freed.size === 0) return Effect.void
+    const tell: Array<string> = []
+    for (const [queue, slots] of freed) {
+      const local = producers.get(queue)?.slotFreed() ?? 0
+      if (local < slots) tell.push(queue)
+    }
+    if (tell.length === 0 || !notifier.listening) return Effect.void
+    return driver.notifyMany({ topic: "river_insert", payloads: tell.map(slotFreedPayload) }).pipe(
       Effect.catchCause((cause) => Effect.logDebug("effect-river: slot notification failed", cause))
     )
   })

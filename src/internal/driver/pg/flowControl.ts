@@ -1,22 +1,29 @@
 /**
  * Flow control's statements (`river_job` under limits, and effect-river's own
  * `effect_river_rate_limit`): the fetch of a queue with a global limit, partitions or a rate
- * limit. The plan of each fetch is the pure core's (`../../flowControl.ts`).
+ * limit. The plan of each fetch is the pure core's (`../../flowControl.ts`), except for the
+ * common case of a global limit alone, which SQL computes.
  *
  * One fetch is one READ COMMITTED transaction:
  *
  * 1. `pg_advisory_xact_lock` on the queue (key: schema and queue name): every effect-river fetch
  *    of a limited queue waits for the one before it to commit, so the next one counts what that
- *    one started — no two runners can both take the last slot.
- * 2. The running jobs of the queue per partition (when there is a global limit) and the rate
- *    state of its partitions (when there is a rate limit), read after the lock (a new snapshot).
- * 3. The fetch: without partitions River's own fetch statement with `LIMIT` the allowed count;
- *    with partitions a scan in fetch order (priority, `scheduled_at`, id) that leaves out full
+ *    one started — no two runners can both take the last slot. (It cannot share a round trip
+ *    with `BEGIN`: the driver sends every statement, transaction control included, through the
+ *    extended protocol, which takes one statement per message.)
+ * 2. A global limit alone (no partitions, no rate): one statement counts the queue's running jobs
+ *    and runs River's own fetch with `LIMIT greatest(0, least(max, limit − running))`. A statement
+ *    takes its snapshot when it starts, after the lock is held, so the count includes what the
+ *    previous holder started. Four round trips in all (begin, lock, this, commit).
+ * 3. Otherwise: the running jobs of the queue per partition (when there is a global limit) and the
+ *    rate state of its partitions (when there is a rate limit), read after the lock; then the
+ *    fetch: without partitions River's own fetch statement with `LIMIT` the allowed count; with
+ *    partitions a scan in fetch order (priority, `scheduled_at`, id) that leaves out full
  *    partitions, takes at most each partition's allowance (`row_number()` per partition), and
  *    stops after `scan` rows. Rows are locked `SKIP LOCKED` and re-checked `available`, so a River
  *    client fetching the same queue without the lock never gets the same job.
- * 4. The starts counted in the current time bucket of each partition (rate limits), and buckets
- *    that left the window deleted.
+ * 4. With a rate limit: the starts counted in the current time bucket of each partition, and
+ *    buckets that left the window deleted.
  *
  * @internal
  */
@@ -44,6 +51,28 @@ export const flowControlSql = (schema: string | undefined, p: string) => ({
   lock: `SELECT pg_advisory_xact_lock(${LOCK_CLASS}::int4, hashtext(coalesce(${
     schema === undefined ? "NULL" : `'${schema.replace(/'/g, "''")}'`
   }::text, current_schema()) || '.' || $1::text))`,
+
+  /**
+   * A global limit alone: River's fetch (`jobGetAvailable`: $1 queue, $2 max, $3 now, $4 client
+   * id) taking at most the slots that queue $1's running jobs leave of the limit $5. Run after the
+   * lock, so that its snapshot (taken when the statement starts) counts what earlier fetches
+   * started.
+   */
+  fetchGlobal: `WITH running AS (
+  SELECT count(*)::int AS n FROM ${p}river_job WHERE state = 'running' AND queue = $1::text
+), locked AS (
+  SELECT id FROM ${p}river_job
+  WHERE state = 'available' AND queue = $1::text AND scheduled_at <= $3::timestamptz
+  ORDER BY priority ASC, scheduled_at ASC, id ASC
+  LIMIT greatest(0, least($2::int, $5::int - (SELECT n FROM running)))
+  FOR UPDATE SKIP LOCKED
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET ${fetchedRunning(p)}
+  FROM locked WHERE j.id = locked.id
+  RETURNING ${jobColumns("j")}
+)
+SELECT * FROM updated WHERE state = 'running'`,
 
   /** Running jobs of queue $1: one row, partition ''. */
   runningCount: `SELECT ''::text AS partition, count(*)::int AS running FROM ${p}river_job
@@ -201,6 +230,10 @@ export const makeFlowControlMethods = (
         const { limits, now, queue } = params
         const nowMillis = now.getTime()
         yield* sql.unsafe(q.lock, [queue])
+        if (limits.globalLimit !== undefined && limits.partition === undefined && limits.rate === undefined) {
+          const raw = yield* sql.unsafe<RawJobRow>(q.fetchGlobal, [queue, params.max, now, params.clientId, limits.globalLimit])
+          return { jobs: raw.map(decodeJobRow), truncated: false, nextRateAt: undefined } satisfies LimitedFetch
+        }
         const states = yield* readStates(queue, limits, nowMillis)
         const plan = FlowControl.plan(limits, states, nowMillis)
         const { jobs, partitions, truncated } = yield* fetch(params, plan)
