@@ -125,6 +125,7 @@ describe("flow control", () => {
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema("flowhand")
         const ranOn = new Map<bigint, string>()
+        const runs: Array<string> = []
         const gates = new Map<bigint, Deferred.Deferred<void>>()
         const gate = (id: bigint) => {
           let g = gates.get(id)
@@ -135,11 +136,16 @@ describe("flow control", () => {
           Worker.make(Work, (job) =>
             Effect.gen(function*() {
               ranOn.set(job.id, name)
+              runs.push(`${job.id}@${name}`)
               yield* Deferred.await(gate(job.id))
             }))
         const queues = { default: { maxWorkers: 2, globalLimit: 1 } }
         const aScope = yield* Scope.make()
-        const a = yield* Testing.runner({ schema, queues, workers: [on("a")] }).pipe(Scope.provide(aScope))
+        // a's stop waits for its job (the test settings would interrupt it at once, and the job
+        // would be worked again elsewhere).
+        const a = yield* Testing.runner({ schema, queues, workers: [on("a")], softStopTimeout: "none" }).pipe(
+          Scope.provide(aScope)
+        )
         const [first, second] = yield* a.client.insertMany([Work.of({ customer: "x", n: 0 }), Work.of({ customer: "x", n: 1 })])
         yield* waitReal("the first job running on a", Effect.sync(() => ranOn.get(first!.job.id) === "a"))
         yield* Testing.runner({ schema, queues, workers: [on("b")] })
@@ -152,6 +158,7 @@ describe("flow control", () => {
         yield* waitReal("the second job running on b", Effect.sync(() => ranOn.get(second!.job.id) === "b"))
         yield* Deferred.succeed(gate(second!.job.id), undefined)
         yield* Fiber.join(stopping)
+        assert.deepStrictEqual(runs, [`${first!.job.id}@a`, `${second!.job.id}@b`], "the first job ran once, on a")
       }))
 
     it.effect("partitioned by args: one job per customer at a time, customers in parallel, no head-of-line blocking", () =>

@@ -66,10 +66,20 @@ export interface CompleterOptions {
    */
   readonly wantsRows?: () => boolean
   /**
-   * Called after each batch is committed, with its outcomes (whether or not rows are read back).
-   * Must not fail or block for long (flow control uses it to say that slots are free).
+   * Called after each batch is committed, with its outcomes (whether or not rows are read back)
+   * and, per queue, how many jobs the write started in their place ({@link handoff}). Must not
+   * fail or block for long (flow control uses it to say that slots are free).
    */
-  readonly onWritten?: ((batch: ReadonlyArray<Completion>) => Effect.Effect<void>) | undefined
+  readonly onWritten?:
+    | ((batch: ReadonlyArray<Completion>, handedOver: ReadonlyMap<string, number>) => Effect.Effect<void>)
+    | undefined
+  /**
+   * Flow control's slot hand-over: for a queue it returns a target for, the plain successes of
+   * that queue are written with `Driver.jobCompleteManyAndStart`, which starts jobs of the queue
+   * in the completed jobs' slots in the same commit; the target reserves local room for them
+   * first and runs them once written.
+   */
+  readonly handoff?: ((queue: string) => HandoffTarget | undefined) | undefined
   /**
    * Outcomes written without waiting for `flushInterval` (flow control: a job of a globally limited
    * queue holds a slot of every runner until its outcome is committed).
@@ -188,17 +198,59 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
    * common case), every other outcome with River's statement. Returns the rows as written when
    * they are wanted.
    */
+  const handoff = options.handoff
+
+  /**
+   * Writes a batch: plain successes with the lean completion (`jobCompleteManyIfRunning`, the
+   * common case) — those of a queue with a hand-over target with `jobCompleteManyAndStart`, whose
+   * started jobs are delivered at once (a retry of the batch cannot start them again: their
+   * completions no longer apply) — and every other outcome with River's statement. Returns the
+   * rows as written when they are wanted, and how many jobs each queue's hand-over started.
+   */
   const write = (batch: ReadonlyArray<Completion>) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const rowsWanted = wantsRows()
       let plain: Array<JobCompleteParams> | undefined
       let other: Array<Completion> | undefined
+      let handoffs: Map<string, { target: HandoffTarget; jobs: Array<JobCompleteParams> }> | undefined
       for (const c of batch) {
-        if (isPlainSuccess(c)) (plain ??= []).push(c as JobCompleteParams)
-        else (other ??= []).push(c)
+        if (!isPlainSuccess(c)) (other ??= []).push(c)
+        else {
+          const target = handoff?.(c.job.queue)
+          if (target === undefined) (plain ??= []).push(c as JobCompleteParams)
+          else {
+            handoffs ??= new Map()
+            let group = handoffs.get(c.job.queue)
+            if (group === undefined) handoffs.set(c.job.queue, group = { target, jobs: [] })
+            group.jobs.push(c as JobCompleteParams)
+          }
+        }
       }
       let rows: Array<SetStateResult> | undefined = rowsWanted ? [] : undefined
+      const handedOver = new Map<string, number>()
+      if (handoffs !== undefined) {
+        for (const [queue, { jobs, target }] of handoffs) {
+          const reserved = target.reserve(jobs.length)
+          if (reserved === 0) {
+            ;(plain ??= []).push(...jobs)
+            continue
+          }
+          const now = yield* Clock.currentTimeMillis
+          const done = yield* driver.jobCompleteManyAndStart({
+            jobs,
+            wantRows: rowsWanted,
+            queue,
+            max: reserved,
+            limit: target.limit,
+            now: new Date(now),
+            clientId: target.clientId
+          }).pipe(Effect.onError(() => target.deliver([], reserved, now)))
+          yield* target.deliver(done.started, reserved, now)
+          if (done.started.length > 0) handedOver.set(queue, done.started.length)
+          if (rows !== undefined) for (const job of done.rows) rows.push({ job, applied: true })
+        }
+      }
       if (plain !== undefined) {
         const done = yield* driver.jobCompleteManyIfRunning({ jobs: plain, wantRows: rowsWanted })
         if (rows !== undefined) for (const job of done.rows) rows.push({ job, applied: true })
@@ -212,7 +264,7 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
         }
       }
       yield* Telemetry.recordCompleterBatch(batch.length, (yield* Clock.currentTimeMillis) - startedAt)
-      return rows
+      return { rows, handedOver }
     })
 
   const writeWithRetry = (batch: ReadonlyArray<Completion>) =>
@@ -221,11 +273,15 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
     )
 
   const onWritten = options.onWritten
-  const report = (batch: ReadonlyArray<Completion>, rows: ReadonlyArray<SetStateResult> | undefined) => {
+  const report = (
+    batch: ReadonlyArray<Completion>,
+    written: { readonly rows: ReadonlyArray<SetStateResult> | undefined; readonly handedOver: ReadonlyMap<string, number> }
+  ) => {
+    const rows = written.rows
     const published = rows === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (completedAt) => options.onCompleted(rows, batch, completedAt))
-    return onWritten === undefined ? published : Effect.andThen(published, onWritten(batch))
+    return onWritten === undefined ? published : Effect.andThen(published, onWritten(batch, written.handedOver))
   }
 
   /** Puts outcomes back unless a newer outcome for the same job arrived meanwhile. */
@@ -389,6 +445,17 @@ export interface EventHub {
     batch: ReadonlyArray<Completion>,
     completedAt: number
   ) => Effect.Effect<void>
+}
+
+/** Where jobs started by a completion's slot hand-over go (a producer). */
+export interface HandoffTarget {
+  readonly clientId: string
+  /** The queue's global limit. */
+  readonly limit: number
+  /** Reserves room for at most `n` jobs (free workers not promised to a fetch); returns how many. */
+  readonly reserve: (n: number) => number
+  /** Runs the jobs a hand-over started (at most `reserved`) and gives the reservation back. */
+  readonly deliver: (rows: ReadonlyArray<JobRow>, reserved: number, now: number) => Effect.Effect<void>
 }
 
 /** One `watchCompletion`. */

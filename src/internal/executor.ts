@@ -226,14 +226,17 @@ export interface Executor {
  * An executor in the current scope; closing it interrupts the jobs still running (without a
  * reason) and waits for them.
  *
- * Each job is a fiber of its own, started at once from the context of the fiber that calls
- * `start` (the workers' requirements are in the context the runner was built with) and tracked
+ * Each job is a fiber of its own, started at once in the context the executor was made in (the
+ * workers' requirements are in the context the runner was built with) and tracked
  * here rather than in a `FiberMap`: the executor already keeps every running job by id, and a
  * second map (with hashing of bigint keys) cost a measurable share of a no-op job.
  */
 export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
   // Decided once: the runner's `telemetry` option holds for every fiber it forks.
   const annotate = yield* Telemetry.Enabled
+  // Job fibers run in the context the executor was made in, whoever starts them (the producer's
+  // fetch, or the completer's slot hand-over).
+  const forkContext = yield* Effect.context<never>()
   const running = new Map<bigint, Running>()
   const onJobDone = config.onJobDone
   /** Callers of `awaitIdle` waiting for the last running job to end. */
@@ -283,7 +286,7 @@ export const make = Effect.fnUntraced(function*(config: ExecutorConfig) {
         running.set(row.id, job)
         Telemetry.addRunning(fiber, row.queue, 1)
       }
-      const fork = Effect.runForkWith(fiber.context)
+      const fork = Effect.runForkWith(forkContext)
       for (const job of jobs) {
         // Runs at once, up to its first asynchronous step (a no-op job to its end).
         const jobFiber = fork(execute(config, job.row, annotate) as Effect.Effect<void>)

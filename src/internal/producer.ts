@@ -46,7 +46,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DatabaseError } from "../Errors.ts"
 import type { JobRow } from "../Job.ts"
-import type { Completer } from "./completer.ts"
+import type { Completer, HandoffTarget } from "./completer.ts"
 import type { Driver } from "./driver/driver.ts"
 import * as Executor from "./executor.ts"
 import * as Loop from "./loop.ts"
@@ -114,6 +114,8 @@ export interface Producer {
    * asked for; 0 while paused or stopped).
    */
   readonly slotFreed: () => number
+  /** The slot hand-over target of a queue with a global limit (the completer's `handoff`). */
+  readonly handoff: HandoffTarget | undefined
   /** Ids of the jobs running now. */
   readonly running: () => ReadonlyArray<bigint>
   /** Stops fetching for good (waits for an in-flight fetch); cancels keep reaching running jobs. */
@@ -148,8 +150,10 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   let fetchWhenSlotFrees = false
   let stopped = false
   let lastFetchAt = Number.NEGATIVE_INFINITY
-  /** How many jobs the fetch in flight asked for (0 when none is in flight). */
+  /** How many jobs the fetch in flight may bring (0 when none is in flight). */
   let fetching = 0
+  /** Workers promised to jobs a completion's slot hand-over is starting (see `handoff`). */
+  let reserved = 0
   // Set by a trigger that skips the cooldown (a slot freed while draining, a notification after
   // a quiet period); read and cleared by the fetch loop.
   let fetchAtOnce = false
@@ -223,15 +227,20 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
       )
     })
 
+  /** Starts jobs marked running for this runner (by a fetch or a slot hand-over) at `now`. */
+  const startFetched = (rows: ReadonlyArray<JobRow>, now: number) =>
+    Effect.andThen(beforeJobsStart(rows), Effect.andThen(executor.start(rows, now), checkEarlyCancels(rows)))
+
   const fetchOnce = Effect.gen(function*() {
-    const limit = config.maxWorkers - executor.size()
+    const limit = config.maxWorkers - executor.size() - reserved
     if (limit <= 0) {
       fetchWhenSlotFrees = true
       return
     }
     const now = yield* Clock.currentTimeMillis
     lastFetchAt = now
-    fetching = limit
+    // A fetch under a global limit never brings more than the limit.
+    fetching = Math.min(limit, config.limits?.globalLimit ?? limit)
     let rows: ReadonlyArray<JobRow>
     if (config.limits === undefined) {
       rows = yield* driver.jobGetAvailable({ queue, max: limit, now: new Date(now), clientId: config.clientId })
@@ -252,11 +261,9 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     }
     yield* Telemetry.recordFetch(queue, rows.length)
     if (rows.length === 0) return
-    yield* beforeJobsStart(rows)
     // Set before the jobs start: a job may finish before this fiber runs again.
     if (rows.length === limit) fetchWhenSlotFrees = true
-    yield* executor.start(rows, now)
-    yield* checkEarlyCancels(rows)
+    yield* startFetched(rows, now)
   }).pipe(
     Effect.ensuring(Effect.sync(() => {
       fetching = 0
@@ -309,7 +316,31 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const slotFreed = () => {
     if (config.limits?.globalLimit !== undefined) fetchAtOnce = true
     fetchNow()
-    return paused || stopped ? 0 : Math.max(0, config.maxWorkers - executor.size() - fetching)
+    return paused || stopped ? 0 : Math.max(0, config.maxWorkers - executor.size() - fetching - reserved)
+  }
+  /**
+   * The slot hand-over of a queue with a global limit alone: the completer writes this queue's
+   * plain successes with a statement that also starts the next jobs in their slots, for this
+   * runner, so a freed slot never waits for a fetch. Room is reserved first (free workers that no
+   * fetch in flight may fill; none while paused or stopping) and the jobs started are run at once,
+   * even if the runner began stopping meanwhile: they are running in the database already.
+   */
+  const globalLimit = config.limits?.globalLimit
+  const handoff: HandoffTarget | undefined = globalLimit === undefined ? undefined : {
+    clientId: config.clientId,
+    limit: globalLimit,
+    reserve: (n) => {
+      if (paused || stopped) return 0
+      const room = Math.min(n, config.maxWorkers - executor.size() - fetching - reserved)
+      if (room <= 0) return 0
+      reserved += room
+      return room
+    },
+    deliver: (rows, n, now) =>
+      Effect.suspend(() => {
+        reserved -= n
+        return rows.length === 0 ? Effect.void : startFetched(rows, now)
+      })
   }
   yield* Effect.forkScoped(Stream.runForEach(inserts, (payload) => {
     const insert = parseInsert(payload)
@@ -355,6 +386,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     queue,
     fetchNow,
     slotFreed,
+    handoff,
     running: () => executor.rows().map((r) => r.id),
     stop: Effect.suspend(() => {
       stopped = true

@@ -139,20 +139,25 @@ const invalid = (field: string, rule: string, value?: unknown) =>
  * insert notification for the queue, marked `slot_freed`, so that they do the same — a River
  * client hearing it just fetches. Otherwise they are not woken: the local fetch takes whatever
  * they could, and a fetch of theirs would only wait for the queue's lock and find no slot.
+ * Slots the completion handed over (jobs it started in their place) are not free and wake nobody.
  */
 const slotsFreed = (
   driver: Driver,
   notifier: Notifier.Notifier["Service"],
   producers: ReadonlyMap<string, Producer.Producer>,
   limited: ReadonlySet<string>,
-  batch: ReadonlyArray<Completer.Completion>
+  batch: ReadonlyArray<Completer.Completion>,
+  handedOver: ReadonlyMap<string, number>
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const freed = new Map<string, number>()
     for (const { job } of batch) if (limited.has(job.queue)) freed.set(job.queue, (freed.get(job.queue) ?? 0) + 1)
     if (freed.size === 0) return Effect.void
     const tell: Array<string> = []
-    for (const [queue, slots] of freed) {
+    for (const [queue, completed] of freed) {
+      // Slots the write already gave to jobs it started are not free.
+      const slots = completed - (handedOver.get(queue) ?? 0)
+      if (slots <= 0) continue
       const local = producers.get(queue)?.slotFreed() ?? 0
       if (local < slots) tell.push(queue)
     }
@@ -317,6 +322,11 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const globallyLimited = new Set<string>(
       config.queues.filter((q: ValidatedQueue) => q.limits?.globalLimit !== undefined).map((q: ValidatedQueue) => q.name)
     )
+    const handingOver = new Set<string>(
+      config.queues.filter((q: ValidatedQueue) =>
+        q.limits?.globalLimit !== undefined && q.limits.partition === undefined && q.limits.rate === undefined
+      ).map((q: ValidatedQueue) => q.name)
+    )
     const completer = yield* Completer.make({
       driver,
       flushInterval: config.completerFlushInterval,
@@ -325,8 +335,12 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
       // Rows are read back and events built only while someone listens; published as one batch.
       wantsRows: events.wanted,
       onCompleted: events.publish,
-      onWritten: globallyLimited.size === 0 ? undefined : (batch) => slotsFreed(driver, notifier, producers, globallyLimited, batch),
-      urgent: globallyLimited.size === 0 ? undefined : (completion) => globallyLimited.has(completion.job.queue)
+      onWritten: globallyLimited.size === 0
+        ? undefined
+        : (batch, handedOver) => slotsFreed(driver, notifier, producers, globallyLimited, batch, handedOver),
+      urgent: globallyLimited.size === 0 ? undefined : (completion) => globallyLimited.has(completion.job.queue),
+      // A global limit alone: a completion starts the next job in its slot, in the same commit.
+      handoff: handingOver.size === 0 ? undefined : (queue) => handingOver.has(queue) ? producers.get(queue)?.handoff : undefined
     })
     if (config.clockSkewWarning !== "off") {
       yield* ClockSkew.watch(driver, notifier, Duration.toMillis(config.clockSkewWarning))

@@ -793,6 +793,87 @@ export const driverConformance = <R>(target: ConformanceTarget<R>) =>
             assert.strictEqual(third.jobs.length, 2, "the window has moved past the first starts")
           }))
 
+        const handOver = (
+          driver: Driver,
+          done: ReadonlyArray<JobRow>,
+          options: { readonly max?: number; readonly limit?: number; readonly wantRows?: boolean } = {}
+        ) =>
+          driver.jobCompleteManyAndStart({
+            jobs: done.map((job, i) => ({ id: job.id, finalizedAt: at(i), job })),
+            wantRows: options.wantRows ?? true,
+            queue: "default",
+            max: options.max ?? 10,
+            limit: options.limit ?? 5,
+            now: at(0),
+            clientId: "c"
+          })
+
+        test("jobCompleteManyAndStart completes and starts as many jobs in fetch order, never more than applied", (driver) =>
+          Effect.gen(function*() {
+            const [a, b, stale] = yield* insertFull(driver, running(), running({ metadata: `{"keep": 1}` }), running({ attempt: 2 }))
+            const available = yield* insertFull(driver, ...Array.from({ length: 4 }, (_, i) => full({ priority: 1 + (i % 2) })))
+            yield* insertFull(driver, full({ queue: "other", priority: 1 }))
+            const result = yield* handOver(driver, [a!, b!, { ...stale!, attempt: 1 }])
+            assert.deepStrictEqual([...result.ids].sort(), [a!.id, b!.id].sort(), "an earlier attempt's success does not apply")
+            assert.deepStrictEqual(ids(result.started), [available[0]!.id, available[2]!.id], "two applied: two started, priority first")
+            for (const job of result.started) {
+              assert.strictEqual(job.state, "running")
+              assert.strictEqual(job.attempt, 1)
+              assert.strictEqual(job.attemptedAt!.getTime(), T0)
+              assert.deepStrictEqual(job.attemptedBy, ["c"])
+              assert.deepStrictEqual(yield* get(driver, job.id), job, "the started row as stored")
+            }
+            const byId = new Map(result.rows.map((r) => [r.id, r]))
+            assert.deepStrictEqual(byId.get(b!.id), yield* get(driver, b!.id), "the completed row as written")
+            assert.strictEqual((yield* get(driver, b!.id)).state, "completed")
+            assert.strictEqual((yield* get(driver, stale!.id)).state, "running")
+            // At most `max`, and the ids alone without rows.
+            const [c, d] = yield* insertFull(driver, running(), running())
+            const one = yield* handOver(driver, [c!, d!], { max: 1, wantRows: false })
+            assert.deepStrictEqual([...one.ids].sort(), [c!.id, d!.id].sort())
+            assert.deepStrictEqual(one.rows, [])
+            assert.deepStrictEqual(ids(one.started), [available[1]!.id])
+          }))
+
+        test("jobCompleteManyAndStart starts nothing when nothing applied or the queue runs more than its limit", (driver) =>
+          Effect.gen(function*() {
+            yield* insertFull(driver, full(), full())
+            const [gone] = yield* insertFull(driver, full({ state: "completed", finalizedAt: at(0), attempt: 1 }))
+            const none = yield* handOver(driver, [{ ...gone!, state: "running" }])
+            assert.deepStrictEqual(none.ids, [])
+            assert.deepStrictEqual(none.started, [], "no completion applied: no slot to hand over")
+            const busy = yield* insertFull(driver, running(), running(), running())
+            const over = yield* handOver(driver, [busy[0]!], { limit: 2 })
+            assert.deepStrictEqual(over.ids, [busy[0]!.id], "the completion itself applies")
+            assert.deepStrictEqual(over.started, [], "3 running against a limit of 2 (lowered since): the slot is not handed over")
+            const within = yield* handOver(driver, [busy[1]!], { limit: 2 })
+            assert.strictEqual(within.started.length, 1, "2 running against 2: one for one")
+          }))
+
+        test("hand-overs and limited fetches at once never exceed a global limit together", (driver) =>
+          Effect.gen(function*() {
+            yield* insertFull(driver, ...Array.from({ length: 300 }, () => full()))
+            const limit = 6
+            const first = yield* limited(driver, 10, { globalLimit: limit })
+            assert.strictEqual(first.jobs.length, limit)
+            let runningJobs = [...first.jobs]
+            // Rounds: every running job completes through a hand-over while fetches try to take
+            // slots; the running count must stay at the limit.
+            for (let round = 0; round < 10; round++) {
+              const results = yield* Effect.all(
+                [
+                  ...runningJobs.map((job) => Effect.map(handOver(driver, [job], { limit }), (r) => r.started)),
+                  ...Array.from({ length: 4 }, () => Effect.map(limited(driver, 10, { globalLimit: limit }), (r) => r.jobs))
+                ],
+                { concurrency: "unbounded" }
+              )
+              runningJobs = results.flat()
+              const stored = yield* driver.jobList({ states: ["running"], orderBy: "id", order: "asc", limit: 100 })
+              assert.isAtMost(stored.length, limit, `round ${round}`)
+              assert.strictEqual(runningJobs.length, stored.length, `round ${round}: every running job was handed to someone`)
+            }
+          }))
+
         test("concurrent fetches never exceed a global limit together", (driver) =>
           Effect.gen(function*() {
             yield* insertFull(driver, ...Array.from({ length: 200 }, () => full()))

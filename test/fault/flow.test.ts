@@ -117,7 +117,10 @@ describe("flow control across three runner processes", () => {
     const perRunner = await db.q<{ runner_id: string; n: number }>(
       `SELECT runner_id, count(*)::int AS n FROM ${SCHEMA}.flow_log GROUP BY 1 ORDER BY 1`
     )
-    expect(perRunner.length).toBe(3)
+    // Every job ran once, on one of the three. How they spread is not a guarantee: a runner
+    // completing a job starts the next in its slot (the slot hand-over), so the runners that hold
+    // the slots of a busy queue keep them (the others take over when one stops or dies: below).
+    expect(perRunner.reduce((n, r) => n + r.n, 0)).toBe(total)
     outcome("global", {
       jobs: total,
       peak: peak(list),

@@ -378,6 +378,28 @@ export interface Driver {
   }) => Effect.Effect<{ readonly ids: ReadonlyArray<bigint>; readonly rows: ReadonlyArray<JobRow> }, SqlError>
 
   /**
+   * Flow control's slot hand-over: {@link jobCompleteManyIfRunning} for plain successes of one
+   * queue with a global limit (and no partitions or rate limit), and in the same statement the
+   * start of at most `max` available jobs of `queue` for `clientId` at `now` (as
+   * {@link jobGetAvailable} starts them), never more than the completions that applied, and none
+   * while the queue runs more than `limit` jobs. A started job takes the slot of a completed one
+   * in the same commit: the queue's running count never grows, so no lock is needed. Returns the
+   * completed ids (and rows when `wantRows`), and the jobs it started.
+   */
+  readonly jobCompleteManyAndStart: (params: {
+    readonly jobs: ReadonlyArray<JobCompleteParams>
+    readonly wantRows: boolean
+    readonly queue: string
+    readonly max: number
+    readonly limit: number
+    readonly now: Date
+    readonly clientId: string
+  }) => Effect.Effect<
+    { readonly ids: ReadonlyArray<bigint>; readonly rows: ReadonlyArray<JobRow>; readonly started: ReadonlyArray<JobRow> },
+    SqlError
+  >
+
+  /**
    * River's batched "set state if still running": each outcome applies while its row is still at
    * the attempt that ran (`job.attempt`); a row that left `running` meanwhile only gets its
    * metadata merged. A row whose cancel was requested during the attempt (see

@@ -393,6 +393,43 @@ FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, f
 WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
 RETURNING j.id, j.metadata::text AS metadata`,
 
+    /**
+     * Flow control's slot hand-over (issue 17): {@link jobCompleteManyIfRunning} for jobs of queue
+     * $6, and in the same statement the start of at most `least($7, completions that applied)`
+     * available jobs of $6 for client $4 at $3, as {@link jobGetAvailable} starts them — only while
+     * the queue's running count in this statement's snapshot is at most $8 (its global limit; a
+     * limit lowered since the jobs started hands nothing over). Every job started replaces one that
+     * completed in the same commit, so the queue's running count never grows and no lock is taken;
+     * rows are locked `SKIP LOCKED` and re-checked, so a concurrent fetch never takes the same job.
+     * One row per completion that applied: `done_id` and `done_metadata`, paired with a started
+     * job's columns (`id` is null on rows without one).
+     * $1 id bigint[], $2 attempt smallint[], $5 finalized_at timestamptz[].
+     */
+    jobCompleteManyAndStart: `WITH done AS (
+  UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
+  FROM unnest($1::bigint[], $2::smallint[], $5::timestamptz[]) AS u(id, attempt, finalized_at)
+  WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+  RETURNING j.id, j.metadata
+), locked AS (
+  SELECT id FROM ${p}river_job
+  WHERE state = 'available' AND queue = $6::text AND scheduled_at <= $3::timestamptz
+  ORDER BY priority ASC, scheduled_at ASC, id ASC
+  LIMIT (SELECT CASE
+    WHEN (SELECT count(*) FROM ${p}river_job WHERE state = 'running' AND queue = $6::text) <= $8::int
+    THEN least($7::int, (SELECT count(*) FROM done)) ELSE 0 END)
+  FOR UPDATE SKIP LOCKED
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET ${fetchedRunning(p)}
+  FROM locked WHERE j.id = locked.id
+  RETURNING ${jobColumns("j")}
+), started AS (
+  SELECT *, row_number() OVER () AS pair FROM updated WHERE state = 'running'
+), completed AS (
+  SELECT id AS done_id, metadata::text AS done_metadata, row_number() OVER () AS pair FROM done
+)
+SELECT c.done_id, c.done_metadata, s.* FROM completed c LEFT JOIN started s ON s.pair = c.pair`,
+
     /** {@link jobCompleteManyIfRunning} returning only the ids (nobody needs the rows). */
     jobCompleteManyIfRunningIds: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
 FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
@@ -592,6 +629,7 @@ type JobMethods = Pick<
   Driver,
   | "jobCancel"
   | "jobCompleteManyIfRunning"
+  | "jobCompleteManyAndStart"
   | "jobDelete"
   | "jobDeleteFinalized"
   | "jobGetAvailable"
@@ -613,6 +651,40 @@ type JobMethods = Pick<
 >
 
 const decodeRows = (rows: ReadonlyArray<RawJobRow>): ReadonlyArray<JobRow> => rows.map(decodeJobRow)
+
+/** The lean completion's parameter arrays, sorted by id (each row is updated once, in that order). */
+const completeParams = (jobs: ReadonlyArray<JobCompleteParams>) => {
+  const n = jobs.length
+  const sorted = jobs.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const ids = new Array<bigint>(n)
+  const attempts = new Array<number>(n)
+  const finalized = new Array<Date>(n)
+  for (let i = 0; i < n; i++) {
+    const c = sorted[i]!
+    ids[i] = c.id
+    attempts[i] = c.job.attempt
+    finalized[i] = c.finalizedAt
+  }
+  return { ids, attempts, finalized }
+}
+
+/** The rows the lean completion completed, from the fetched rows and each one's current metadata. */
+const completedRows = (
+  jobs: ReadonlyArray<JobCompleteParams>,
+  done: ReadonlyArray<readonly [id: bigint, metadata: string]>
+): { readonly ids: ReadonlyArray<bigint>; readonly rows: ReadonlyArray<JobRow> } => {
+  const byId = new Map<bigint, JobCompleteParams>()
+  for (const c of jobs) byId.set(c.id, c)
+  const rows = new Array<JobRow>(done.length)
+  const ids = new Array<bigint>(done.length)
+  for (let i = 0; i < done.length; i++) {
+    const [id, metadata] = done[i]!
+    const c = byId.get(id)!
+    ids[i] = id
+    rows[i] = { ...c.job, state: "completed", finalizedAt: c.finalizedAt, metadata: metadataOf(parseJson(metadata)) }
+  }
+  return { ids, rows }
+}
 
 /**
  * The parameters of {@link JobSql.jobSetStateIfRunningMany}, one array per column. Unused slots
@@ -960,17 +1032,7 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
 
     jobCompleteManyIfRunning: ({ jobs, wantRows }) =>
       Effect.suspend(() => {
-        const n = jobs.length
-        const sorted = jobs.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-        const ids = new Array<bigint>(n)
-        const attempts = new Array<number>(n)
-        const finalized = new Array<Date>(n)
-        for (let i = 0; i < n; i++) {
-          const c = sorted[i]!
-          ids[i] = c.id
-          attempts[i] = c.job.attempt
-          finalized[i] = c.finalizedAt
-        }
+        const { attempts, finalized, ids } = completeParams(jobs)
         const params = [ids, attempts, finalized]
         if (!wantRows) {
           return Effect.map(sql.unsafe<{ readonly id: bigint }>(q.jobCompleteManyIfRunningIds, params), (rows) => ({
@@ -980,18 +1042,31 @@ export const makeJobMethods = (sql: SqlClient.SqlClient, schema: string | undefi
         }
         return Effect.map(
           sql.unsafe<{ readonly id: bigint; readonly metadata: string }>(q.jobCompleteManyIfRunning, params),
-          (rows) => {
-            const byId = new Map<bigint, JobCompleteParams>()
-            for (const c of jobs) byId.set(c.id, c)
-            const out = new Array<JobRow>(rows.length)
-            const outIds = new Array<bigint>(rows.length)
-            for (let i = 0; i < rows.length; i++) {
-              const row = rows[i]!
-              const c = byId.get(row.id)!
-              outIds[i] = row.id
-              out[i] = { ...c.job, state: "completed", finalizedAt: c.finalizedAt, metadata: metadataOf(parseJson(row.metadata)) }
-            }
-            return { ids: outIds, rows: out }
+          (rows) => completedRows(jobs, rows.map((row) => [row.id, row.metadata]))
+        )
+      }),
+
+    jobCompleteManyAndStart: ({ clientId, jobs, limit, max, now, queue, wantRows }) =>
+      Effect.suspend(() => {
+        const { attempts, finalized, ids } = completeParams(jobs)
+        return Effect.map(
+          sql.unsafe<RawJobRow & { readonly done_id: bigint; readonly done_metadata: string }>(q.jobCompleteManyAndStart, [
+            ids,
+            attempts,
+            now,
+            clientId,
+            finalized,
+            queue,
+            max,
+            limit
+          ]),
+          (raw) => {
+            const started: Array<JobRow> = []
+            for (const row of raw) if (row.id !== null) started.push(decodeJobRow(row))
+            const done = wantRows
+              ? completedRows(jobs, raw.map((row) => [row.done_id, row.done_metadata]))
+              : { ids: raw.map((row) => row.done_id), rows: EMPTY as ReadonlyArray<JobRow> }
+            return { ...done, started }
           }
         )
       }),
