@@ -22,7 +22,8 @@
  * and, for the library, for the runner's `cancelled` event (the completion write committed), so
  * no sample overlaps another commit of the benchmark. Also reported: the cancel call alone
  * (statement + commit) and the clock offset between the processes (IPC ping, best of 30): times
- * from two processes are compared, so an offset would bias every sample by that much.
+ * from two processes are compared, so the children's times are moved onto the parent's clock by
+ * that offset before any difference is taken.
  *
  * Competitors (issue 16), after the samples above, on their own databases:
  *
@@ -269,6 +270,11 @@ export const runW3 = async (serverUrl: string, options: W3Options = {}): Promise
   try {
     await Promise.all([runner.next("ready", undefined, 30_000), ceiling.next("ready", undefined, 30_000)])
     const clock = { runner: await clockOffset(runner), ceiling: await clockOffset(ceiling) }
+    // A child's timestamps on this process's clock. The processes' clocks (time origin + monotonic
+    // time) can disagree by milliseconds (20.7 ms in one run), which every sample would carry.
+    const onOurClock = (offset: { readonly offset: number }) => (at: number) => at - offset.offset
+    const fromRunner = onOurClock(clock.runner)
+    const fromCeiling = onOurClock(clock.ceiling)
 
     const program = Effect.gen(function*() {
       const sql = yield* PgClient.PgClient
@@ -305,8 +311,10 @@ export const runW3 = async (serverUrl: string, options: W3Options = {}): Promise
           const t0 = now()
           const row = yield* client.cancel(id)
           const t1 = now()
-          const interrupted = yield* wait(() => runner.next("interrupted", (m) => m.id === key))
-          const notified = diagnose ? yield* wait(() => runner.next("notified", (m) => m.id === key)) : undefined
+          const interrupted = { at: fromRunner((yield* wait(() => runner.next("interrupted", (m) => m.id === key))).at) }
+          const notified = diagnose
+            ? { at: fromRunner((yield* wait(() => runner.next("notified", (m) => m.id === key))).at) }
+            : undefined
           const completed = yield* wait(() => runner.next("completed", (m) => m.id === key))
           if (row.state !== "running" || completed.kind !== "cancelled") {
             return yield* Effect.die(new Error(`w3: job ${key}: state ${row.state} at cancel, outcome ${completed.kind}`))
@@ -327,8 +335,10 @@ export const runW3 = async (serverUrl: string, options: W3Options = {}): Promise
           const t0 = now()
           const rows = yield* sql.unsafe(ceilingSql, [id, new Date().toISOString(), CEILING_CHANNEL])
           const t1 = now()
-          const interrupted = yield* wait(() => ceiling.next("interrupted", (m) => m.id === key))
-          const notified = diagnose ? yield* wait(() => ceiling.next("notified", (m) => m.id === key)) : undefined
+          const interrupted = { at: fromCeiling((yield* wait(() => ceiling.next("interrupted", (m) => m.id === key))).at) }
+          const notified = diagnose
+            ? { at: fromCeiling((yield* wait(() => ceiling.next("notified", (m) => m.id === key))).at) }
+            : undefined
           if (rows.length !== 1) return yield* Effect.die(new Error(`w3: ceiling row ${key} not updated`))
           return {
             latency: interrupted.at - t0,
