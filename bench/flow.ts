@@ -85,7 +85,16 @@ export const runFlow = async (serverUrl: string, options: { readonly rounds?: nu
           const taken = yield* PubSub.takeAll(events).pipe(Effect.timeoutOption(1_000))
           if (Option.isSome(taken)) for (const event of taken.value) if (event.kind === "completed") completed++
         }
-        return JOBS / ((performance.now() - t0) / 1_000)
+        const rate = JOBS / ((performance.now() - t0) / 1_000)
+        // A no-op job never fails: one that did (a timeout after a hang, say) is a finding, and it
+        // shows as a round far slower than the others. Say which.
+        const sql = yield* PgClient.PgClient
+        const [failed] = yield* sql<{ n: number; first: string | null }>`SELECT count(*)::int AS n,
+          min(errors[1]::text) AS first FROM river_job WHERE cardinality(errors) > 0`
+        if (failed!.n > 0) {
+          console.log(`  (globalLimit ${globalLimit ?? "none"}: ${failed!.n} jobs failed an attempt in this round; first error: ${failed!.first})`)
+        }
+        return rate
       }))
 
     const unlimited: Array<number> = []

@@ -33,7 +33,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import type { JobRow } from "../../../Job.ts"
 import * as FlowControl from "../../flowControl.ts"
 import type { Driver, LimitedFetch } from "../driver.ts"
-import { decodeJobRow, fetchedRunning, jobColumns, jobSql, type RawJobRow } from "./job.ts"
+import { decodeJobRow, fetchCtes, fetchedRunning, jobColumns, jobSql, type RawJobRow } from "./job.ts"
 
 /** First key of the per-queue advisory lock (ASCII "RFLW"); the second is the queue's hash. */
 const LOCK_CLASS = 0x52464c57
@@ -60,18 +60,7 @@ export const flowControlSql = (schema: string | undefined, p: string) => ({
    */
   fetchGlobal: `WITH running AS (
   SELECT count(*)::int AS n FROM ${p}river_job WHERE state = 'running' AND queue = $1::text
-), locked AS (
-  SELECT id FROM ${p}river_job
-  WHERE state = 'available' AND queue = $1::text AND scheduled_at <= $3::timestamptz
-  ORDER BY priority ASC, scheduled_at ASC, id ASC
-  LIMIT greatest(0, least($2::int, $5::int - (SELECT n FROM running)))
-  FOR UPDATE SKIP LOCKED
-), updated AS (
-  UPDATE ${p}river_job AS j
-  SET ${fetchedRunning(p)}
-  FROM locked WHERE j.id = locked.id
-  RETURNING ${jobColumns("j")}
-)
+), ${fetchCtes(p, "$1", "greatest(0, least($2::int, $5::int - (SELECT n FROM running)))")}
 SELECT * FROM updated WHERE state = 'running'`,
 
   /** Running jobs of queue $1: one row, partition ''. */

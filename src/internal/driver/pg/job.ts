@@ -177,6 +177,27 @@ export const fetchedRunning = (p: string): string =>
       'error', 'effect-river: attempt ${MAX_ATTEMPT} is the most the attempt column (a smallint) can count; the job cannot be fetched again and was discarded')) END`
 
 /**
+ * River's fetch as two CTEs, `locked` and `updated`: at most `limit` (an SQL expression) available
+ * jobs of queue `queueParam` scheduled by `$3`, in fetch order, locked `SKIP LOCKED` and marked
+ * running ({@link fetchedRunning}: `$3` now, `$4` client id), returning their columns. Callers end
+ * the statement with `SELECT … FROM updated WHERE state = 'running'` (a job at the attempt
+ * ceiling is discarded instead).
+ */
+export const fetchCtes = (p: string, queueParam: string, limit: string): string =>
+  `locked AS (
+  SELECT id FROM ${p}river_job
+  WHERE state = 'available' AND queue = ${queueParam}::text AND scheduled_at <= $3::timestamptz
+  ORDER BY priority ASC, scheduled_at ASC, id ASC
+  LIMIT ${limit}
+  FOR UPDATE SKIP LOCKED
+), updated AS (
+  UPDATE ${p}river_job AS j
+  SET ${fetchedRunning(p)}
+  FROM locked WHERE j.id = locked.id
+  RETURNING ${jobColumns("j")}
+)`
+
+/**
  * The statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty). Exported
  * for the benchmarks' raw ceilings, which send the same texts straight through the driver.
  */
@@ -340,18 +361,7 @@ SELECT (SELECT count(*) FROM deleted) > 0 AS deleted, cur.* FROM cur`,
      * later fetch of its queue) with "smallint out of range", it is discarded at $3 with an error
      * saying so, and not returned.
      */
-    jobGetAvailable: `WITH locked AS (
-  SELECT id FROM ${p}river_job
-  WHERE state = 'available' AND queue = $1::text AND scheduled_at <= $3::timestamptz
-  ORDER BY priority ASC, scheduled_at ASC, id ASC
-  LIMIT $2::int
-  FOR UPDATE SKIP LOCKED
-), updated AS (
-  UPDATE ${p}river_job AS j
-  SET ${fetchedRunning(p)}
-  FROM locked WHERE j.id = locked.id
-  RETURNING ${jobColumns("j")}
-)
+    jobGetAvailable: `WITH ${fetchCtes(p, "$1", "$2::int")}
 SELECT * FROM updated WHERE state = 'running'`,
 
     /**
@@ -410,20 +420,15 @@ RETURNING j.id, j.metadata::text AS metadata`,
   FROM unnest($1::bigint[], $2::smallint[], $5::timestamptz[]) AS u(id, attempt, finalized_at)
   WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
   RETURNING j.id, j.metadata
-), locked AS (
-  SELECT id FROM ${p}river_job
-  WHERE state = 'available' AND queue = $6::text AND scheduled_at <= $3::timestamptz
-  ORDER BY priority ASC, scheduled_at ASC, id ASC
-  LIMIT (SELECT CASE
+), ${
+      fetchCtes(
+        p,
+        "$6",
+        `(SELECT CASE
     WHEN (SELECT count(*) FROM ${p}river_job WHERE state = 'running' AND queue = $6::text) <= $8::int
-    THEN least($7::int, (SELECT count(*) FROM done)) ELSE 0 END)
-  FOR UPDATE SKIP LOCKED
-), updated AS (
-  UPDATE ${p}river_job AS j
-  SET ${fetchedRunning(p)}
-  FROM locked WHERE j.id = locked.id
-  RETURNING ${jobColumns("j")}
-), started AS (
+    THEN least($7::int, (SELECT count(*) FROM done)) ELSE 0 END)`
+      )
+    }, started AS (
   SELECT *, row_number() OVER () AS pair FROM updated WHERE state = 'running'
 ), completed AS (
   SELECT id AS done_id, metadata::text AS done_metadata, row_number() OVER () AS pair FROM done
