@@ -21,6 +21,7 @@ import { fmt, median, range } from "./util.ts"
 
 const Noop = JobKind.make("bench_executor_noop", { args: Schema.Struct({ n: Schema.Int }) })
 
+/** CPU per job of every round, as shipped and with telemetry off. */
 export interface ExecutorFigures {
   readonly jobsPerRound: number
   readonly rounds: number
@@ -77,6 +78,7 @@ const round = (telemetry: boolean, batch: number, batches: number) =>
     return (cpu.user + cpu.system) / completed
   }).pipe(Effect.provideService(Telemetry.Enabled, telemetry)))
 
+/** Warms up, then runs `rounds` rounds of each, alternating which goes first. */
 export const runExecutor = async (options: { readonly rounds?: number; readonly batches?: number } = {}): Promise<ExecutorFigures> => {
   const rounds = options.rounds ?? 10
   const batches = options.batches ?? 50
@@ -95,6 +97,7 @@ export const runExecutor = async (options: { readonly rounds?: number; readonly 
   return { jobsPerRound: batch * batches, rounds, shipped, off }
 }
 
+/** Prints the medians and ranges. */
 export const printExecutor = (f: ExecutorFigures) => {
   console.log(`\n## executor: CPU per no-op job, no database (${fmt(f.jobsPerRound)} jobs a round, ${f.rounds} rounds each)`)
   console.log(`  as shipped     ${fmt(median(f.shipped), 2).padStart(6)} µs/job  range ${range(f.shipped, 2)}`)

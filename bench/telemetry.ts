@@ -21,6 +21,7 @@ import { fmt, median, range, ratio } from "./util.ts"
 
 const SETTINGS: RiverSettings = { maxWorkers: 1_000, fetchCooldown: "2 millis", fetchPollInterval: "20 millis" }
 
+/** Every round's drain, per variant (rates and CPU per job come from these). */
 export interface TelemetryFigures {
   readonly jobs: number
   readonly rounds: number
@@ -29,6 +30,7 @@ export interface TelemetryFigures {
   readonly off: ReadonlyArray<DrainRound>
 }
 
+/** Runs the three variants `rounds` times each, the order rotating every round. */
 export const runTelemetry = async (
   serverUrl: string,
   options: { readonly jobs?: number; readonly rounds?: number } = {}
@@ -92,6 +94,7 @@ export const mannWhitney = (a: ReadonlyArray<number>, b: ReadonlyArray<number>):
 
 const signed = (x: number) => `${x < -0.05 ? "−" : "+"}${fmt(Math.abs(x), 1)}`
 
+/** Prints the medians, the ratios and the test's verdict. */
 export const printTelemetry = (f: TelemetryFigures) => {
   const rates = (xs: ReadonlyArray<DrainRound>) => xs.map(rate)
   const cpu = (xs: ReadonlyArray<DrainRound>) => median(xs.map((r) => r.cpuMicros))
