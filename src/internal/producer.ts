@@ -312,11 +312,13 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
   const inserts = yield* notifier.subscribe("river_insert")
   const controls = yield* notifier.subscribe("river_control")
   const reconnects = yield* notifier.reconnects
+  /** Free workers that neither a fetch in flight nor a hand-over has promised (0 while paused or stopping). */
+  const freeRoom = () => paused || stopped ? 0 : Math.max(0, config.maxWorkers - executor.size() - fetching - reserved)
   /** Jobs of a globally limited queue finished somewhere: a slot is free, fetch without the cooldown. */
   const slotFreed = () => {
     if (config.limits?.globalLimit !== undefined) fetchAtOnce = true
     fetchNow()
-    return paused || stopped ? 0 : Math.max(0, config.maxWorkers - executor.size() - fetching - reserved)
+    return freeRoom()
   }
   /**
    * The slot hand-over of a queue with a global limit alone: the completer writes this queue's
@@ -330,9 +332,7 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
     clientId: config.clientId,
     limit: globalLimit,
     reserve: (n) => {
-      if (paused || stopped) return 0
-      const room = Math.min(n, config.maxWorkers - executor.size() - fetching - reserved)
-      if (room <= 0) return 0
+      const room = Math.min(n, freeRoom())
       reserved += room
       return room
     },
