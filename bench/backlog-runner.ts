@@ -1,10 +1,12 @@
 /**
  * Child process of the backlog benchmark: works every queued job of the database it is given
- * with a no-op worker, then reports the elapsed time and its own peak RSS on stdout as JSON.
+ * with a no-op worker, then reports the elapsed time, its own peak RSS and what it sized its heap
+ * from on stdout as JSON.
  * Usage: node bench/backlog-runner.ts <database url>
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import { getHeapStatistics } from "node:v8"
 import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Schema from "effect/Schema"
@@ -33,7 +35,13 @@ const program = Effect.gen(function*() {
     if (!row!.left) break
   }
   const seconds = (performance.now() - started) / 1000
-  return { seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 }
+  return {
+    seconds,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    // What Node sized its default heap from, and the result (a memory cgroup lowers both).
+    constrainedMb: process.constrainedMemory() / 1024 ** 2,
+    heapLimitMb: getHeapStatistics().heap_size_limit / 1024 ** 2
+  }
 }).pipe(Effect.scoped)
 
 const result = await Effect.runPromise(

@@ -3,14 +3,18 @@
  * memory it needs. A backlog of no-op jobs is inserted with one `INSERT … SELECT
  * generate_series` (no runner running), then a runner in a child process works it to the end;
  * its peak RSS (`process.resourceUsage().maxRSS`) is reported. Done for 20,000 and for
- * 1,000,000 jobs, each on a fresh database, and for two ways of starting the runner process:
- * with the V8 heap flags the README recommends for runner processes (`runnerNodeFlags`), and
- * with Node's defaults (which size the heap from the machine's memory).
+ * 1,000,000 jobs, each on a fresh database, and for three ways of starting the runner process:
+ * with the V8 heap flags the README recommends for runner processes (`runnerNodeFlags`), with
+ * Node's defaults (which size the heap from the memory Node may use: on this 24 GB machine a
+ * 4 GB old space and 64 MB semi-spaces), and with Node's defaults inside a 2 GB memory cgroup,
+ * as in a container with a 2 GB limit (skipped, saying why, where this process cannot create
+ * one: see `cgroup.ts`).
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { makeMemoryCgroup } from "./cgroup.ts"
 import { step, track } from "./guard.ts"
 import { benchDatabase, fmt } from "./util.ts"
 
@@ -20,11 +24,14 @@ export const runnerNodeFlags = ["--max-old-space-size=1024", "--max-semi-space-s
 export interface BacklogVariant {
   readonly label: string
   readonly nodeFlags: ReadonlyArray<string>
+  /** Run the runner process in a memory cgroup of this many GiB (a container's limit). */
+  readonly memoryLimitGib?: number
 }
 
 export const variants: ReadonlyArray<BacklogVariant> = [
   { label: `recommended flags (${runnerNodeFlags.join(" ")})`, nodeFlags: runnerNodeFlags },
-  { label: "Node defaults", nodeFlags: [] }
+  { label: "Node defaults", nodeFlags: [] },
+  { label: "Node defaults, in a 2 GiB memory cgroup (a container's limit)", nodeFlags: [], memoryLimitGib: 2 }
 ]
 
 export interface BacklogRun {
@@ -32,13 +39,23 @@ export interface BacklogRun {
   readonly insertSeconds: number
   readonly drainSeconds: number
   readonly maxRssMb: number
+  /** What the runner process saw: `process.constrainedMemory()` and V8's heap size limit, MiB. */
+  readonly constrainedMb: number
+  readonly heapLimitMb: number
 }
 
 const runnerScript = fileURLToPath(new URL("./backlog-runner.ts", import.meta.url))
 
-const drain = (url: string, nodeFlags: ReadonlyArray<string>) =>
-  new Promise<{ seconds: number; maxRssMb: number }>((resolve, reject) => {
-    const child = track(spawn(process.execPath, [...nodeFlags, runnerScript, url], { stdio: ["ignore", "pipe", "inherit"] }))
+interface Drained {
+  readonly seconds: number
+  readonly maxRssMb: number
+  readonly constrainedMb: number
+  readonly heapLimitMb: number
+}
+
+const drain = (command: readonly [string, ReadonlyArray<string>]) =>
+  new Promise<Drained>((resolve, reject) => {
+    const child = track(spawn(command[0], command[1], { stdio: ["ignore", "pipe", "inherit"] }))
     let out = ""
     child.stdout.on("data", (chunk) => (out += String(chunk)))
     child.on("error", reject)
@@ -49,7 +66,7 @@ const drain = (url: string, nodeFlags: ReadonlyArray<string>) =>
     })
   })
 
-const once = async (serverUrl: string, jobs: number, nodeFlags: ReadonlyArray<string>): Promise<BacklogRun> => {
+const once = async (serverUrl: string, jobs: number, variant: BacklogVariant): Promise<BacklogRun> => {
   const { layer, url } = await benchDatabase(serverUrl, `bench_backlog_${jobs}`, 2)
   const insertSeconds = await Effect.runPromise(
     Effect.gen(function*() {
@@ -64,9 +81,23 @@ const once = async (serverUrl: string, jobs: number, nodeFlags: ReadonlyArray<st
       return (performance.now() - t0) / 1000
     }).pipe(Effect.scoped, Effect.provide(layer))
   )
-  const { maxRssMb, seconds } = await drain(url, nodeFlags)
-  return { jobs, insertSeconds, drainSeconds: seconds, maxRssMb }
+  const command = [process.execPath, ...variant.nodeFlags, runnerScript, url] as const
+  if (variant.memoryLimitGib === undefined) {
+    const d = await drain([command[0], command.slice(1)])
+    return { jobs, insertSeconds, drainSeconds: d.seconds, ...d }
+  }
+  const cgroup = makeMemoryCgroup(`effect-river-bench-${process.pid}-${jobs}`, variant.memoryLimitGib * 1024 ** 3)
+  if (typeof cgroup === "string") throw new CgroupUnavailable(cgroup)
+  try {
+    const d = await drain(cgroup.wrap(command))
+    return { jobs, insertSeconds, drainSeconds: d.seconds, ...d }
+  } finally {
+    cgroup.remove()
+  }
 }
+
+/** This process cannot create a memory cgroup; the variant is skipped. */
+class CgroupUnavailable extends Error {}
 
 export interface BacklogFigures {
   readonly variant: BacklogVariant
@@ -74,22 +105,36 @@ export interface BacklogFigures {
   readonly large: BacklogRun
 }
 
+/** Variants that could not run here, and why. */
+export interface BacklogSkipped {
+  readonly variant: BacklogVariant
+  readonly why: string
+}
+
 export const runBacklog = async (
   serverUrl: string,
   options: { readonly large?: number } = {}
-): Promise<ReadonlyArray<BacklogFigures>> => {
-  const out: Array<BacklogFigures> = []
+): Promise<{ readonly figures: ReadonlyArray<BacklogFigures>; readonly skipped: ReadonlyArray<BacklogSkipped> }> => {
+  const figures: Array<BacklogFigures> = []
+  const skipped: Array<BacklogSkipped> = []
   for (const variant of variants) {
-    step(`backlog: 20,000 jobs, ${variant.label}`)
-    const small = await once(serverUrl, 20_000, variant.nodeFlags)
-    step(`backlog: ${fmt(options.large ?? 1_000_000)} jobs, ${variant.label}`)
-    const large = await once(serverUrl, options.large ?? 1_000_000, variant.nodeFlags)
-    out.push({ variant, small, large })
+    try {
+      step(`backlog: 20,000 jobs, ${variant.label}`)
+      const small = await once(serverUrl, 20_000, variant)
+      step(`backlog: ${fmt(options.large ?? 1_000_000)} jobs, ${variant.label}`)
+      const large = await once(serverUrl, options.large ?? 1_000_000, variant)
+      figures.push({ variant, small, large })
+    } catch (e) {
+      if (!(e instanceof CgroupUnavailable)) throw e
+      skipped.push({ variant, why: e.message })
+    }
   }
-  return out
+  return { figures, skipped }
 }
 
-export const printBacklog = (figures: ReadonlyArray<BacklogFigures>) => {
+export const printBacklog = (
+  { figures, skipped }: { readonly figures: ReadonlyArray<BacklogFigures>; readonly skipped: ReadonlyArray<BacklogSkipped> }
+) => {
   const rate = (r: BacklogRun) => r.jobs / r.drainSeconds
   const first = figures[0]!
   console.log(
@@ -97,7 +142,11 @@ export const printBacklog = (figures: ReadonlyArray<BacklogFigures>) => {
   )
   console.log("  settings: one queue, maxWorkers 1,000, fetchCooldown 2 ms, fetchPollInterval 20 ms, pool 8")
   for (const f of figures) {
-    console.log(`  runner process: ${f.variant.label}`)
+    console.log(
+      `  runner process: ${f.variant.label}; memory Node may use: ${
+        f.large.constrainedMb >= 2 ** 40 ? "unlimited" : `${fmt(f.large.constrainedMb)} MiB`
+      }, V8 heap limit ${fmt(f.large.heapLimitMb)} MiB`
+    )
     for (const r of [f.small, f.large]) {
       console.log(
         `  ${fmt(r.jobs).padStart(9)} jobs   insert ${r.insertSeconds.toFixed(1)} s   drain ${r.drainSeconds.toFixed(1)} s   ${
@@ -111,4 +160,5 @@ export const printBacklog = (figures: ReadonlyArray<BacklogFigures>) => {
       : "(target with the recommended flags < 200 MB)"
     console.log(`    peak RSS at ${fmt(f.large.jobs)}      ${f.large.maxRssMb.toFixed(0)} MB  ${goal}`)
   }
+  for (const s of skipped) console.log(`  runner process: ${s.variant.label}: skipped (${s.why})`)
 }

@@ -3,7 +3,7 @@
  * with the ratio its goal is stated in. Filled by the workloads that ran; rows whose workload did
  * not run are left out.
  */
-import type { BacklogFigures } from "./backlog.ts"
+import type { BacklogFigures, BacklogSkipped } from "./backlog.ts"
 import type { BurstFigures } from "./burst.ts"
 import { rate } from "./contenders/types.ts"
 import type { InsertFigures } from "./insert.ts"
@@ -20,7 +20,7 @@ export interface Summary {
   w2?: W2Figures
   w3?: W3Figures
   burst?: BurstFigures
-  backlog?: ReadonlyArray<BacklogFigures>
+  backlog?: { readonly figures: ReadonlyArray<BacklogFigures>; readonly skipped: ReadonlyArray<BacklogSkipped> }
   telemetry?: TelemetryFigures
 }
 
@@ -143,16 +143,24 @@ export const summaryLines = (s: Summary): ReadonlyArray<string> => {
     }
   }
   if (s.backlog !== undefined) {
-    for (const b of s.backlog) {
+    for (const b of s.backlog.figures) {
       const defaults = b.variant.nodeFlags.length === 0
+      const heap = defaults
+        ? b.variant.memoryLimitGib === undefined
+          ? "Node's default heap"
+          : `Node's default heap in a ${b.variant.memoryLimitGib} GiB memory cgroup (a container's limit)`
+        : "recommended flags"
       row([
-        `Memory: ${fmt(b.large.jobs)}-job backlog, peak RSS, ${defaults ? "Node's default heap" : "recommended flags"}`,
+        `Memory: ${fmt(b.large.jobs)}-job backlog, peak RSS, ${heap}`,
         `${fmt(b.large.maxRssMb)} MB`,
         "",
         "",
         "",
         defaults ? `goal < 250 MB, ${met(b.large.maxRssMb < 250)}` : `target < 200 MB, ${met(b.large.maxRssMb < 200)}`
       ])
+    }
+    for (const skipped of s.backlog.skipped) {
+      row([`Memory: backlog, ${skipped.variant.label}`, "skipped", "", "", "", skipped.why])
     }
   }
   if (rows.length === 0) return []

@@ -81,7 +81,7 @@ export const workloads: Readonly<Record<string, Workload>> = {
     run: async (url) => printFlow(await runFlow(url))
   },
   backlog: {
-    description: "1,000,000-job backlog: drain rate and peak RSS, recommended flags and Node's defaults (~7 min)",
+    description: "1,000,000-job backlog: drain rate and peak RSS, recommended flags, Node's defaults, and Node's defaults in a 2 GiB memory cgroup (~10 min)",
     timeoutMillis: 40 * MINUTE,
     onlyWhenNamed: true,
     run: async (url, summary) => printBacklog(summary.backlog = await runBacklog(url))
