@@ -6,15 +6,15 @@
  * 1,000,000 jobs, each on a fresh database, and for three ways of starting the runner process:
  * with the V8 heap flags the README recommends for runner processes (`runnerNodeFlags`), with
  * Node's defaults (which size the heap from the memory Node may use: on this 24 GB machine a
- * 4 GB old space and 64 MB semi-spaces), and with Node's defaults inside a 2 GB memory cgroup,
- * as in a container with a 2 GB limit (skipped, saying why, where this process cannot create
+ * 4 GiB old space and 64 MB semi-spaces), and with Node's defaults inside a 2 GiB memory cgroup,
+ * as in a container with a 2 GiB limit (skipped, saying why, where this process cannot create
  * one: see `cgroup.ts`).
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { makeMemoryCgroup } from "./cgroup.ts"
+import { makeMemoryCgroup, type MemoryCgroup } from "./cgroup.ts"
 import { step, track } from "./guard.ts"
 import { benchDatabase, fmt } from "./util.ts"
 
@@ -67,6 +67,24 @@ const drain = (command: readonly [string, ReadonlyArray<string>]) =>
   })
 
 const once = async (serverUrl: string, jobs: number, variant: BacklogVariant): Promise<BacklogRun> => {
+  // Made first: a machine that cannot make one skips the variant before any rows are inserted.
+  const cgroup = variant.memoryLimitGib === undefined
+    ? undefined
+    : makeMemoryCgroup(`effect-river-bench-${process.pid}-${jobs}`, variant.memoryLimitGib * 1024 ** 3)
+  if (typeof cgroup === "string") throw new CgroupUnavailable(cgroup)
+  try {
+    return await onceIn(serverUrl, jobs, variant, cgroup)
+  } finally {
+    cgroup?.remove()
+  }
+}
+
+const onceIn = async (
+  serverUrl: string,
+  jobs: number,
+  variant: BacklogVariant,
+  cgroup: MemoryCgroup | undefined
+): Promise<BacklogRun> => {
   const { layer, url } = await benchDatabase(serverUrl, `bench_backlog_${jobs}`, 2)
   const insertSeconds = await Effect.runPromise(
     Effect.gen(function*() {
@@ -82,18 +100,8 @@ const once = async (serverUrl: string, jobs: number, variant: BacklogVariant): P
     }).pipe(Effect.scoped, Effect.provide(layer))
   )
   const command = [process.execPath, ...variant.nodeFlags, runnerScript, url] as const
-  if (variant.memoryLimitGib === undefined) {
-    const d = await drain([command[0], command.slice(1)])
-    return { jobs, insertSeconds, drainSeconds: d.seconds, ...d }
-  }
-  const cgroup = makeMemoryCgroup(`effect-river-bench-${process.pid}-${jobs}`, variant.memoryLimitGib * 1024 ** 3)
-  if (typeof cgroup === "string") throw new CgroupUnavailable(cgroup)
-  try {
-    const d = await drain(cgroup.wrap(command))
-    return { jobs, insertSeconds, drainSeconds: d.seconds, ...d }
-  } finally {
-    cgroup.remove()
-  }
+  const d = await drain(cgroup === undefined ? [command[0], command.slice(1)] : cgroup.wrap(command))
+  return { jobs, insertSeconds, drainSeconds: d.seconds, ...d }
 }
 
 /** This process cannot create a memory cgroup; the variant is skipped. */
