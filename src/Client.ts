@@ -248,7 +248,11 @@ export interface ListResult {
 }
 
 /**
- * River's default client ID: hostname (dots replaced, at most 60 characters) and UTC time.
+ * River's default client ID: the host name with dots as underscores, at most 60 characters
+ * (`unknown_host` when empty), and the UTC time to the microsecond
+ * (`host_2024_05_06T07_08_09_123456`); `nowMillis` is epoch milliseconds, its fraction the
+ * microseconds. A client made without an `id` gets this at the Clock's time, moved on by a
+ * microsecond when an earlier client of the same process already has it.
  *
  * @since 0.1.0
  * @category constructors

@@ -648,10 +648,27 @@ describe("Client", () => {
         assert.strictEqual((yield* Queue.take(notifications)).payload, `{"queue": "via_path"}`)
       }))
 
-    it.effect("the default client id follows River's format", () =>
+    it.effect("the default client id follows River's format, to the microsecond", () =>
       Effect.sync(() => {
         const id = Client.defaultClientId("host.example.com", Date.parse("2024-05-06T07:08:09.123Z"))
         assert.strictEqual(id, "host_example_com_2024_05_06T07_08_09_123000")
+        assert.strictEqual(
+          Client.defaultClientId("h", Date.parse("2024-05-06T07:08:09.123Z") + 0.456),
+          "h_2024_05_06T07_08_09_123456"
+        )
+        // River's defaultClientIDWithHost: an empty host name is unknown_host; at most 60 characters.
+        assert.strictEqual(Client.defaultClientId("", 0), "unknown_host_1970_01_01T00_00_00_000000")
+        assert.strictEqual(Client.defaultClientId("a.".repeat(40), 0), `${"a_".repeat(30)}_1970_01_01T00_00_00_000000`)
+      }))
+
+    it.effect("clients made at the same Clock time get different default ids", () =>
+      Effect.gen(function*() {
+        // it.effect runs on TestClock: the clock does not move between the two.
+        const { client: a } = yield* clientOnFreshSchema()
+        const { client: b } = yield* clientOnFreshSchema()
+        assert.notStrictEqual(a.id, b.id)
+        for (const id of [a.id, b.id]) assert.match(id, /^.+_\d{4}_\d{2}_\d{2}T\d{2}_\d{2}_\d{2}_\d{6}$/)
+        assert.strictEqual(a.id.slice(0, -6), b.id.slice(0, -6), "the same host and time but for the microseconds")
       }))
 
     it.effect("an interrupted trailing notification does not leak (layer closes cleanly)", () =>

@@ -53,15 +53,36 @@ export interface RunnerHooks {
 }
 
 /**
- * River's default client ID: hostname (dots replaced, at most 60 characters) and UTC time.
+ * River's default client ID (`defaultClientIDWithHost`): the host name with dots as underscores,
+ * at most 60 characters (`unknown_host` when empty), then the UTC time to the microsecond,
+ * `host_2024_05_06T07_08_09_123456`. `nowMillis` is epoch milliseconds; its fraction gives the
+ * microseconds.
  */
-export const defaultClientId = (hostname: string, nowMillis: number): string => {
-  const host = hostname.replaceAll(".", "_").slice(0, 60)
-  const iso = new Date(nowMillis).toISOString() // 2024-05-06T07:08:09.123Z
+export const defaultClientId = (hostname: string, nowMillis: number): string =>
+  clientIdAt(hostname, Math.round(nowMillis * 1000))
+
+const clientIdAt = (hostname: string, epochMicros: number): string => {
+  const host = (hostname === "" ? "unknown_host" : hostname).replaceAll(".", "_").slice(0, 60)
+  const millis = Math.floor(epochMicros / 1000)
+  const iso = new Date(millis).toISOString() // 2024-05-06T07:08:09.123Z
   const stamp = `${iso.slice(0, 4)}_${iso.slice(5, 7)}_${iso.slice(8, 10)}T${iso.slice(11, 13)}_${iso.slice(14, 16)}_${
     iso.slice(17, 19)
-  }_${iso.slice(20, 23)}000`
+  }_${iso.slice(20, 23)}${String(epochMicros - millis * 1000).padStart(3, "0")}`
   return `${host}_${stamp}`
+}
+
+/** The microsecond of the last default ID this process gave out (see {@link nextDefaultClientId}). */
+let lastDefaultIdMicros = Number.NEGATIVE_INFINITY
+
+/**
+ * A default ID for a client made now: River's format at the Clock's microsecond, one microsecond
+ * past the previous default ID of this process when the Clock has not moved past it (two clients
+ * made in one microsecond, or any number under `TestClock`), so no two clients of one process
+ * share a default ID.
+ */
+const nextDefaultClientId = (hostname: string, epochMicros: number): string => {
+  lastDefaultIdMicros = epochMicros > lastDefaultIdMicros ? epochMicros : lastDefaultIdMicros + 1
+  return clientIdAt(hostname, lastDefaultIdMicros)
 }
 
 const INT64_MIN = -(2n ** 63n)
@@ -106,7 +127,7 @@ export const makeWith = Effect.fnUntraced(function*(options: ClientOptions, hook
   const sql = yield* SqlClient.SqlClient
   const scope = yield* Scope.Scope
   const { hostname } = yield* Effect.promise(() => import("node:os"))
-  const id = settings.id ?? defaultClientId(hostname(), yield* Clock.currentTimeMillis)
+  const id = settings.id ?? nextDefaultClientId(hostname(), Number((yield* Clock.currentTimeNanos) / 1000n))
   const driver = makePgDriver(sql, schema)
   const clientDefaults = options.defaults
   const knownKinds = hooks.knownKinds
