@@ -185,14 +185,15 @@ describe("flow control", () => {
         assert.strictEqual(state.customerPeak, 1)
       }))
 
-    it.effect("a rate limit spreads starts: never more than limit in any window, driven by TestClock", () =>
+    /** 7 no-op jobs under a rate of 2 per 10 s: never more than 2 starts in any window, none starved. */
+    const rateSpreadsStarts = (queue: Runner.QueueOptions) =>
       Effect.gen(function*() {
         const schema = yield* Testing.freshSchema("flowrate")
         const sql = yield* SqlClient.SqlClient
         const worker = Worker.make(Work, () => Effect.void)
         const { client, events } = yield* Testing.runner({
           schema,
-          queues: { default: { maxWorkers: 10, rateLimit: { limit: 2, per: "10 seconds" } } },
+          queues: { default: queue },
           workers: [worker]
         })
         yield* client.insertMany(Array.from({ length: 7 }, (_, n) => Work.of({ customer: "x", n })))
@@ -212,6 +213,13 @@ describe("flow control", () => {
         }
         // Not starved either: 7 starts at 2 per 10 s need three more windows (plus a bucket each).
         assert.isAtMost(moved, 3 * 10_500 + 1_000, `the clock moved ${moved} ms`)
-      }))
+      })
+
+    it.effect("a rate limit spreads starts: never more than limit in any window, driven by TestClock", () =>
+      rateSpreadsStarts({ maxWorkers: 10, rateLimit: { limit: 2, per: "10 seconds" } }))
+
+    it.effect("with a global limit beside the rate, a completion starts no job in its slot that the rate does not allow", () =>
+      // The slot hand-over is for a global limit alone: here it would start the third job as the first completes.
+      rateSpreadsStarts({ maxWorkers: 10, globalLimit: 5, rateLimit: { limit: 2, per: "10 seconds" } }))
   })
 })

@@ -193,11 +193,6 @@ export const make = Effect.fnUntraced(function*(options: CompleterOptions) {
 
   const wantsRows = options.wantsRows ?? (() => true)
 
-  /**
-   * Writes a batch: plain successes with the lean completion (`jobCompleteManyIfRunning`, the
-   * common case), every other outcome with River's statement. Returns the rows as written when
-   * they are wanted.
-   */
   const handoff = options.handoff
 
   /**

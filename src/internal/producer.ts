@@ -114,7 +114,10 @@ export interface Producer {
    * asked for; 0 while paused or stopped).
    */
   readonly slotFreed: () => number
-  /** The slot hand-over target of a queue with a global limit (the completer's `handoff`). */
+  /**
+   * The slot hand-over target of a queue with a global limit alone (no `partition`, no `rateLimit`:
+   * the completer's `handoff`); undefined for every other queue.
+   */
   readonly handoff: HandoffTarget | undefined
   /** Ids of the jobs running now. */
   readonly running: () => ReadonlyArray<bigint>
@@ -327,10 +330,11 @@ export const make = Effect.fnUntraced(function*(config: ProducerConfig) {
    * fetch in flight may fill; none while paused or stopping) and the jobs started are run at once,
    * even if the runner began stopping meanwhile: they are running in the database already.
    */
-  const globalLimit = config.limits?.globalLimit
-  const handoff: HandoffTarget | undefined = globalLimit === undefined ? undefined : {
+  const limits = config.limits
+  const handoffLimit = limits?.partition === undefined && limits?.rate === undefined ? limits?.globalLimit : undefined
+  const handoff: HandoffTarget | undefined = handoffLimit === undefined ? undefined : {
     clientId: config.clientId,
-    limit: globalLimit,
+    limit: handoffLimit,
     reserve: (n) => {
       const room = Math.min(n, freeRoom())
       reserved += room

@@ -322,11 +322,6 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
     const globallyLimited = new Set<string>(
       config.queues.filter((q: ValidatedQueue) => q.limits?.globalLimit !== undefined).map((q: ValidatedQueue) => q.name)
     )
-    const handingOver = new Set<string>(
-      config.queues.filter((q: ValidatedQueue) =>
-        q.limits?.globalLimit !== undefined && q.limits.partition === undefined && q.limits.rate === undefined
-      ).map((q: ValidatedQueue) => q.name)
-    )
     const completer = yield* Completer.make({
       driver,
       flushInterval: config.completerFlushInterval,
@@ -339,8 +334,9 @@ export const make = <const W extends ReadonlyArray<Worker.Any>>(
         ? undefined
         : (batch, handedOver) => slotsFreed(driver, notifier, producers, globallyLimited, batch, handedOver),
       urgent: globallyLimited.size === 0 ? undefined : (completion) => globallyLimited.has(completion.job.queue),
-      // A global limit alone: a completion starts the next job in its slot, in the same commit.
-      handoff: handingOver.size === 0 ? undefined : (queue) => handingOver.has(queue) ? producers.get(queue)?.handoff : undefined
+      // A global limit alone: a completion starts the next job in its slot, in the same commit
+      // (the producer of such a queue has a hand-over target; others have none).
+      handoff: globallyLimited.size === 0 ? undefined : (queue) => producers.get(queue)?.handoff
     })
     if (config.clockSkewWarning !== "off") {
       yield* ClockSkew.watch(driver, notifier, Duration.toMillis(config.clockSkewWarning))
