@@ -198,6 +198,20 @@ export const fetchCtes = (p: string, queueParam: string, limit: string): string 
 )`
 
 /**
+ * The lean completion's fenced `UPDATE` without its `RETURNING`: each row of `$1` (ids) still
+ * running at the attempt in `$2` becomes `completed` at its own `finalized_at`, from the array
+ * parameter `finalizedParam`. `indent` starts its continuation lines (inside a CTE). Shared by
+ * {@link JobSql.jobCompleteManyIfRunning}, its ids-only twin and the slot hand-over, so that the
+ * fence stays one rule.
+ */
+const completeIfRunning = (p: string, finalizedParam: string, indent = ""): string =>
+  [
+    `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at`,
+    `FROM unnest($1::bigint[], $2::smallint[], ${finalizedParam}::timestamptz[]) AS u(id, attempt, finalized_at)`,
+    `WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'`
+  ].join(`\n${indent}`)
+
+/**
  * The statement texts for one schema. `p` is the quoted schema prefix (`"s".` or empty). Exported
  * for the benchmarks' raw ceilings, which send the same texts straight through the driver.
  */
@@ -398,9 +412,7 @@ SELECT * FROM updated WHERE state = 'running'`,
      * (the only column another writer may have changed since the fetch).
      * $1 id bigint[], $2 attempt smallint[], $3 finalized_at timestamptz[].
      */
-    jobCompleteManyIfRunning: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
-FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
-WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+    jobCompleteManyIfRunning: `${completeIfRunning(p, "$3")}
 RETURNING j.id, j.metadata::text AS metadata`,
 
     /**
@@ -416,9 +428,7 @@ RETURNING j.id, j.metadata::text AS metadata`,
      * $1 id bigint[], $2 attempt smallint[], $5 finalized_at timestamptz[].
      */
     jobCompleteManyAndStart: `WITH done AS (
-  UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
-  FROM unnest($1::bigint[], $2::smallint[], $5::timestamptz[]) AS u(id, attempt, finalized_at)
-  WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+  ${completeIfRunning(p, "$5", "  ")}
   RETURNING j.id, j.metadata
 ), ${
       fetchCtes(
@@ -436,9 +446,7 @@ RETURNING j.id, j.metadata::text AS metadata`,
 SELECT c.done_id, c.done_metadata, s.* FROM completed c LEFT JOIN started s ON s.pair = c.pair`,
 
     /** {@link jobCompleteManyIfRunning} returning only the ids (nobody needs the rows). */
-    jobCompleteManyIfRunningIds: `UPDATE ${p}river_job AS j SET state = 'completed', finalized_at = u.finalized_at
-FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[]) AS u(id, attempt, finalized_at)
-WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+    jobCompleteManyIfRunningIds: `${completeIfRunning(p, "$3")}
 RETURNING j.id`,
 
     /**
